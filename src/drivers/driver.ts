@@ -1,0 +1,90 @@
+/**
+ * The whole contract between the protocol-free engine and a protocol.
+ *
+ * The engine owns the schedule, the in-flight table and the clocks. It hands
+ * a driver a `token` (an index into its in-flight table) per request; the
+ * driver starts the request and later reports its outcome for that token,
+ * exactly once, through `Completion.done`. Tokens are small integers so the
+ * hot path needs no closures or objects per request.
+ */
+
+/**
+ * Outcome codes. A code >= 0 is a reply carrying that protocol code (HTTP
+ * status, DNS RCODE). A negative code is a failure class.
+ */
+export const Failure = {
+  /** No reply within the timeout (httperf's client-timo; DNS: lost). */
+  timeout: -1,
+  connrefused: -2,
+  connreset: -3,
+  addrunavail: -4,
+  fdUnavail: -5,
+  ftabFull: -6,
+  socketTimo: -7,
+  other: -8,
+} as const;
+export type FailureCode = (typeof Failure)[keyof typeof Failure];
+/** Number of failure classes; failure code c maps to index -c - 1. */
+export const FAILURE_CLASSES = 8;
+
+/** Classify a Node/undici error the way httperf does. */
+export function failureOf(error: unknown): FailureCode {
+  const code = (error as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return Failure.connrefused;
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return Failure.connreset;
+    case 'EADDRNOTAVAIL':
+      return Failure.addrunavail;
+    case 'EMFILE':
+      return Failure.fdUnavail;
+    case 'ENFILE':
+      return Failure.ftabFull;
+    case 'ETIMEDOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return Failure.socketTimo;
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return Failure.timeout;
+    default:
+      return Failure.other;
+  }
+}
+
+export interface Completion {
+  /** Report the outcome of request `token`. Call exactly once per `send(token)`. */
+  done(token: number, code: number): void;
+}
+
+/** Monotonic protocol counters (bytes, connections, late answers…); the engine takes deltas per step and sums threads. */
+export type DriverCounters = Record<string, number>;
+
+export interface DriverContext {
+  /** Which worker thread this driver lives in, and how many there are (to split sockets or connections). */
+  threadIndex: number;
+  threadCount: number;
+  /** Per-request timeout from the actual send, milliseconds. The driver enforces it and reports Failure.timeout. */
+  timeoutMs: number;
+  /** Upper bound on requests this driver will have in flight at once (the engine never exceeds it). */
+  maxInflight: number;
+}
+
+export interface Driver {
+  /** Start request `token`. Must not throw: failures go through `done`. */
+  send(token: number): void;
+  counters(): DriverCounters;
+  /** Abort what is in flight (without reporting it) and release sockets. */
+  close(): Promise<void>;
+}
+
+/**
+ * What a driver module exports. The engine imports it by file URL inside each
+ * worker, so `options` must be structured-cloneable.
+ */
+export interface DriverModule<Options> {
+  createDriver(options: Options, completion: Completion, context: DriverContext): Promise<Driver>;
+}

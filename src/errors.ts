@@ -1,0 +1,73 @@
+/**
+ * Every failure tsload reports to a user has a class here with a stable `code`
+ * (like undici's errors) and one exit status. Per-request failures are never
+ * thrown: they are counted in the result.
+ */
+
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  unreachable: 3,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export class TsloadError extends Error {
+  readonly code: string = 'TSLOAD_ERR';
+  readonly exitCode: ExitCode = ExitCode.failure;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** One or more options are invalid; `problems` lists every one, not just the first. */
+export class OptionsError extends TsloadError {
+  override readonly code = 'TSLOAD_ERR_OPTIONS';
+  override readonly exitCode = ExitCode.usage;
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(problems.length === 1 ? (problems[0] ?? 'invalid options') : `invalid options:\n  ${problems.join('\n  ')}`);
+    this.problems = problems;
+  }
+}
+
+/** An input file (zone, query list, URL list, body) could not be read or parsed. */
+export class InputFileError extends TsloadError {
+  override readonly code = 'TSLOAD_ERR_INPUT_FILE';
+  override readonly exitCode = ExitCode.usage;
+  readonly file: string;
+  readonly line: number | undefined;
+  constructor(file: string, line: number | undefined, reason: string) {
+    super(line === undefined ? `${file}: ${reason}` : `${file}:${line}: ${reason}`);
+    this.file = file;
+    this.line = line;
+  }
+}
+
+/** The target did not answer the pre-flight probe: nothing was measured. */
+export class TargetUnreachableError extends TsloadError {
+  override readonly code = 'TSLOAD_ERR_UNREACHABLE';
+  override readonly exitCode = ExitCode.unreachable;
+  readonly target: string;
+  constructor(target: string, reason: string, options?: { cause?: unknown }) {
+    super(`target ${target} is unreachable: ${reason}`, options);
+    this.target = target;
+  }
+}
+
+/** The environment lacks something a command needs (root, `ip`, a server binary). */
+export class EnvironmentError extends TsloadError {
+  override readonly code = 'TSLOAD_ERR_ENVIRONMENT';
+  override readonly exitCode = ExitCode.usage;
+}
+
+/** A server (built-in or real) failed to start or to become ready. */
+export class ServerStartError extends TsloadError {
+  override readonly code = 'TSLOAD_ERR_SERVER_START';
+  override readonly exitCode = ExitCode.failure;
+}
+
+export function exitCodeOf(error: unknown): ExitCode {
+  return error instanceof TsloadError ? error.exitCode : ExitCode.failure;
+}

@@ -1,0 +1,143 @@
+/**
+ * The result schema ("tsload/result@1"): what `--json` writes and what
+ * `runHttp`/`runDns` return. Field names here are a public contract that other
+ * tools parse; add fields, never rename them.
+ */
+
+export const RESULT_SCHEMA = 'tsload/result@1';
+
+/** Summary of one HDR histogram, in milliseconds. All zero when nothing was recorded. */
+export interface LatencyStats {
+  count: number;
+  min: number;
+  mean: number;
+  stdev: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+/** Failure classes, named as httperf names them (plus `addrunavail`, which httperf never counts). */
+export type ErrorClass =
+  | 'connrefused'
+  | 'connreset'
+  | 'addrunavail'
+  | 'fd-unavail'
+  | 'ftab-full'
+  | 'socket-timo'
+  | 'other';
+
+/** Transport errors by class; timeouts are counted apart in `StepBase.timeouts`. */
+export type ErrorCounts = { total: number } & Record<ErrorClass, number>;
+
+/** One second of a step, for plots over time. `tS` counts from the start of the measured window. */
+export interface TimelinePoint {
+  tS: number;
+  sent: number;
+  completed: number;
+  errors: number;
+  timeouts: number;
+  dropped: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+export interface StepBase {
+  /** Requested rate for this step, per second. */
+  targetRate: number;
+  /** Length of the measured window (warmup excluded), seconds. Shorter than asked if the run was stopped. */
+  durationS: number;
+  warmupS: number;
+  /** Requests sent whose intended send time fell in the measured window. */
+  sent: number;
+  /** Of those, how many got a reply (any status / RCODE). */
+  completed: number;
+  /** sent / durationS. */
+  sendRate: number;
+  /** Replies received during the measured window / durationS (what the server actually delivered). */
+  replyRate: number;
+  errors: ErrorCounts;
+  /** Requests with no reply within `--timeout` (for DNS these are the lost queries). */
+  timeouts: number;
+  /** Arrivals not sent because the in-flight cap was reached (never delayed instead). */
+  dropped: number;
+  /** Requests still unanswered when the step's drain ended (only after a stop or a short drain). */
+  inflightAtEnd: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** From the intended send time: the headline figure, free of coordinated omission. */
+  latencyMs: LatencyStats;
+  /** From the actual send time. */
+  serviceTimeMs: LatencyStats;
+  /** Actual minus intended send time: how late the generator itself was. */
+  scheduleLagMs: LatencyStats;
+  /** Encoded HDR histograms (microseconds, 1 µs..1 h, 3 significant digits; hdr-histogram-js compressed base64). */
+  histograms: { latency: string; serviceTime: string; scheduleLag: string };
+  timeline: TimelinePoint[];
+}
+
+export interface HttpStep extends StepBase {
+  /** HTTP connections opened during the step. */
+  connections: number;
+  statusClasses: { '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number };
+  statusCodes: Record<string, number>;
+}
+
+export interface DnsStep extends StepBase {
+  /** Queries unanswered within the timeout (same as `timeouts`). */
+  lost: number;
+  /** Answers that arrived after their query was counted lost (not completions). */
+  late: number;
+  /** RCODE name → count, e.g. { NOERROR: 990, NXDOMAIN: 10 }. */
+  rcodes: Record<string, number>;
+  truncated: number;
+  /** Datagrams that matched no outstanding query (wrong ID, socket or question). */
+  unexpected: number;
+  avgRequestBytes: number;
+  avgResponseBytes: number;
+}
+
+export interface Saturation {
+  /** Highest target rate that met every criterion, or null when none did. */
+  rate: number | null;
+  /** Index into steps[] of that step, or null. */
+  step: number | null;
+  /** The criterion that failed first at the step above it (or at the first step when none passed); null if every step passed. */
+  failedCriterion: 'replyRate' | 'errors' | 'p99' | null;
+  /** The step index where that criterion failed, or null. */
+  failedAt: number | null;
+  criteria: { minReplyRatio: number; maxErrorRatio: number; sloP99Ms: number };
+}
+
+interface ResultBase {
+  schema: typeof RESULT_SCHEMA;
+  tool: { name: 'tsload'; version: string };
+  /** URL (HTTP) or server host:port (DNS). */
+  target: string;
+  startedAt: string;
+  finishedAt: string;
+  /** True when the run was stopped early (Ctrl-C, AbortSignal); steps hold what was measured. */
+  aborted: boolean;
+  threads: number;
+  arrival: 'constant' | 'poisson';
+  host: { hostname: string; platform: string; cpus: number; node: string };
+  /** Free-form label for reports (defaults to the target). */
+  label: string;
+  saturation: Saturation;
+}
+
+export interface HttpResult extends ResultBase {
+  protocol: 'http';
+  steps: HttpStep[];
+}
+
+export interface DnsResult extends ResultBase {
+  protocol: 'dns';
+  steps: DnsStep[];
+}
+
+export type Result = HttpResult | DnsResult;
+export type Step = HttpStep | DnsStep;
