@@ -141,3 +141,26 @@ export interface DnsResult extends ResultBase {
 
 export type Result = HttpResult | DnsResult;
 export type Step = HttpStep | DnsStep;
+
+/** What `onProgress` receives, at least once a second while a run goes on. */
+export interface ProgressEvent {
+  stepIndex: number;
+  stepCount: number;
+  targetRate: number;
+  phase: 'warmup' | 'measure' | 'drain';
+  /** Seconds into this step's measured window (negative during warmup). */
+  elapsedS: number;
+  stepDurationS: number;
+  /** Counts so far in this step's measured window, all threads. */
+  sent: number;
+  completed: number;
+  errors: number;
+  timeouts: number;
+  dropped: number;
+  /** Achieved send rate over the last second. */
+  sendRate: number;
+  /** p99 latency so far in this step, ms. */
+  p99Ms: number;
+  /** Seconds left in the whole run (estimate: remaining warmups and windows, no drains). */
+  remainingS: number;
+}
