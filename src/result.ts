@@ -68,6 +68,8 @@ export interface StepBase {
   inflightAtEnd: number;
   bytesSent: number;
   bytesReceived: number;
+  /** CPU tsload's process used over the step (all threads, warmup and drain included), seconds. */
+  cpu: { userS: number; systemS: number };
   /** From the intended send time: the headline figure, free of coordinated omission. */
   latencyMs: LatencyStats;
   /** From the actual send time. */

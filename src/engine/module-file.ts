@@ -19,9 +19,18 @@ export function siblingPath(fromUrl: string, relativeWithoutExtension: string): 
   return fileURLToPath(siblingModule(fromUrl, relativeWithoutExtension));
 }
 
-/** Node flags a worker thread or child process needs to load sibling modules. */
+/** Node flags a child process needs to load sibling modules. */
 export function loaderExecArgv(): string[] {
   return runningFromSource ? ['--import', 'tsx'] : [];
+}
+
+/**
+ * file: URL string of the load threads' entry point. From source it is a
+ * small .mjs shim that registers tsx inside the thread first: in Node 20,
+ * `--import tsx` in a worker's execArgv does not apply to the worker's own modules.
+ */
+export function workerEntry(): string {
+  return new URL(runningFromSource ? './worker-dev.mjs' : './worker.js', import.meta.url).href;
 }
 
 /** argv prefix that runs the tsload CLI in a child process: [node, ...flags, cli]. */

@@ -1,0 +1,309 @@
+/**
+ * One thread's open loop. Requests leave when the schedule says, whatever the
+ * server does: a reply never triggers or delays a send, except that a reply is
+ * a cheap moment to check the clock and send anything already due (timers
+ * only have millisecond resolution). When the in-flight cap is reached the
+ * arrival is dropped and counted, never queued.
+ *
+ * Per-request state lives in typed arrays indexed by token, so sending and
+ * completing a request allocates nothing.
+ */
+import type { Completion, Driver, DriverCounters } from '../drivers/driver.js';
+import { FAILURE_CLASSES, Failure } from '../drivers/driver.js';
+import { createHistogram, encodeHistogram, recordMs } from '../measure/histogram.js';
+import type { Arrival, Schedule } from './schedule.js';
+import { createSchedule } from './schedule.js';
+import type { SecondReport, StepOrder, StepReport, WindowCounts } from './messages.js';
+
+const CODE_SLOTS = 4096;
+/** After a stop, how long to wait for replies before reporting what is left as in flight. */
+const STOP_DRAIN_MS = 1000;
+
+export interface LoopConfig {
+  threadIndex: number;
+  threadCount: number;
+  arrival: Arrival;
+  seed: number;
+  maxInflight: number;
+  /** Called when a second of the measured window closes. */
+  onSecond: (report: SecondReport) => void;
+}
+
+function emptyCounts(): WindowCounts {
+  return { sent: 0, completed: 0, repliesInWindow: 0, timeouts: 0, failures: new Array<number>(FAILURE_CLASSES).fill(0), dropped: 0 };
+}
+
+function resetCounts(c: WindowCounts): void {
+  c.sent = c.completed = c.repliesInWindow = c.timeouts = c.dropped = 0;
+  c.failures.fill(0);
+}
+
+export class OpenLoop implements Completion {
+  private driver: Driver | undefined;
+  private readonly intended: Float64Array;
+  private readonly sentAt: Float64Array;
+  /** Tag of the measured window a request was sent in; 0 for warmup sends. */
+  private readonly windowTag: Int32Array;
+  private readonly freeTokens: Int32Array;
+  private freeCount: number;
+  private inflight = 0;
+  private inflightMeasured = 0;
+
+  private tag = 0;
+  private stepIndex = -1;
+  private schedule: Schedule | undefined;
+  private nextDue = Infinity;
+  private windowStartMs = 0;
+  private windowEndMs = 0;
+  private drainMs = 0;
+  private sending = false;
+  private draining = false;
+  private pumping = false;
+  private sendTimer: NodeJS.Timeout | undefined;
+  private secondTimer: NodeJS.Timeout | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private second = 0;
+  private finish: ((report: StepReport) => void) | undefined;
+  private counterBase: DriverCounters = {};
+
+  private readonly counts = emptyCounts();
+  private readonly secondCounts = emptyCounts();
+  private readonly codes = new Uint32Array(CODE_SLOTS);
+  private readonly latency = createHistogram();
+  private readonly serviceTime = createHistogram();
+  private readonly scheduleLag = createHistogram();
+  private readonly secondLatency = createHistogram();
+
+  constructor(private readonly config: LoopConfig) {
+    const n = config.maxInflight;
+    this.intended = new Float64Array(n);
+    this.sentAt = new Float64Array(n);
+    this.windowTag = new Int32Array(n);
+    this.freeTokens = new Int32Array(n);
+    for (let i = 0; i < n; i++) this.freeTokens[i] = n - 1 - i;
+    this.freeCount = n;
+  }
+
+  attach(driver: Driver): void {
+    this.driver = driver;
+  }
+
+  /** Run one step; resolves once its replies are in or the drain time is up. */
+  runStep(order: StepOrder): Promise<StepReport> {
+    const { threadIndex, threadCount } = this.config;
+    const startMs = order.startAtEpochMs - performance.timeOrigin;
+    this.tag++;
+    this.stepIndex = order.index;
+    this.windowStartMs = startMs + order.warmupMs;
+    this.windowEndMs = this.windowStartMs + order.durationMs;
+    this.drainMs = order.drainMs;
+    this.inflightMeasured = 0;
+    resetCounts(this.counts);
+    resetCounts(this.secondCounts);
+    this.codes.fill(0);
+    this.latency.reset();
+    this.serviceTime.reset();
+    this.scheduleLag.reset();
+    this.secondLatency.reset();
+    this.second = 0;
+    this.counterBase = { ...this.driver?.counters() };
+    this.schedule = createSchedule({
+      rate: order.rate / threadCount,
+      startMs,
+      phase: threadIndex / threadCount,
+      arrival: this.config.arrival,
+      seed: (this.config.seed + threadIndex * 7919 + order.index * 104729) >>> 0,
+    });
+    this.nextDue = this.schedule.peek();
+    this.sending = true;
+    this.draining = false;
+    return new Promise((resolve) => {
+      this.finish = resolve;
+      this.armSendTimer();
+      this.secondTimer = setTimeout(this.onSecondTimer, this.windowStartMs + 1000 - performance.now());
+    });
+  }
+
+  /** End the current step now: close the window, stop sending, wait briefly for replies. */
+  stop(): void {
+    if (!this.sending && !this.draining) return;
+    const t = performance.now();
+    if (this.sending) {
+      this.windowEndMs = Math.max(this.windowStartMs, Math.min(this.windowEndMs, t));
+      this.drainMs = Math.min(this.drainMs, STOP_DRAIN_MS);
+      this.endSending(t);
+    } else if (this.draining) {
+      clearTimeout(this.drainTimer);
+      this.drainTimer = setTimeout(this.finishStep, Math.min(STOP_DRAIN_MS, this.windowEndMs + this.drainMs - t));
+    }
+  }
+
+  done(token: number, code: number): void {
+    const t = performance.now();
+    const counts = this.counts;
+    if (this.windowTag[token] === this.tag) {
+      this.inflightMeasured--;
+      if (code >= 0) {
+        counts.completed++;
+        this.codes[code < CODE_SLOTS ? code : CODE_SLOTS - 1]!++;
+        const fromIntended = t - this.intended[token]!;
+        recordMs(this.latency, fromIntended);
+        recordMs(this.serviceTime, t - this.sentAt[token]!);
+        if (t < this.windowEndMs) recordMs(this.secondLatency, fromIntended);
+      } else if (code === Failure.timeout) {
+        counts.timeouts++;
+        this.secondCounts.timeouts++;
+      } else {
+        counts.failures[-code - 1]!++;
+        this.secondCounts.failures[-code - 1]!++;
+      }
+    }
+    if (code >= 0 && t >= this.windowStartMs && t < this.windowEndMs && this.tag > 0) {
+      counts.repliesInWindow++;
+      this.secondCounts.completed++;
+      this.secondCounts.repliesInWindow++;
+    }
+    this.windowTag[token] = 0;
+    this.freeTokens[this.freeCount++] = token;
+    this.inflight--;
+    if (this.draining) {
+      if (this.inflight === 0) this.finishStep();
+    } else if (this.sending && !this.pumping && this.nextDue <= t) {
+      this.pump();
+    }
+  }
+
+  private readonly onSendTimer = (): void => {
+    this.sendTimer = undefined;
+    this.pump();
+  };
+
+  private pump(): void {
+    if (!this.sending || this.pumping) return;
+    this.pumping = true;
+    const driver = this.driver!;
+    const schedule = this.schedule!;
+    const counts = this.counts;
+    let t = performance.now();
+    while (this.nextDue <= t) {
+      const due = schedule.next();
+      this.nextDue = schedule.peek();
+      if (due >= this.windowEndMs) {
+        this.nextDue = Infinity;
+        break;
+      }
+      const measured = due >= this.windowStartMs;
+      if (this.freeCount === 0) {
+        if (measured) {
+          counts.dropped++;
+          this.secondCounts.dropped++;
+        }
+        continue;
+      }
+      const token = this.freeTokens[--this.freeCount]!;
+      this.intended[token] = due;
+      this.sentAt[token] = t;
+      if (measured) {
+        this.windowTag[token] = this.tag;
+        this.inflightMeasured++;
+        counts.sent++;
+        this.secondCounts.sent++;
+        recordMs(this.scheduleLag, t - due);
+      }
+      this.inflight++;
+      driver.send(token);
+      t = performance.now();
+    }
+    this.pumping = false;
+    if (this.nextDue === Infinity || t >= this.windowEndMs) this.endSending(t);
+    else this.armSendTimer();
+  }
+
+  private armSendTimer(): void {
+    // The schedule only moves forward, so an armed timer is never later than needed.
+    if (this.sendTimer !== undefined) return;
+    const wake = Math.min(this.nextDue, this.windowEndMs);
+    this.sendTimer = setTimeout(this.onSendTimer, Math.max(0, wake - performance.now()));
+  }
+
+  private endSending(t: number): void {
+    if (!this.sending) return;
+    this.sending = false;
+    this.draining = true;
+    this.nextDue = Infinity;
+    clearTimeout(this.sendTimer);
+    this.sendTimer = undefined;
+    if (this.inflight === 0) {
+      this.finishStep();
+      return;
+    }
+    this.drainTimer = setTimeout(this.finishStep, Math.max(0, this.windowEndMs + this.drainMs - t));
+  }
+
+  private readonly onSecondTimer = (): void => {
+    this.flushSecond();
+    const next = this.windowStartMs + (this.second + 1) * 1000;
+    if (next <= this.windowEndMs && (this.sending || this.draining)) {
+      this.secondTimer = setTimeout(this.onSecondTimer, next - performance.now());
+    } else {
+      this.secondTimer = undefined;
+    }
+  };
+
+  private flushSecond(): void {
+    const c = this.secondCounts;
+    this.config.onSecond({
+      type: 'second',
+      step: this.stepIndex,
+      second: this.second,
+      sent: c.sent,
+      completed: c.completed,
+      repliesInWindow: c.repliesInWindow,
+      timeouts: c.timeouts,
+      failures: [...c.failures],
+      dropped: c.dropped,
+      latency: encodeHistogram(this.secondLatency),
+    });
+    this.second++;
+    resetCounts(c);
+    this.secondLatency.reset();
+  }
+
+  private readonly finishStep = (): void => {
+    if (!this.draining) return;
+    this.draining = false;
+    clearTimeout(this.drainTimer);
+    clearTimeout(this.secondTimer);
+    this.secondTimer = undefined;
+    const windowMs = Math.max(0, this.windowEndMs - this.windowStartMs);
+    // The last, partial second of the window.
+    if (this.second * 1000 < windowMs) this.flushSecond();
+    const codes: Record<string, number> = {};
+    for (let c = 0; c < CODE_SLOTS; c++) if (this.codes[c]! > 0) codes[String(c)] = this.codes[c]!;
+    const counters: Record<string, number> = {};
+    for (const [key, value] of Object.entries(this.driver?.counters() ?? {})) counters[key] = value - (this.counterBase[key] ?? 0);
+    const c = this.counts;
+    const report: StepReport = {
+      type: 'stepDone',
+      step: this.stepIndex,
+      windowMs,
+      sent: c.sent,
+      completed: c.completed,
+      repliesInWindow: c.repliesInWindow,
+      timeouts: c.timeouts,
+      failures: [...c.failures],
+      dropped: c.dropped,
+      inflightAtEnd: this.inflightMeasured,
+      codes,
+      counters,
+      latency: encodeHistogram(this.latency),
+      serviceTime: encodeHistogram(this.serviceTime),
+      scheduleLag: encodeHistogram(this.scheduleLag),
+    };
+    // Replies to this step that arrive from now on are not counted in it.
+    this.tag++;
+    const finish = this.finish;
+    this.finish = undefined;
+    finish?.(report);
+  };
+}

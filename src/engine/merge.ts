@@ -1,0 +1,111 @@
+/** Sums what the threads report for a step into one protocol-free step. */
+import { FAILURE_CLASSES, Failure } from '../drivers/driver.js';
+import { encodeHistogram, mergeEncoded, statsOf } from '../measure/histogram.js';
+import type { ErrorClass, ErrorCounts, StepBase, TimelinePoint } from '../result.js';
+import type { SecondReport, StepReport, WindowCounts } from './messages.js';
+
+/** A step as the engine knows it: the shared fields, plus reply codes and driver counters for the protocol to map. */
+export interface MergedStep extends Omit<StepBase, 'bytesSent' | 'bytesReceived'> {
+  codes: Record<string, number>;
+  counters: Record<string, number>;
+}
+
+/** Failure class names by index -code - 1 (index 0 is the timeout, counted apart). */
+const FAILURE_NAMES: Record<number, ErrorClass> = {
+  [-Failure.connrefused - 1]: 'connrefused',
+  [-Failure.connreset - 1]: 'connreset',
+  [-Failure.addrunavail - 1]: 'addrunavail',
+  [-Failure.fdUnavail - 1]: 'fd-unavail',
+  [-Failure.ftabFull - 1]: 'ftab-full',
+  [-Failure.socketTimo - 1]: 'socket-timo',
+  [-Failure.other - 1]: 'other',
+};
+
+export function mergeCounts(parts: readonly WindowCounts[]): WindowCounts {
+  const sum: WindowCounts = { sent: 0, completed: 0, repliesInWindow: 0, timeouts: 0, failures: new Array<number>(FAILURE_CLASSES).fill(0), dropped: 0 };
+  for (const p of parts) {
+    sum.sent += p.sent;
+    sum.completed += p.completed;
+    sum.repliesInWindow += p.repliesInWindow;
+    sum.timeouts += p.timeouts;
+    sum.dropped += p.dropped;
+    for (let i = 0; i < FAILURE_CLASSES; i++) sum.failures[i]! += p.failures[i] ?? 0;
+  }
+  return sum;
+}
+
+export function errorCounts(failures: readonly number[]): ErrorCounts {
+  const errors: ErrorCounts = { total: 0, connrefused: 0, connreset: 0, addrunavail: 0, 'fd-unavail': 0, 'ftab-full': 0, 'socket-timo': 0, other: 0 };
+  for (const [index, name] of Object.entries(FAILURE_NAMES)) {
+    const n = failures[Number(index)] ?? 0;
+    errors[name] += n;
+    errors.total += n;
+  }
+  return errors;
+}
+
+function sumRecords(records: readonly Record<string, number>[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const r of records) for (const [k, v] of Object.entries(r)) sum[k] = (sum[k] ?? 0) + v;
+  return sum;
+}
+
+export function timeline(seconds: readonly SecondReport[]): TimelinePoint[] {
+  const bySecond = new Map<number, SecondReport[]>();
+  for (const s of seconds) bySecond.set(s.second, [...(bySecond.get(s.second) ?? []), s]);
+  return [...bySecond.keys()]
+    .sort((a, b) => a - b)
+    .map((second) => {
+      const parts = bySecond.get(second)!;
+      const c = mergeCounts(parts);
+      const stats = statsOf(mergeEncoded(parts.map((p) => p.latency)));
+      return {
+        tS: second,
+        sent: c.sent,
+        completed: c.completed,
+        errors: c.failures.reduce((a, b) => a + b, 0),
+        timeouts: c.timeouts,
+        dropped: c.dropped,
+        p50Ms: stats.p50,
+        p99Ms: stats.p99,
+        maxMs: stats.max,
+      };
+    });
+}
+
+export function mergeSteps(
+  plan: { rate: number; warmupMs: number; durationMs: number },
+  reports: readonly StepReport[],
+  seconds: readonly SecondReport[],
+  cpu: { userS: number; systemS: number },
+): MergedStep {
+  const c = mergeCounts(reports);
+  // Threads share one start time, so their windows match; the longest is the step's.
+  const windowMs = Math.max(0, ...reports.map((r) => r.windowMs));
+  const durationS = windowMs / 1000;
+  const latency = mergeEncoded(reports.map((r) => r.latency));
+  const serviceTime = mergeEncoded(reports.map((r) => r.serviceTime));
+  const scheduleLag = mergeEncoded(reports.map((r) => r.scheduleLag));
+  const perSecond = (n: number) => (durationS > 0 ? Math.round((n / durationS) * 100) / 100 : 0);
+  return {
+    targetRate: plan.rate,
+    durationS,
+    warmupS: plan.warmupMs / 1000,
+    sent: c.sent,
+    completed: c.completed,
+    sendRate: perSecond(c.sent),
+    replyRate: perSecond(c.repliesInWindow),
+    errors: errorCounts(c.failures),
+    timeouts: c.timeouts,
+    dropped: c.dropped,
+    inflightAtEnd: reports.reduce((s, r) => s + r.inflightAtEnd, 0),
+    cpu: { userS: Math.round(cpu.userS * 1e4) / 1e4, systemS: Math.round(cpu.systemS * 1e4) / 1e4 },
+    latencyMs: statsOf(latency),
+    serviceTimeMs: statsOf(serviceTime),
+    scheduleLagMs: statsOf(scheduleLag),
+    histograms: { latency: encodeHistogram(latency), serviceTime: encodeHistogram(serviceTime), scheduleLag: encodeHistogram(scheduleLag) },
+    timeline: timeline(seconds),
+    codes: sumRecords(reports.map((r) => r.codes)),
+    counters: sumRecords(reports.map((r) => r.counters)),
+  };
+}

@@ -1,0 +1,75 @@
+/** Messages between the main thread and the worker threads that send load. */
+import type { MessagePort } from 'node:worker_threads';
+import type { Arrival } from './schedule.js';
+
+/** What every worker needs to run its share of a plan; structured-cloneable. */
+export interface WorkerPlan {
+  /** file: URL of the driver module (see DriverModule). */
+  driverModule: string;
+  driverOptions: unknown;
+  threadCount: number;
+  arrival: Arrival;
+  seed: number;
+  /** In-flight cap per thread. */
+  maxInflight: number;
+  timeoutMs: number;
+}
+
+export interface StepOrder {
+  type: 'step';
+  index: number;
+  /** Total rate across all threads. */
+  rate: number;
+  warmupMs: number;
+  durationMs: number;
+  /** Longest wait for replies after the last send. */
+  drainMs: number;
+  /** Absolute start time (performance.timeOrigin + performance.now() in ms), shared by all threads. */
+  startAtEpochMs: number;
+}
+
+export type MainToWorker = StepOrder | { type: 'stop' } | { type: 'end' };
+
+/** Counts one thread keeps for a step's measured window (and for each second of it). */
+export interface WindowCounts {
+  sent: number;
+  completed: number;
+  /** Replies received while the window was open, whenever their request was sent. */
+  repliesInWindow: number;
+  timeouts: number;
+  /** Indexed by failure class: code c is at -c - 1 (timeouts at 0 stay zero here: see `timeouts`). */
+  failures: number[];
+  dropped: number;
+}
+
+export interface SecondReport extends WindowCounts {
+  type: 'second';
+  step: number;
+  /** Index of the second within the measured window. */
+  second: number;
+  /** Latency (from intended send) of replies that arrived in this second, encoded. */
+  latency: string;
+}
+
+export interface StepReport extends WindowCounts {
+  type: 'stepDone';
+  step: number;
+  /** Measured window actually run, ms (short if stopped). */
+  windowMs: number;
+  inflightAtEnd: number;
+  /** Reply code → count (HTTP status, DNS RCODE). */
+  codes: Record<string, number>;
+  /** Driver counter deltas over the step (warmup included). */
+  counters: Record<string, number>;
+  latency: string;
+  serviceTime: string;
+  scheduleLag: string;
+}
+
+export type WorkerToMain = { type: 'ready' } | SecondReport | StepReport;
+
+export interface WorkerTask {
+  plan: WorkerPlan;
+  threadIndex: number;
+  port: MessagePort;
+}

@@ -1,0 +1,199 @@
+/**
+ * The main thread's side of a run: starts the load threads (piscina), starts
+ * each step at one absolute time in all of them, merges what they report, and
+ * tells progress listeners once a second. Protocol-free: the driver is a
+ * module URL and options handed to the threads.
+ */
+import { MessageChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { mergeEncoded, statsOf } from '../measure/histogram.js';
+import type { ProgressEvent } from '../result.js';
+import { workerEntry } from './module-file.js';
+import type { MainToWorker, SecondReport, StepReport, WorkerPlan, WorkerToMain } from './messages.js';
+import { mergeCounts, mergeSteps, type MergedStep } from './merge.js';
+
+export interface PlanStep {
+  rate: number;
+  warmupMs: number;
+  durationMs: number;
+}
+
+export interface RunPlan extends WorkerPlan {
+  steps: PlanStep[];
+  drainMs: number;
+}
+
+export interface RunHooks {
+  signal?: AbortSignal | undefined;
+  onProgress?: ((event: ProgressEvent) => void) | undefined;
+  /** Called as each step finishes, with the merged step. */
+  onStep?: ((step: MergedStep, index: number) => void) | undefined;
+}
+
+export interface PlanOutcome {
+  steps: MergedStep[];
+  aborted: boolean;
+}
+
+/** Lead time so every thread has the step order before its start time. */
+const START_LEAD_MS = 50;
+
+export async function runPlan(plan: RunPlan, hooks: RunHooks = {}): Promise<PlanOutcome> {
+  const threads = plan.threadCount;
+  const pool = new Piscina({
+    filename: workerEntry(),
+    execArgv: [],
+    minThreads: threads,
+    maxThreads: threads,
+    maxQueue: 0,
+    concurrentTasksPerWorker: 1,
+    atomics: 'disabled',
+    idleTimeout: 1000,
+  });
+  const ports: import('node:worker_threads').MessagePort[] = [];
+  const inbox = new Inbox(threads);
+  let failure: unknown;
+  const tasks = Array.from({ length: threads }, (_, threadIndex) => {
+    const { port1, port2 } = new MessageChannel();
+    ports.push(port1);
+    port1.on('message', (m: WorkerToMain) => inbox.receive(m));
+    const workerPlan: WorkerPlan = {
+      driverModule: plan.driverModule,
+      driverOptions: plan.driverOptions,
+      threadCount: plan.threadCount,
+      arrival: plan.arrival,
+      seed: plan.seed,
+      maxInflight: plan.maxInflight,
+      timeoutMs: plan.timeoutMs,
+    };
+    return pool.run({ plan: workerPlan, threadIndex, port: port2 }, { transferList: [port2] }).catch((error: unknown) => {
+      failure ??= error;
+      inbox.fail(error);
+    });
+  });
+  const broadcast = (message: MainToWorker): void => {
+    for (const port of ports) port.postMessage(message);
+  };
+
+  let aborted = hooks.signal?.aborted ?? false;
+  const onAbort = (): void => {
+    aborted = true;
+    broadcast({ type: 'stop' });
+  };
+  hooks.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const steps: MergedStep[] = [];
+  try {
+    await inbox.readyAll();
+    for (let index = 0; index < plan.steps.length && !aborted; index++) {
+      const step = plan.steps[index]!;
+      const startAtEpochMs = performance.timeOrigin + performance.now() + START_LEAD_MS;
+      const cpuStart = process.cpuUsage();
+      const progress = startProgress(plan, index, startAtEpochMs, inbox, hooks.onProgress);
+      inbox.beginStep(index);
+      broadcast({ type: 'step', index, rate: step.rate, warmupMs: step.warmupMs, durationMs: step.durationMs, drainMs: plan.drainMs, startAtEpochMs });
+      const reports = await inbox.stepReports();
+      clearInterval(progress);
+      const cpu = process.cpuUsage(cpuStart);
+      const merged = mergeSteps(step, reports, inbox.seconds(), { userS: cpu.user / 1e6, systemS: cpu.system / 1e6 });
+      steps.push(merged);
+      hooks.onStep?.(merged, index);
+    }
+  } finally {
+    hooks.signal?.removeEventListener('abort', onAbort);
+    broadcast({ type: 'end' });
+    await Promise.all(tasks);
+    for (const port of ports) port.close();
+    await pool.destroy();
+  }
+  if (failure !== undefined && steps.length === 0) throw failure;
+  return { steps, aborted };
+}
+
+function startProgress(
+  plan: RunPlan,
+  index: number,
+  startAtEpochMs: number,
+  inbox: Inbox,
+  onProgress: RunHooks['onProgress'],
+): NodeJS.Timeout | undefined {
+  if (!onProgress) return undefined;
+  const step = plan.steps[index]!;
+  const later = plan.steps.slice(index + 1).reduce((s, p) => s + p.warmupMs + p.durationMs, 0);
+  const emit = (): void => {
+    const elapsedMs = performance.timeOrigin + performance.now() - startAtEpochMs - step.warmupMs;
+    const seconds = inbox.seconds();
+    const totals = mergeCounts(seconds);
+    const last = seconds.length > 0 ? mergeCounts(seconds.filter((s) => s.second === seconds[seconds.length - 1]!.second)) : undefined;
+    onProgress({
+      stepIndex: index,
+      stepCount: plan.steps.length,
+      targetRate: step.rate,
+      phase: elapsedMs < 0 ? 'warmup' : elapsedMs < step.durationMs ? 'measure' : 'drain',
+      elapsedS: elapsedMs / 1000,
+      stepDurationS: step.durationMs / 1000,
+      sent: totals.sent,
+      completed: totals.completed,
+      errors: totals.failures.reduce((a, b) => a + b, 0),
+      timeouts: totals.timeouts,
+      dropped: totals.dropped,
+      sendRate: last?.sent ?? 0,
+      p99Ms: statsOf(mergeEncoded(seconds.map((s) => s.latency))).p99,
+      remainingS: Math.max(0, (step.durationMs - Math.max(elapsedMs, -step.warmupMs)) / 1000) + later / 1000,
+    });
+  };
+  emit();
+  return setInterval(emit, 1000);
+}
+
+/** Collects what the threads send and lets the main thread wait for all of them. */
+class Inbox {
+  private ready = 0;
+  private reports: StepReport[] = [];
+  private secondReports: SecondReport[] = [];
+  private step = -1;
+  private wake: (() => void) | undefined;
+  private error: unknown;
+
+  constructor(private readonly threads: number) {}
+
+  receive(message: WorkerToMain): void {
+    if (message.type === 'ready') this.ready++;
+    else if (message.type === 'second' && message.step === this.step) this.secondReports.push(message);
+    else if (message.type === 'stepDone' && message.step === this.step) this.reports.push(message);
+    this.wake?.();
+  }
+
+  fail(error: unknown): void {
+    this.error = error;
+    this.wake?.();
+  }
+
+  beginStep(step: number): void {
+    this.step = step;
+    this.reports = [];
+    this.secondReports = [];
+  }
+
+  seconds(): SecondReport[] {
+    return this.secondReports;
+  }
+
+  readyAll(): Promise<void> {
+    return this.until(() => this.ready === this.threads);
+  }
+
+  async stepReports(): Promise<StepReport[]> {
+    await this.until(() => this.reports.length === this.threads);
+    return this.reports;
+  }
+
+  private async until(condition: () => boolean): Promise<void> {
+    while (!condition()) {
+      if (this.error !== undefined) throw this.error;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+    if (this.error !== undefined) throw this.error;
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * Parsing and validation of everything a user types: rate specs, durations,
+ * counts. Every function appends to a `problems` list instead of throwing, so
+ * a user sees all that is wrong with a command line at once.
+ */
+import type { Arrival } from './engine/schedule.js';
+import type { ProgressEvent } from './result.js';
+import { OptionsError } from './errors.js';
+
+/** A single run at this rate when none is given (httperf needs one; a sweep is opt-in). */
+export const DEFAULT_RATE = 1000;
+export const MIN_RATE = 0.01;
+export const MAX_RATE = 1_000_000;
+
+/** Options every load command shares; the CLI's flags in camelCase. */
+export interface CommonOptions {
+  /** 5000, '5000', '100..10000', '100..10000:500', '100,500,2000', or a list of numbers. */
+  rate?: number | string | readonly number[];
+  /** Number of steps for a range without a step size (default 10). */
+  steps?: number | string;
+  /** Spacing of a range's steps. */
+  scale?: 'linear' | 'log';
+  /** Per step: '30s', '500ms', '2m'; a number is milliseconds (library) — the CLI's bare numbers are seconds. */
+  duration?: string | number;
+  warmup?: string | number;
+  threads?: number | string;
+  arrival?: Arrival;
+  seed?: number | string;
+  /** In-flight cap per thread; arrivals beyond it are dropped and counted. */
+  maxInflight?: number | string;
+  timeout?: string | number;
+  label?: string;
+  /** Saturation criteria (see Saturation in the result). */
+  sloP99?: string | number;
+  minReplyRatio?: number | string;
+  maxErrorRatio?: number | string;
+  signal?: AbortSignal;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+export interface CommonPlanOptions {
+  rates: number[];
+  durationMs: number;
+  warmupMs: number;
+  threads: number;
+  arrival: Arrival;
+  seed: number;
+  /** Per thread; undefined means "choose from the rate" (the protocol knows its own limits). */
+  maxInflight: number | undefined;
+  timeoutMs: number;
+  label: string | undefined;
+  criteria: { minReplyRatio: number; maxErrorRatio: number; sloP99Ms: number };
+}
+
+const DURATION_UNITS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * '30s', '1.5s', '500ms', '2m30s', '1h'. A bare number means `bareUnit`
+ * (seconds on the command line, as httperf's --timeout; milliseconds from the library).
+ */
+export function parseDuration(value: string | number, name: string, problems: string[], bareUnit: 'ms' | 's' = 's'): number {
+  if (typeof value === 'number') {
+    if (Number.isFinite(value) && value >= 0) return value;
+    problems.push(`--${name}: ${value} is not a duration`);
+    return 0;
+  }
+  const text = value.trim().toLowerCase();
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * (bareUnit === 's' ? 1000 : 1);
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(us|ms|s|m|h)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) {
+    problems.push(`--${name}: '${value}' is not a duration (examples: 30s, 500ms, 2m, 1m30s)`);
+    return 0;
+  }
+  return parts.reduce((ms, p) => ms + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0);
+}
+
+/** A number with an optional k/M suffix ('10k'). */
+export function parseNumber(
+  value: string | number,
+  name: string,
+  problems: string[],
+  limits: { min?: number; max?: number; integer?: boolean } = {},
+): number {
+  let n: number;
+  if (typeof value === 'number') n = value;
+  else {
+    const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([kKmM]?)\s*$/.exec(value);
+    n = m ? Number(m[1]) * (m[2] === 'k' || m[2] === 'K' ? 1e3 : m[2] === 'M' || m[2] === 'm' ? 1e6 : 1) : Number.NaN;
+  }
+  const { min = -Infinity, max = Infinity, integer = false } = limits;
+  if (!Number.isFinite(n)) problems.push(`--${name}: '${value}' is not a number`);
+  else if (integer && !Number.isInteger(n)) problems.push(`--${name}: ${value} must be a whole number`);
+  else if (n < min || n > max) problems.push(`--${name}: ${value} must be between ${min} and ${max}`);
+  else return n;
+  return Number.NaN;
+}
+
+/**
+ * Expand a rate spec into the list of step rates.
+ *   '5000'            one step
+ *   '100,500,2000'    these steps
+ *   '100..10000'      `steps` equal steps (default 10), both ends included
+ *   '100..10000:500'  100, 600, …, 9600 and the end, 10000
+ * `scale: 'log'` spaces a range geometrically instead.
+ */
+export function parseRates(
+  spec: number | string | readonly number[],
+  options: { steps?: number | string | undefined; scale?: string | undefined },
+  problems: string[],
+): number[] {
+  const before = problems.length;
+  const rate = (r: number | string): number => parseNumber(r, 'rate', problems, { min: MIN_RATE, max: MAX_RATE });
+  if (typeof spec === 'number') return [rate(spec)];
+  if (Array.isArray(spec)) return spec.map(rate);
+  const text = String(spec).trim();
+  const range = /^([^.:]+)\.\.([^:]+)(?::(.+))?$/.exec(text);
+  if (!range) {
+    const rates = text.split(',').map((part) => rate(part));
+    if (problems.length > before) problems.splice(before, problems.length - before, `--rate: '${spec}' is not a rate, a list (100,500,2000) or a range (100..10000[:step])`);
+    return rates;
+  }
+  const from = rate(range[1]!);
+  const to = rate(range[2]!);
+  const scale = options.scale ?? 'linear';
+  if (scale !== 'linear' && scale !== 'log') problems.push(`--scale: '${scale}' must be linear or log`);
+  if (problems.length > before) return [];
+  if (to < from) {
+    problems.push(`--rate: range ${text} goes down; write it from low to high`);
+    return [];
+  }
+  if (range[3] !== undefined) {
+    if (options.steps !== undefined) problems.push('--steps: give either --steps or a step size in --rate (from..to:step), not both');
+    if (scale === 'log') problems.push('--scale log: a step size (from..to:step) is linear; use --steps with --scale log');
+    const size = parseNumber(range[3], 'rate', problems, { min: MIN_RATE });
+    if (problems.length > before) return [];
+    const rates: number[] = [];
+    for (let i = 0; from + i * size < to - 1e-9; i++) rates.push(round(from + i * size));
+    rates.push(to);
+    if (rates.length > 1000) problems.push(`--rate: ${text} makes ${rates.length} steps; at most 1000`);
+    return rates;
+  }
+  const steps = options.steps === undefined ? 10 : parseNumber(options.steps, 'steps', problems, { min: 1, max: 1000, integer: true });
+  if (problems.length > before) return [];
+  if (steps === 1 || from === to) return [to];
+  return Array.from({ length: steps }, (_, i) =>
+    round(scale === 'log' ? from * Math.pow(to / from, i / (steps - 1)) : from + ((to - from) * i) / (steps - 1)),
+  );
+}
+
+const round = (x: number): number => (x >= 10 ? Math.round(x) : Math.round(x * 1000) / 1000);
+
+export function normalizeCommon(o: CommonOptions, problems: string[]): CommonPlanOptions {
+  const rates = parseRates(o.rate ?? DEFAULT_RATE, { steps: o.steps, scale: o.scale }, problems);
+  if (o.rate !== undefined && typeof o.rate !== 'string' && o.steps !== undefined) problems.push('--steps: only applies to a range (--rate from..to)');
+  const durationMs = o.duration === undefined ? 10_000 : parseDuration(o.duration, 'duration', problems, typeof o.duration === 'number' ? 'ms' : 's');
+  if (o.duration !== undefined && durationMs < 100) problems.push('--duration: must be at least 100ms');
+  const warmupMs = o.warmup === undefined ? 1_000 : parseDuration(o.warmup, 'warmup', problems, typeof o.warmup === 'number' ? 'ms' : 's');
+  const timeoutMs = o.timeout === undefined ? 5_000 : parseDuration(o.timeout, 'timeout', problems, typeof o.timeout === 'number' ? 'ms' : 's');
+  if (o.timeout !== undefined && timeoutMs < 1) problems.push('--timeout: must be at least 1ms');
+  const threads = o.threads === undefined ? 1 : parseNumber(o.threads, 'threads', problems, { min: 1, max: 64, integer: true });
+  const arrival = o.arrival ?? 'constant';
+  if (arrival !== 'constant' && arrival !== 'poisson') problems.push(`--arrival: '${String(arrival)}' must be constant or poisson`);
+  const seed = o.seed === undefined ? 1 : parseNumber(o.seed, 'seed', problems, { min: 0, max: 2 ** 32 - 1, integer: true });
+  const maxInflight = o.maxInflight === undefined ? undefined : parseNumber(o.maxInflight, 'max-inflight', problems, { min: 1, max: 10_000_000, integer: true });
+  const sloP99Ms = o.sloP99 === undefined ? 100 : parseDuration(o.sloP99, 'slo-p99', problems, typeof o.sloP99 === 'number' ? 'ms' : 's');
+  const minReplyRatio = o.minReplyRatio === undefined ? 0.99 : parseNumber(o.minReplyRatio, 'min-reply-ratio', problems, { min: 0, max: 1 });
+  const maxErrorRatio = o.maxErrorRatio === undefined ? 0.01 : parseNumber(o.maxErrorRatio, 'max-error-ratio', problems, { min: 0, max: 1 });
+  if (o.label !== undefined && o.label.trim() === '') problems.push('--label: must not be empty');
+  return {
+    rates,
+    durationMs,
+    warmupMs,
+    threads,
+    arrival,
+    seed,
+    maxInflight,
+    timeoutMs,
+    label: o.label,
+    criteria: { minReplyRatio, maxErrorRatio, sloP99Ms },
+  };
+}
+
+/** Default in-flight cap per thread: enough that a one-second stall at the peak rate drops nothing. */
+export function defaultMaxInflight(plan: CommonPlanOptions): number {
+  const peak = Math.max(...plan.rates) / plan.threads;
+  return Math.max(1024, Math.ceil(peak * 2));
+}
+
+export function throwIfProblems(problems: readonly string[]): void {
+  if (problems.length > 0) throw new OptionsError(problems);
+}

@@ -1,0 +1,189 @@
+/**
+ * The library's load commands: options in, result out. Each one validates
+ * everything first (OptionsError lists every problem), probes the target
+ * (TargetUnreachableError), runs the protocol-free engine with its driver,
+ * and maps the engine's steps into the result schema.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname, cpus } from 'node:os';
+import { runPlan, type PlanOutcome } from './engine/pool.js';
+import type { MergedStep } from './engine/merge.js';
+import { siblingModule } from './engine/module-file.js';
+import { findSaturation } from './measure/saturation.js';
+import {
+  defaultMaxInflight,
+  normalizeCommon,
+  parseNumber,
+  throwIfProblems,
+  type CommonOptions,
+  type CommonPlanOptions,
+} from './options.js';
+import { RESULT_SCHEMA, type HttpResult, type HttpStep } from './result.js';
+import { checkHttpTargets, probeHttp, type HttpDriverOptions } from './drivers/http.js';
+import { spawnTarget, type SpawnedTarget } from './targets/child.js';
+
+export const VERSION = '0.1.0';
+
+export interface HttpOptions extends CommonOptions {
+  /** Target URL. Without one, tsload starts its built-in HTTP target in a child process. */
+  url?: string;
+  /** A file of URLs or paths (one per line), or the list itself; used round robin (httperf's --wlog). */
+  urls?: string | readonly string[];
+  method?: string;
+  /** 'name: value' strings (the CLI's -H) or a record. */
+  headers?: readonly string[] | Record<string, string>;
+  /** Request body text, or '@file' to read it from a file. */
+  body?: string;
+  /** Total keep-alive connections across threads (default: rate / 500, from 8 to 1000). */
+  connections?: number | string;
+  pipelining?: number | string;
+  /** httperf's default, for comparison only: a new TCP connection per request, closed after it. */
+  newConnectionPerRequest?: boolean;
+  /** One-line notices (e.g. that the built-in target was started). */
+  onNotice?: (line: string) => void;
+}
+
+export async function runHttp(options: HttpOptions): Promise<HttpResult> {
+  const problems: string[] = [];
+  const common = normalizeCommon(options, problems);
+  const peakRate = Math.max(0, ...common.rates);
+  const connections =
+    options.connections === undefined
+      ? Math.min(1000, Math.max(8, Math.ceil(peakRate / 500)))
+      : parseNumber(options.connections, 'connections', problems, { min: 1, max: 100_000, integer: true });
+  const pipelining = options.pipelining === undefined ? 1 : parseNumber(options.pipelining, 'pipelining', problems, { min: 1, max: 1024, integer: true });
+  const urls = options.urls === undefined ? undefined : typeof options.urls === 'string' ? readLines(options.urls, problems) : [...options.urls];
+  const headers = parseHeaders(options.headers, problems);
+  const body = options.body === undefined ? undefined : readBody(options.body, problems);
+  const method = (options.method ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
+  if (!/^[A-Z]+$/.test(method)) problems.push(`--method: '${options.method}' is not an HTTP method`);
+  if (options.url !== undefined) {
+    problems.push(...checkHttpTargets({ url: options.url, ...(urls === undefined ? {} : { urls }) }));
+  }
+  throwIfProblems(problems);
+
+  let builtin: SpawnedTarget | undefined;
+  try {
+    let url = options.url;
+    if (url === undefined) {
+      builtin = await spawnTarget('http', ['--listen', '127.0.0.1:0']);
+      url = builtin.address;
+      options.onNotice?.(`tsload: no URL given; started the built-in HTTP target at ${url} (child process ${builtin.child.pid})`);
+    }
+    await probeHttp(url, Math.min(common.timeoutMs, 5000));
+    const driverOptions: HttpDriverOptions = {
+      url,
+      ...(urls === undefined ? {} : { urls }),
+      method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+      connections,
+      pipelining,
+      newConnectionPerRequest: options.newConnectionPerRequest ?? false,
+    };
+    const startedAt = new Date();
+    const outcome = await run(common, './drivers/http', driverOptions, options, defaultMaxInflight(common));
+    return {
+      protocol: 'http',
+      ...resultBase(common, url, startedAt, outcome, options),
+      steps: outcome.steps.map(httpStep),
+      saturation: findSaturation(outcome.steps, common.criteria),
+    };
+  } finally {
+    await builtin?.stop();
+  }
+}
+
+function httpStep(step: MergedStep): HttpStep {
+  const statusClasses = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
+  for (const [code, count] of Object.entries(step.codes)) {
+    const key = `${code[0]}xx`;
+    if (key in statusClasses) statusClasses[key as keyof typeof statusClasses] += count;
+  }
+  const { codes, counters, ...base } = step;
+  return {
+    ...base,
+    bytesSent: counters.bytesSent ?? 0,
+    bytesReceived: counters.bytesReceived ?? 0,
+    connections: counters.connections ?? 0,
+    statusClasses,
+    statusCodes: codes,
+  };
+}
+
+async function run(
+  common: CommonPlanOptions,
+  driver: string,
+  driverOptions: unknown,
+  hooks: CommonOptions,
+  maxInflight: number,
+): Promise<PlanOutcome> {
+  return runPlan(
+    {
+      driverModule: siblingModule(import.meta.url, driver),
+      driverOptions,
+      threadCount: common.threads,
+      arrival: common.arrival,
+      seed: common.seed,
+      maxInflight: common.maxInflight ?? maxInflight,
+      timeoutMs: common.timeoutMs,
+      // The driver reports a timeout within its sweep period after the deadline.
+      drainMs: common.timeoutMs + 250,
+      steps: common.rates.map((rate) => ({ rate, warmupMs: common.warmupMs, durationMs: common.durationMs })),
+    },
+    { signal: hooks.signal, onProgress: hooks.onProgress },
+  );
+}
+
+function resultBase(common: CommonPlanOptions, target: string, startedAt: Date, outcome: PlanOutcome, options: CommonOptions) {
+  return {
+    schema: RESULT_SCHEMA as typeof RESULT_SCHEMA,
+    tool: { name: 'tsload' as const, version: VERSION },
+    target,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    aborted: outcome.aborted || (options.signal?.aborted ?? false),
+    threads: common.threads,
+    arrival: common.arrival,
+    host: { hostname: hostname(), platform: `${process.platform}-${process.arch}`, cpus: cpus().length, node: process.version },
+    label: common.label ?? target,
+  };
+}
+
+function readLines(file: string, problems: string[]): string[] {
+  try {
+    const lines = readFileSync(file, 'utf8')
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'));
+    if (lines.length === 0) problems.push(`--urls: ${file} has no URLs`);
+    return lines;
+  } catch (error) {
+    problems.push(`--urls: cannot read ${file}: ${(error as Error).message}`);
+    return [];
+  }
+}
+
+function readBody(body: string, problems: string[]): string {
+  if (!body.startsWith('@')) return body;
+  try {
+    return readFileSync(body.slice(1), 'utf8');
+  } catch (error) {
+    problems.push(`--body: cannot read ${body.slice(1)}: ${(error as Error).message}`);
+    return '';
+  }
+}
+
+function parseHeaders(headers: HttpOptions['headers'], problems: string[]): [string, string][] {
+  if (headers === undefined) return [];
+  if (!Array.isArray(headers)) return Object.entries(headers as Record<string, string>);
+  return (headers as readonly string[]).flatMap((h): [string, string][] => {
+    const colon = h.indexOf(':');
+    const name = colon > 0 ? h.slice(0, colon).trim() : '';
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      problems.push(`--header: '${h}' is not 'name: value'`);
+      return [];
+    }
+    return [[name, h.slice(colon + 1).trim()]];
+  });
+}
