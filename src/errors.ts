@@ -9,6 +9,8 @@ export const ExitCode = {
   failure: 1,
   usage: 2,
   unreachable: 3,
+  /** Stopped by Ctrl-C: what was measured is still printed and written. */
+  interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

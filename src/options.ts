@@ -4,7 +4,7 @@
  * a user sees all that is wrong with a command line at once.
  */
 import type { Arrival } from './engine/schedule.js';
-import type { ProgressEvent } from './result.js';
+import type { ProgressEvent, StepBase } from './result.js';
 import { OptionsError } from './errors.js';
 
 /** A single run at this rate when none is given (httperf needs one; a sweep is opt-in). */
@@ -36,6 +36,8 @@ export interface CommonOptions {
   maxErrorRatio?: number | string;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
+  /** Called as each step ends, with its shared figures. */
+  onStep?: (step: Omit<StepBase, 'bytesSent' | 'bytesReceived'>, index: number, count: number) => void;
 }
 
 export interface CommonPlanOptions {

@@ -131,7 +131,11 @@ async function run(
       drainMs: common.timeoutMs + 250,
       steps: common.rates.map((rate) => ({ rate, warmupMs: common.warmupMs, durationMs: common.durationMs })),
     },
-    { signal: hooks.signal, onProgress: hooks.onProgress },
+    {
+      signal: hooks.signal,
+      onProgress: hooks.onProgress,
+      onStep: hooks.onStep && ((step, index) => hooks.onStep?.(step, index, common.rates.length)),
+    },
   );
 }
 
