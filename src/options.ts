@@ -64,14 +64,14 @@ export function parseDuration(value: string | number, name: string, problems: st
   if (typeof value === 'number') {
     if (Number.isFinite(value) && value >= 0) return value;
     problems.push(`--${name}: ${value} is not a duration`);
-    return 0;
+    return Number.NaN;
   }
   const text = value.trim().toLowerCase();
   if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * (bareUnit === 's' ? 1000 : 1);
   const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(us|ms|s|m|h)/g)];
   if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) {
     problems.push(`--${name}: '${value}' is not a duration (examples: 30s, 500ms, 2m, 1m30s)`);
-    return 0;
+    return Number.NaN;
   }
   return parts.reduce((ms, p) => ms + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0);
 }
@@ -155,10 +155,10 @@ export function normalizeCommon(o: CommonOptions, problems: string[]): CommonPla
   const rates = parseRates(o.rate ?? DEFAULT_RATE, { steps: o.steps, scale: o.scale }, problems);
   if (o.rate !== undefined && typeof o.rate !== 'string' && o.steps !== undefined) problems.push('--steps: only applies to a range (--rate from..to)');
   const durationMs = o.duration === undefined ? 10_000 : parseDuration(o.duration, 'duration', problems, typeof o.duration === 'number' ? 'ms' : 's');
-  if (o.duration !== undefined && durationMs < 100) problems.push('--duration: must be at least 100ms');
+  if (durationMs < 100) problems.push('--duration: must be at least 100ms');
   const warmupMs = o.warmup === undefined ? 1_000 : parseDuration(o.warmup, 'warmup', problems, typeof o.warmup === 'number' ? 'ms' : 's');
   const timeoutMs = o.timeout === undefined ? 5_000 : parseDuration(o.timeout, 'timeout', problems, typeof o.timeout === 'number' ? 'ms' : 's');
-  if (o.timeout !== undefined && timeoutMs < 1) problems.push('--timeout: must be at least 1ms');
+  if (timeoutMs < 1) problems.push('--timeout: must be at least 1ms');
   const threads = o.threads === undefined ? 1 : parseNumber(o.threads, 'threads', problems, { min: 1, max: 64, integer: true });
   const arrival = o.arrival ?? 'constant';
   if (arrival !== 'constant' && arrival !== 'poisson') problems.push(`--arrival: '${String(arrival)}' must be constant or poisson`);

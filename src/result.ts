@@ -55,14 +55,18 @@ export interface StepBase {
   sent: number;
   /** Of those, how many got a reply (any status / RCODE). */
   completed: number;
-  /** sent / durationS. */
+  /** Requests that actually left during the measured window / durationS: below the target when the generator falls behind. */
   sendRate: number;
   /** Replies received during the measured window / durationS (what the server actually delivered). */
   replyRate: number;
   errors: ErrorCounts;
   /** Requests with no reply within `--timeout` (for DNS these are the lost queries). */
   timeouts: number;
-  /** Arrivals not sent because the in-flight cap was reached (never delayed instead). */
+  /**
+   * Arrivals of the window that were never sent: the in-flight cap was reached
+   * (they are dropped, never delayed), or the generator had fallen so far behind
+   * that they were still unsent when the window closed (schedule lag shows it).
+   */
   dropped: number;
   /** Requests still unanswered when the step's drain ended (only after a stop or a short drain). */
   inflightAtEnd: number;

@@ -30,11 +30,11 @@ export interface LoopConfig {
 }
 
 function emptyCounts(): WindowCounts {
-  return { sent: 0, completed: 0, repliesInWindow: 0, timeouts: 0, failures: new Array<number>(FAILURE_CLASSES).fill(0), dropped: 0 };
+  return { sent: 0, sentInWindow: 0, completed: 0, repliesInWindow: 0, timeouts: 0, failures: new Array<number>(FAILURE_CLASSES).fill(0), dropped: 0 };
 }
 
 function resetCounts(c: WindowCounts): void {
-  c.sent = c.completed = c.repliesInWindow = c.timeouts = c.dropped = 0;
+  c.sent = c.sentInWindow = c.completed = c.repliesInWindow = c.timeouts = c.dropped = 0;
   c.failures.fill(0);
 }
 
@@ -210,6 +210,7 @@ export class OpenLoop implements Completion {
         this.secondCounts.sent++;
         recordMs(this.scheduleLag, t - due);
       }
+      if (t >= this.windowStartMs && t < this.windowEndMs) counts.sentInWindow++;
       this.inflight++;
       driver.send(token);
       t = performance.now();
@@ -228,6 +229,12 @@ export class OpenLoop implements Completion {
 
   private endSending(t: number): void {
     if (!this.sending) return;
+    // Slots of the window the generator fell too far behind to send: dropped, not forgotten.
+    const schedule = this.schedule!;
+    while (this.nextDue < this.windowEndMs) {
+      if (schedule.next() >= this.windowStartMs) this.counts.dropped++;
+      this.nextDue = schedule.peek();
+    }
     this.sending = false;
     this.draining = true;
     this.nextDue = Infinity;
@@ -257,6 +264,7 @@ export class OpenLoop implements Completion {
       step: this.stepIndex,
       second: this.second,
       sent: c.sent,
+      sentInWindow: c.sentInWindow,
       completed: c.completed,
       repliesInWindow: c.repliesInWindow,
       timeouts: c.timeouts,
@@ -288,6 +296,7 @@ export class OpenLoop implements Completion {
       step: this.stepIndex,
       windowMs,
       sent: c.sent,
+      sentInWindow: c.sentInWindow,
       completed: c.completed,
       repliesInWindow: c.repliesInWindow,
       timeouts: c.timeouts,

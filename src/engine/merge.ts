@@ -22,9 +22,10 @@ const FAILURE_NAMES: Record<number, ErrorClass> = {
 };
 
 export function mergeCounts(parts: readonly WindowCounts[]): WindowCounts {
-  const sum: WindowCounts = { sent: 0, completed: 0, repliesInWindow: 0, timeouts: 0, failures: new Array<number>(FAILURE_CLASSES).fill(0), dropped: 0 };
+  const sum: WindowCounts = { sent: 0, sentInWindow: 0, completed: 0, repliesInWindow: 0, timeouts: 0, failures: new Array<number>(FAILURE_CLASSES).fill(0), dropped: 0 };
   for (const p of parts) {
     sum.sent += p.sent;
+    sum.sentInWindow += p.sentInWindow;
     sum.completed += p.completed;
     sum.repliesInWindow += p.repliesInWindow;
     sum.timeouts += p.timeouts;
@@ -93,7 +94,7 @@ export function mergeSteps(
     warmupS: plan.warmupMs / 1000,
     sent: c.sent,
     completed: c.completed,
-    sendRate: perSecond(c.sent),
+    sendRate: perSecond(c.sentInWindow),
     replyRate: perSecond(c.repliesInWindow),
     errors: errorCounts(c.failures),
     timeouts: c.timeouts,

@@ -32,7 +32,10 @@ export type MainToWorker = StepOrder | { type: 'stop' } | { type: 'end' };
 
 /** Counts one thread keeps for a step's measured window (and for each second of it). */
 export interface WindowCounts {
+  /** Requests whose intended send time fell in the window. */
   sent: number;
+  /** Requests that actually left while the window was open (lower than `sent` when the generator falls behind). */
+  sentInWindow: number;
   completed: number;
   /** Replies received while the window was open, whenever their request was sent. */
   repliesInWindow: number;

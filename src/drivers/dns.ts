@@ -1,0 +1,626 @@
+/**
+ * DNS over UDP driver (dnsperf/resperf style) and the wire helpers shared with
+ * the built-in DNS target.
+ *
+ * Per socket the 16-bit ID space is a FIFO of free IDs: an ID returns to the
+ * tail when its query is answered or times out, so it is reused only after
+ * every other free ID of that socket — least recently used first, as dnsperf
+ * does. A response is matched on socket (each socket is connected, so the
+ * kernel only delivers datagrams from the server) + ID + question.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { createRequire } from 'node:module';
+import { isIPv6 } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { Failure, failureOf } from './driver.js';
+import type { Completion, Driver, DriverContext, DriverCounters } from './driver.js';
+import { OptionsError, TargetUnreachableError } from '../errors.js';
+
+export interface DnsQuery {
+  name: string;
+  type: string;
+}
+
+export interface DnsDriverOptions {
+  server: string;
+  port: number;
+  queries: DnsQuery[];
+  /** Sockets per thread (each with its own 16-bit ID space). Raised if maxInflight needs more. */
+  sockets: number;
+  /** EDNS0 UDP payload size to advertise; undefined = no OPT record (unless dnssec). */
+  edns?: number;
+  /** Set the DO bit (implies EDNS0, 1232 bytes unless `edns` says otherwise). */
+  dnssec: boolean;
+  /** Set the RD bit. */
+  recursionDesired: boolean;
+}
+
+/** EDNS size used when DO is asked for without a size (the DNS flag day 2020 value). */
+export const DEFAULT_EDNS_SIZE = 1232;
+
+// ---------------------------------------------------------------------------
+// Wire helpers (also used by src/targets/dns.ts)
+
+const packetTypes = createRequire(import.meta.url)('dns-packet/types.js') as {
+  toType(name: string): number;
+  toString(type: number): string;
+};
+
+/** RR type mnemonic or `TYPEnnn` (case-insensitive) → number. Throws on an unknown name. */
+export function typeCode(name: string): number {
+  const generic = /^TYPE(\d{1,5})$/i.exec(name);
+  if (generic) {
+    const n = Number(generic[1]);
+    if (n <= 0xffff) return n;
+  } else {
+    const n = packetTypes.toType(name);
+    if (n !== 0) return n;
+  }
+  throw new Error(`unknown RR type '${name}'`);
+}
+
+/** RR type number → mnemonic as dns-packet spells it, or `TYPEnnn`. */
+export function typeName(code: number): string {
+  const s = packetTypes.toString(code);
+  return s.startsWith('UNKNOWN_') ? `TYPE${code}` : s;
+}
+
+/** Class mnemonic or `CLASSnnn` → number. */
+export function classCode(name: string): number {
+  switch (name.toUpperCase()) {
+    case 'IN':
+      return 1;
+    case 'CS':
+      return 2;
+    case 'CH':
+      return 3;
+    case 'HS':
+      return 4;
+    case 'ANY':
+      return 255;
+  }
+  const generic = /^CLASS(\d{1,5})$/i.exec(name);
+  if (generic && Number(generic[1]) <= 0xffff) return Number(generic[1]);
+  throw new Error(`unknown RR class '${name}'`);
+}
+
+const textEncoder = new TextEncoder();
+
+/**
+ * Presentation name → uncompressed wire name. Accepts an optional trailing dot
+ * and the master-file escapes `\.` `\\` `\DDD`; '' and '.' are the root.
+ */
+export function nameToWire(name: string): Buffer {
+  if (name === '' || name === '.') return Buffer.from([0]);
+  const out: number[] = [];
+  let label: number[] = [];
+  const flush = (): void => {
+    if (label.length === 0) throw new Error(`empty label in name '${name}'`);
+    if (label.length > 63) throw new Error(`label longer than 63 bytes in name '${name}'`);
+    out.push(label.length, ...label);
+    label = [];
+  };
+  for (let i = 0; i < name.length; ) {
+    const c = name.charCodeAt(i);
+    if (c === 0x2e) {
+      flush();
+      i++;
+      continue;
+    }
+    if (c === 0x5c) {
+      const ddd = /^\d{3}/.exec(name.slice(i + 1, i + 4));
+      if (ddd) {
+        const v = Number(ddd[0]);
+        if (v > 255) throw new Error(`bad escape \\${ddd[0]} in name '${name}'`);
+        label.push(v);
+        i += 4;
+        continue;
+      }
+      i++;
+      if (i >= name.length) throw new Error(`dangling backslash in name '${name}'`);
+    }
+    const cp = name.codePointAt(i) ?? 0;
+    const ch = String.fromCodePoint(cp);
+    for (const b of textEncoder.encode(ch)) label.push(b);
+    i += ch.length;
+  }
+  if (label.length > 0) flush(); // no trailing dot
+  out.push(0);
+  if (out.length > 255) throw new Error(`name longer than 255 bytes: '${name}'`);
+  return Buffer.from(out);
+}
+
+/** Encode one query (ID 0). The question ends at 12 + qname + 4; an OPT record may follow. */
+export function encodeQuery(
+  q: DnsQuery,
+  flags: { recursionDesired: boolean; edns?: number | undefined; dnssec: boolean },
+): Buffer {
+  const qname = nameToWire(q.name.trim());
+  const qtype = typeCode(q.type.trim());
+  const edns = flags.edns !== undefined || flags.dnssec;
+  const buf = Buffer.alloc(12 + qname.length + 4 + (edns ? 11 : 0));
+  buf[2] = flags.recursionDesired ? 0x01 : 0x00;
+  buf.writeUInt16BE(1, 4); // QDCOUNT
+  qname.copy(buf, 12);
+  let o = 12 + qname.length;
+  buf.writeUInt16BE(qtype, o);
+  buf.writeUInt16BE(1, o + 2); // class IN
+  o += 4;
+  if (edns) {
+    buf.writeUInt16BE(1, 10); // ARCOUNT
+    buf[o] = 0; // root owner
+    buf.writeUInt16BE(41, o + 1); // OPT
+    buf.writeUInt16BE(Math.max(512, Math.min(65535, flags.edns ?? DEFAULT_EDNS_SIZE)), o + 3);
+    buf.writeUInt32BE(flags.dnssec ? 0x8000 : 0, o + 5); // ext-rcode 0, version 0, DO
+    buf.writeUInt16BE(0, o + 9); // RDLEN
+  }
+  return buf;
+}
+
+const RCODE_NAMES: Record<number, string> = {
+  0: 'NOERROR',
+  1: 'FORMERR',
+  2: 'SERVFAIL',
+  3: 'NXDOMAIN',
+  4: 'NOTIMP',
+  5: 'REFUSED',
+  6: 'YXDOMAIN',
+  7: 'YXRRSET',
+  8: 'NXRRSET',
+  9: 'NOTAUTH',
+  10: 'NOTZONE',
+  11: 'DSOTYPENI',
+  16: 'BADVERS',
+  17: 'BADKEY',
+  18: 'BADTIME',
+  19: 'BADMODE',
+  20: 'BADNAME',
+  21: 'BADALG',
+  22: 'BADTRUNC',
+  23: 'BADCOOKIE',
+};
+
+/** IANA RCODE mnemonic, `RCODE<n>` for unassigned values. */
+export function rcodeName(code: number): string {
+  return RCODE_NAMES[code] ?? `RCODE${code}`;
+}
+
+/** Offset just past the (possibly compressed) name at `off`, or -1 if malformed. */
+export function skipName(msg: Buffer, off: number): number {
+  for (;;) {
+    if (off >= msg.length) return -1;
+    const len = msg[off]!;
+    if (len === 0) return off + 1;
+    if ((len & 0xc0) === 0xc0) return off + 2 <= msg.length ? off + 2 : -1;
+    if ((len & 0xc0) !== 0) return -1;
+    off += len + 1;
+  }
+}
+
+/**
+ * Upper 8 bits of the RCODE from the OPT record of `msg` (RFC 6891 extended
+ * RCODE), scanning from `off` (just past the question section); 0 if none.
+ */
+function extendedRcode(msg: Buffer, off: number): number {
+  const records = ((msg[6]! << 8) | msg[7]!) + ((msg[8]! << 8) | msg[9]!) + ((msg[10]! << 8) | msg[11]!);
+  const additionalFrom = records - ((msg[10]! << 8) | msg[11]!);
+  for (let r = 0; r < records; r++) {
+    off = skipName(msg, off);
+    if (off < 0 || off + 10 > msg.length) return 0;
+    if (r >= additionalFrom && msg[off] === 0 && msg[off + 1] === 41) return msg[off + 4]!;
+    off += 10 + ((msg[off + 8]! << 8) | msg[off + 9]!);
+  }
+  return 0;
+}
+
+/** 'host:port', bracketing IPv6 literals. */
+export function hostPort(host: string, port: number): string {
+  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+// ---------------------------------------------------------------------------
+// Driver
+
+/**
+ * A growable FIFO of (u32, u32, f64) triples: the timeout queue (in send
+ * order, so deadlines are ascending) and the per-socket queue of sends
+ * awaiting their callback. Grows by doubling, so the steady state allocates nothing.
+ */
+class Fifo {
+  a: Uint32Array;
+  b: Uint32Array;
+  t: Float64Array;
+  head = 0;
+  count = 0;
+  constructor(capacity: number) {
+    this.a = new Uint32Array(capacity);
+    this.b = new Uint32Array(capacity);
+    this.t = new Float64Array(capacity);
+  }
+  push(a: number, b: number, t: number): void {
+    let cap = this.a.length;
+    if (this.count === cap) {
+      this.grow();
+      cap = this.a.length;
+    }
+    const i = (this.head + this.count) & (cap - 1);
+    this.a[i] = a;
+    this.b[i] = b;
+    this.t[i] = t;
+    this.count++;
+  }
+  /** Drop the head entry (read it first through a/b/t[head]). */
+  shift(): void {
+    this.head = (this.head + 1) & (this.a.length - 1);
+    this.count--;
+  }
+  private grow(): void {
+    const cap = this.a.length;
+    const a = new Uint32Array(cap * 2);
+    const b = new Uint32Array(cap * 2);
+    const t = new Float64Array(cap * 2);
+    for (let k = 0; k < this.count; k++) {
+      const i = (this.head + k) & (cap - 1);
+      a[k] = this.a[i]!;
+      b[k] = this.b[i]!;
+      t[k] = this.t[i]!;
+    }
+    this.a = a;
+    this.b = b;
+    this.t = t;
+    this.head = 0;
+  }
+}
+
+const ID_FREE = 0;
+const ID_INFLIGHT = 1;
+/** Timed out and back on the free list, not yet reused: an answer to it is `late`. */
+const ID_TIMEDOUT = 2;
+
+/** One connected socket and its 16-bit ID space. */
+class IdSocket {
+  readonly socket: Socket;
+  /** Ring of free IDs: taken at the head, returned at the tail (LRU reuse). */
+  readonly free = new Uint16Array(65536);
+  freeHead = 0;
+  freeCount = 65536;
+  readonly state = new Uint8Array(65536);
+  readonly token = new Int32Array(65536);
+  readonly query = new Int32Array(65536);
+  /** Per-ID send counter: tells a queue entry for an earlier use of the ID from the current one. */
+  readonly seq = new Uint32Array(65536);
+  /** Sends awaiting their callback, in order: (id, seq). */
+  readonly pending = new Fifo(1024);
+  constructor(socket: Socket) {
+    this.socket = socket;
+    for (let i = 0; i < 65536; i++) this.free[i] = i;
+  }
+  takeId(): number {
+    const id = this.free[this.freeHead]!;
+    this.freeHead = (this.freeHead + 1) & 0xffff;
+    this.freeCount--;
+    return id;
+  }
+  returnId(id: number): void {
+    this.free[(this.freeHead + this.freeCount) & 0xffff] = id;
+    this.freeCount++;
+  }
+}
+
+function sweepInterval(timeoutMs: number): number {
+  // Coarse: a timeout is reported at most ~a quarter of the timeout (≤ 100 ms) late.
+  return Math.max(5, Math.min(100, Math.floor(timeoutMs / 4)));
+}
+
+async function openSocket(server: string, port: number): Promise<Socket> {
+  const socket = createSocket(isIPv6(server) ? 'udp6' : 'udp4');
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => {
+      socket.close();
+      reject(err);
+    };
+    socket.once('error', onError);
+    socket.connect(port, server, () => {
+      socket.off('error', onError);
+      resolve();
+    });
+  });
+  // Bursts of answers must not overflow the default ~200 KB receive buffer
+  // (a kernel drop would be counted as a lost query). Linux caps it at rmem_max.
+  try {
+    socket.setRecvBufferSize(4 << 20);
+  } catch {
+    // keep the default
+  }
+  return socket;
+}
+
+export async function createDriver(
+  options: DnsDriverOptions,
+  completion: Completion,
+  context: DriverContext,
+): Promise<Driver> {
+  const problems: string[] = [];
+  if (options.queries.length === 0) problems.push('dns: the query list is empty');
+  const wires: Buffer[] = [];
+  for (const q of options.queries) {
+    try {
+      wires.push(encodeQuery(q, options));
+    } catch (error) {
+      problems.push(`dns: query '${q.name} ${q.type}': ${(error as Error).message}`);
+    }
+  }
+  if (problems.length > 0) throw new OptionsError(problems);
+  const nq = wires.length;
+  // Where each query's question ends (the bytes from 12 to here never change; only the ID does).
+  const questionEnd = new Uint16Array(nq);
+  for (let i = 0; i < nq; i++) questionEnd[i] = skipName(wires[i]!, 12) + 4;
+  const ednsOn = options.edns !== undefined || options.dnssec;
+
+  // Enough ID spaces for everything the engine may have in flight (an ID is
+  // busy exactly while its query is, so this can never run out).
+  const nsock = Math.max(1, Math.floor(options.sockets) || 1, Math.ceil(context.maxInflight / 65536));
+  const socks: IdSocket[] = [];
+  try {
+    for (let i = 0; i < nsock; i++) socks.push(new IdSocket(await openSocket(options.server, options.port)));
+  } catch (error) {
+    for (const s of socks) s.socket.close();
+    throw error;
+  }
+
+  const timeouts = new Fifo(4096);
+  const timeoutMs = context.timeoutMs;
+  let nextQuery = Math.floor((context.threadIndex * nq) / Math.max(1, context.threadCount)) % nq;
+  let nextSocket = 0;
+  let closed = false;
+
+  let requestBytes = 0;
+  let responseBytes = 0;
+  let bytesReceived = 0;
+  let responses = 0;
+  let truncated = 0;
+  let unexpected = 0;
+  let late = 0;
+  let socketErrors = 0;
+
+  function release(s: IdSocket, id: number): void {
+    s.state[id] = ID_FREE;
+    s.returnId(id);
+  }
+
+  /** True if msg's question is query q's (name case-insensitively, type, class). */
+  function sameQuestion(msg: Buffer, q: number): boolean {
+    const qd = (msg[4]! << 8) | msg[5]!;
+    // Error replies (FORMERR, NOTIMP…) may legitimately carry no question (RFC 1035
+    // does not require it); refusing them would turn a server's answer into a fake loss.
+    if (qd === 0) return (msg[3]! & 0x0f) !== 0;
+    if (qd !== 1) return false;
+    const wire = wires[q]!;
+    const end = questionEnd[q]!;
+    if (msg.length < end) return false;
+    const nameEnd = end - 4;
+    for (let i = 12; i < nameEnd; i++) {
+      const a = msg[i]!;
+      const b = wire[i]!;
+      if (a !== b) {
+        const la = a | 0x20;
+        if (la !== (b | 0x20) || la < 0x61 || la > 0x7a) return false;
+      }
+    }
+    for (let i = nameEnd; i < end; i++) if (msg[i] !== wire[i]) return false;
+    return true;
+  }
+
+  function onMessage(s: IdSocket, msg: Buffer): void {
+    if (closed) return;
+    bytesReceived += msg.length;
+    if (msg.length < 12 || (msg[2]! & 0x80) === 0) {
+      unexpected++;
+      return;
+    }
+    const id = (msg[0]! << 8) | msg[1]!;
+    const state = s.state[id]!;
+    if (state === ID_FREE || !sameQuestion(msg, s.query[id]!)) {
+      unexpected++;
+      return;
+    }
+    if (state === ID_TIMEDOUT) {
+      // The query was already reported lost. Attributable only because the ID
+      // has not been reused yet; once reused, a late answer to a different
+      // question is `unexpected`, to the same question it cannot be told apart
+      // (dnsperf has the same limit; LRU reuse makes that 65,535 sends away).
+      late++;
+      s.state[id] = ID_FREE; // already on the free list; a duplicate is unexpected
+      return;
+    }
+    responses++;
+    responseBytes += msg.length;
+    if ((msg[2]! & 0x02) !== 0) truncated++;
+    let rcode = msg[3]! & 0x0f;
+    if (ednsOn && ((msg[10]! << 8) | msg[11]!) > 0) {
+      const qd = (msg[4]! << 8) | msg[5]!;
+      rcode |= extendedRcode(msg, qd === 0 ? 12 : questionEnd[s.query[id]!]!) << 4;
+    }
+    const token = s.token[id]!;
+    release(s, id); // before done(): the engine may send again from inside it
+    completion.done(token, rcode);
+  }
+
+  function onSent(s: IdSocket, err: Error | null | undefined): void {
+    const p = s.pending;
+    const id = p.a[p.head]!;
+    const seq = p.b[p.head]!;
+    p.shift();
+    if (!err || closed) return;
+    if (s.state[id] === ID_INFLIGHT && s.seq[id] === seq) {
+      const token = s.token[id]!;
+      release(s, id);
+      completion.done(token, failureOf(err));
+    }
+  }
+
+  for (const s of socks) {
+    s.socket.on('message', (msg: Buffer) => onMessage(s, msg));
+    // ICMP errors on a connected socket (port unreachable…) arrive here, detached
+    // from any one query: count them; the queries concerned time out.
+    s.socket.on('error', () => {
+      socketErrors++;
+    });
+  }
+  // One callback per socket (no closure per send). Node completes sends of one
+  // socket in order: synchronous ones via nextTick, queued ones in libuv queue order.
+  const sentCallbacks = socks.map((s) => (err: Error | null) => onSent(s, err));
+
+  function sweep(): void {
+    const now = performance.now();
+    while (timeouts.count > 0) {
+      const h = timeouts.head;
+      if (timeouts.t[h]! > now) break;
+      const key = timeouts.a[h]!;
+      const seq = timeouts.b[h]!;
+      timeouts.shift();
+      const s = socks[key >>> 16]!;
+      const id = key & 0xffff;
+      if (s.state[id] !== ID_INFLIGHT || s.seq[id] !== seq) continue; // answered (and maybe reused)
+      // Straight back to the free-list tail rather than quarantined for another
+      // timeout: quarantine would halve the usable ID space under heavy loss,
+      // while LRU reuse already puts ~65,535 other sends before this ID comes back.
+      s.state[id] = ID_TIMEDOUT;
+      s.returnId(id);
+      completion.done(s.token[id]!, Failure.timeout);
+    }
+  }
+  const timer = setInterval(sweep, sweepInterval(timeoutMs));
+  timer.unref();
+
+  function fail(token: number, code: number): void {
+    // Never call done() from inside send(): defer to after the caller's turn.
+    process.nextTick(() => {
+      if (!closed) completion.done(token, code);
+    });
+  }
+
+  function send(token: number): void {
+    let s = socks[nextSocket]!;
+    let si = nextSocket;
+    nextSocket = nextSocket + 1 === nsock ? 0 : nextSocket + 1;
+    if (s.freeCount === 0) {
+      let k = 1;
+      for (; k < nsock; k++) {
+        si = (si + 1) % nsock;
+        s = socks[si]!;
+        if (s.freeCount > 0) break;
+      }
+      if (k === nsock) {
+        fail(token, Failure.other); // unreachable while maxInflight ≤ sockets × 65536
+        return;
+      }
+    }
+    const q = nextQuery;
+    nextQuery = q + 1 === nq ? 0 : q + 1;
+    const id = s.takeId();
+    const seq = (s.seq[id]! + 1) >>> 0;
+    s.seq[id] = seq;
+    s.state[id] = ID_INFLIGHT;
+    s.token[id] = token;
+    s.query[id] = q;
+    const buf = wires[q]!;
+    buf[0] = id >>> 8;
+    buf[1] = id & 0xff;
+    try {
+      s.socket.send(buf, sentCallbacks[si]);
+    } catch (error) {
+      release(s, id);
+      fail(token, failureOf(error));
+      return;
+    }
+    s.pending.push(id, seq, 0);
+    timeouts.push((si << 16) | id, seq, performance.now() + timeoutMs);
+    requestBytes += buf.length;
+    // On a connected socket Node tries a synchronous send first; if the
+    // datagram is in the kernel the queue is empty and `buf` may be patched
+    // again at once. Otherwise libuv still points into `buf` until the send
+    // completes, so later sends of this query get a fresh copy.
+    if (s.socket.getSendQueueCount() !== 0) wires[q] = Buffer.from(buf);
+  }
+
+  return {
+    send,
+    counters(): DriverCounters {
+      return {
+        requestBytes,
+        responseBytes,
+        responses,
+        truncated,
+        unexpected,
+        late,
+        bytesSent: requestBytes,
+        bytesReceived,
+        socketErrors,
+      };
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      await Promise.all(socks.map((s) => new Promise<void>((resolve) => s.socket.close(() => resolve()))));
+    },
+  };
+}
+
+/**
+ * Pre-flight check: one query, resolves on any answer (any RCODE). Throws
+ * TargetUnreachableError on timeout or ICMP port unreachable.
+ */
+export async function probeDns(
+  server: string,
+  port: number,
+  query: DnsQuery,
+  timeoutMs: number,
+): Promise<void> {
+  const target = hostPort(server, port);
+  let wire: Buffer;
+  try {
+    wire = encodeQuery(query, { recursionDesired: false, dnssec: false });
+  } catch (error) {
+    throw new OptionsError([`dns probe query '${query.name} ${query.type}': ${(error as Error).message}`]);
+  }
+  const id = (Math.random() * 65536) | 0;
+  wire.writeUInt16BE(id, 0);
+  let socket: Socket;
+  try {
+    socket = await openSocket(server, port);
+  } catch (error) {
+    throw new TargetUnreachableError(target, (error as Error).message, { cause: error });
+  }
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const unreachable = (error: unknown): void => {
+        const code = (error as { code?: unknown }).code;
+        const reason = code === 'ECONNREFUSED' ? 'port unreachable (ICMP)' : (error as Error).message;
+        reject(new TargetUnreachableError(target, reason, { cause: error }));
+      };
+      const timer = setTimeout(() => {
+        reject(new TargetUnreachableError(target, `no DNS answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      socket.on('error', (error) => {
+        clearTimeout(timer);
+        unreachable(error);
+      });
+      socket.on('message', (msg: Buffer) => {
+        if (msg.length >= 12 && (msg[2]! & 0x80) !== 0 && msg.readUInt16BE(0) === id) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      socket.send(wire, (error) => {
+        if (error) {
+          clearTimeout(timer);
+          unreachable(error);
+        }
+      });
+    });
+  } finally {
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+}

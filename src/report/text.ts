@@ -1,0 +1,258 @@
+/**
+ * The default output: a table with one row per step for a sweep, or a fuller
+ * block for a single run holding what an httperf or dnsperf user looks for,
+ * plus the percentiles those tools never printed.
+ *
+ * Latencies are in ms with about three significant digits: the HDR histograms
+ * keep three, so more digits would be noise and fewer would hide sub-ms changes.
+ */
+import type { DnsStep, ErrorClass, HttpStep, LatencyStats, Result, Saturation, Step } from '../result.js';
+import { orderedRcodes } from './dnsperf.js';
+
+const ERROR_CLASSES: readonly ErrorClass[] = [
+  'connrefused',
+  'connreset',
+  'addrunavail',
+  'fd-unavail',
+  'ftab-full',
+  'socket-timo',
+  'other',
+];
+
+export function rateUnit(result: Result): 'req/s' | 'q/s' {
+  return result.protocol === 'http' ? 'req/s' : 'q/s';
+}
+
+/** Latency in ms, about three significant digits. */
+export function ms(v: number): string {
+  const a = Math.abs(v);
+  if (a >= 100) return v.toFixed(0);
+  if (a >= 10) return v.toFixed(1);
+  if (a >= 1) return v.toFixed(2);
+  return v.toFixed(3);
+}
+
+/** A requested rate as the user gave it: whole numbers bare, others with one decimal. */
+function targetRate(n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toFixed(1);
+}
+
+function percent(part: number, whole: number): string {
+  return whole === 0 ? '0.00' : ((100 * part) / whole).toFixed(2);
+}
+
+/** A ratio as a short percentage (0.95 → "95", 0.001 → "0.1"), without float noise. */
+function ratioPercent(r: number): string {
+  return String(Number((r * 100).toPrecision(6)));
+}
+
+/**
+ * Lay rows out in columns two spaces apart; the first `leftColumns` columns
+ * are left-aligned (labels), the rest right-aligned (numbers).
+ */
+export function alignColumns(rows: readonly (readonly string[])[], leftColumns = 1): string[] {
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+    });
+  }
+  return rows.map((row) =>
+    row
+      .map((cell, i) => (i < leftColumns ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+function heading(result: Result): string[] {
+  const steps = result.steps.length;
+  const named = result.label !== '' && result.label !== result.target ? `${result.label}: ` : '';
+  const lines = [
+    `tsload ${named}${result.protocol} ${result.target}, ${steps} step${steps === 1 ? '' : 's'}, ` +
+      `${result.arrival} arrivals, ${result.threads} thread${result.threads === 1 ? '' : 's'}`,
+    `started ${result.startedAt}, finished ${result.finishedAt}`,
+  ];
+  if (result.aborted) lines.push('stopped early: partial results');
+  return lines;
+}
+
+const CRITERION_NAMES: Record<NonNullable<Saturation['failedCriterion']>, string> = {
+  replyRate: 'reply rate',
+  errors: 'errors',
+  p99: 'p99',
+};
+
+/** The saturation verdict of a sweep, in one line. */
+export function saturationLine(result: Result): string {
+  const s = result.saturation;
+  const unit = rateUnit(result);
+  let failed: string | null = null;
+  if (s.failedCriterion !== null && s.failedAt !== null) {
+    const at = result.steps[s.failedAt];
+    const where = at !== undefined ? `${targetRate(at.targetRate)} ${unit} (step ${s.failedAt + 1})` : `step ${s.failedAt + 1}`;
+    failed = `${CRITERION_NAMES[s.failedCriterion]} failed first at ${where}`;
+  }
+  if (s.rate === null) return `saturation: no step met the criteria${failed !== null ? `; ${failed}` : ''}`;
+  if (failed === null) return `saturation: not reached; every step met the criteria up to ${targetRate(s.rate)} ${unit}`;
+  const step = s.step !== null ? ` (step ${s.step + 1})` : '';
+  return `saturation: ${targetRate(s.rate)} ${unit}${step}; above it ${failed}`;
+}
+
+function criteriaLine(s: Saturation): string {
+  const c = s.criteria;
+  return `criteria: replies >= ${ratioPercent(c.minReplyRatio)}% of target rate, errors <= ${ratioPercent(c.maxErrorRatio)}%, p99 <= ${ms(c.sloP99Ms)} ms`;
+}
+
+function sweepTable(result: Result): string[] {
+  const unit = rateUnit(result);
+  const dns = result.protocol === 'dns';
+  const tail = dns ? ['errors', 'lost', 'late', 'dropped'] : ['errors', 'timeouts', 'dropped'];
+  const header = ['step', 'target', 'sent', 'replies', 'p50', 'p90', 'p99', 'p99.9', 'max', ...tail];
+  const units = ['', unit, unit, unit, 'ms', 'ms', 'ms', 'ms', 'ms', ...tail.map(() => '')];
+  const rows: string[][] = [header, units];
+  result.steps.forEach((step: Step, i) => {
+    const l = step.latencyMs;
+    const row = [
+      String(i + 1),
+      targetRate(step.targetRate),
+      step.sendRate.toFixed(1),
+      step.replyRate.toFixed(1),
+      ms(l.p50),
+      ms(l.p90),
+      ms(l.p99),
+      ms(l.p999),
+      ms(l.max),
+      String(step.errors.total),
+    ];
+    if ('lost' in step) row.push(String(step.lost), String(step.late));
+    else row.push(String(step.timeouts));
+    row.push(String(step.dropped));
+    rows.push(row);
+  });
+  // Numbers right-aligned under right-aligned headers; only the step column is a label.
+  return alignColumns(rows, 0);
+}
+
+function sum<T>(items: readonly T[], pick: (item: T) => number): number {
+  let total = 0;
+  for (const item of items) total += pick(item);
+  return total;
+}
+
+function formatSweep(result: Result): string[] {
+  const steps: readonly Step[] = result.steps;
+  const totals = [
+    `sent ${sum(steps, (s) => s.sent)}`,
+    `completed ${sum(steps, (s) => s.completed)}`,
+    `errors ${sum(steps, (s) => s.errors.total)}`,
+  ];
+  if (result.protocol === 'dns') {
+    totals.push(`lost ${sum(result.steps, (s) => s.lost)}`, `late ${sum(result.steps, (s) => s.late)}`);
+  } else {
+    totals.push(`timeouts ${sum(steps, (s) => s.timeouts)}`);
+  }
+  totals.push(`dropped ${sum(steps, (s) => s.dropped)}`);
+  return [
+    ...sweepTable(result),
+    '',
+    `total: ${totals.join(', ')}`,
+    saturationLine(result),
+    criteriaLine(result.saturation),
+  ];
+}
+
+function errorsValue(step: Step): string {
+  const e = step.errors;
+  if (e.total === 0) return '0';
+  const classes = ERROR_CLASSES.filter((c) => e[c] > 0).map((c) => `${c} ${e[c]}`);
+  return classes.length > 0 ? `${e.total} (${classes.join(', ')})` : String(e.total);
+}
+
+function latencyTable(step: Step): string[] {
+  const row = (label: string, l: LatencyStats): string[] => [
+    label,
+    String(l.count),
+    ms(l.min),
+    ms(l.mean),
+    ms(l.stdev),
+    ms(l.p50),
+    ms(l.p90),
+    ms(l.p99),
+    ms(l.p999),
+    ms(l.max),
+  ];
+  return alignColumns([
+    ['(ms)', 'count', 'min', 'mean', 'stdev', 'p50', 'p90', 'p99', 'p99.9', 'max'],
+    row('latency (from intended send)', step.latencyMs),
+    row('service time (from actual send)', step.serviceTimeMs),
+    row('schedule lag (generator late by)', step.scheduleLagMs),
+  ]);
+}
+
+function httpSingle(step: HttpStep): string[][] {
+  const unit = 'req/s';
+  const c = step.statusClasses;
+  const codes = Object.entries(step.statusCodes)
+    .filter(([, n]) => n > 0)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([code, n]) => `${code} ${n}`);
+  const rows: string[][] = [
+    ['Target rate', `${targetRate(step.targetRate)} ${unit}`],
+    ['Requests sent', String(step.sent)],
+    ['Replies', `${step.completed} (${percent(step.completed, step.sent)}%)`],
+    ['Test duration', `${step.durationS.toFixed(3)} s`],
+    ['Request rate', `${step.sendRate.toFixed(1)} ${unit}`],
+    ['Reply rate', `${step.replyRate.toFixed(1)} ${unit}`],
+    ['Connections opened', String(step.connections)],
+    ['Status classes', `1xx ${c['1xx']}, 2xx ${c['2xx']}, 3xx ${c['3xx']}, 4xx ${c['4xx']}, 5xx ${c['5xx']}`],
+  ];
+  if (codes.length > 0) rows.push(['Status codes', codes.join(', ')]);
+  if (step.sent > 0) rows.push(['Request size', `${(step.bytesSent / step.sent).toFixed(1)} B (${step.bytesSent} B sent)`]);
+  if (step.completed > 0) {
+    rows.push(['Reply size', `${(step.bytesReceived / step.completed).toFixed(1)} B (${step.bytesReceived} B received)`]);
+  }
+  rows.push(
+    ['Errors', errorsValue(step)],
+    ['Timeouts', String(step.timeouts)],
+    ['Dropped', `${step.dropped} (not sent: in-flight cap reached)`],
+    ['In flight at end', String(step.inflightAtEnd)],
+  );
+  return rows;
+}
+
+function dnsSingle(step: DnsStep): string[][] {
+  const unit = 'q/s';
+  const codes = orderedRcodes(step.rcodes).map(([name, n]) => `${name} ${n} (${percent(n, step.completed)}%)`);
+  return [
+    ['Target rate', `${targetRate(step.targetRate)} ${unit}`],
+    ['Queries sent', String(step.sent)],
+    ['Queries completed', `${step.completed} (${percent(step.completed, step.sent)}%)`],
+    ['Queries lost', `${step.lost} (${percent(step.lost, step.sent)}%)`],
+    ['Late answers', `${step.late} (after being counted lost)`],
+    ['Response codes', codes.length > 0 ? codes.join(', ') : 'none'],
+    ['Truncated', String(step.truncated)],
+    ['Unexpected answers', String(step.unexpected)],
+    ['Average packet size', `request ${step.avgRequestBytes.toFixed(1)} B, response ${step.avgResponseBytes.toFixed(1)} B`],
+    ['Run time', `${step.durationS.toFixed(3)} s`],
+    ['Query rate', `${step.sendRate.toFixed(1)} ${unit}`],
+    ['Queries per second', `${step.replyRate.toFixed(1)} ${unit} answered`],
+    ['Errors', errorsValue(step)],
+    ['Dropped', `${step.dropped} (not sent: in-flight cap reached)`],
+    ['In flight at end', String(step.inflightAtEnd)],
+  ];
+}
+
+function formatSingle(result: Result): string[] {
+  const step = result.steps[0];
+  if (step === undefined) return ['no step was measured'];
+  const rows = 'lost' in step ? dnsSingle(step) : httpSingle(step);
+  const { userS, systemS } = step.cpu;
+  rows.push(['Generator CPU', `user ${userS.toFixed(2)} s, system ${systemS.toFixed(2)} s (warmup and drain included)`]);
+  return [...alignColumns(rows, 2), '', ...latencyTable(step)];
+}
+
+export function formatText(result: Result): string {
+  const body = result.steps.length > 1 ? formatSweep(result) : formatSingle(result);
+  return [...heading(result), '', ...body].join('\n') + '\n';
+}

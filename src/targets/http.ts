@@ -1,0 +1,207 @@
+/**
+ * The built-in HTTP target: static files from memory plus a few endpoints
+ * under /_tsload/ whose cost and timing tests control from the URL. It is a
+ * test target, not a web server: no logging, no range requests, no caching
+ * headers.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readdir, readFile } from 'node:fs/promises';
+import { extname, join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ServerStartError } from '../errors.js';
+
+export interface HttpTargetOptions {
+  host?: string;
+  port?: number;
+  /** Directory of static files, read into memory at start. Defaults to the package's fixtures/www. */
+  root?: string;
+}
+
+export interface HttpTarget {
+  /** Base URL, e.g. http://127.0.0.1:41234 (no trailing slash). */
+  url: string;
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** fixtures/www of the package: two levels up from both src/targets and dist/targets. */
+export const defaultRoot = fileURLToPath(new URL('../../fixtures/www/', import.meta.url));
+
+const contentTypes: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.htm': 'text/html; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.ico': 'image/x-icon',
+};
+const defaultType = 'application/octet-stream';
+
+interface StaticFile {
+  body: Buffer;
+  headers: Record<string, string>;
+}
+
+/** Caps on endpoint parameters so a typo cannot hang a test run or exhaust memory. */
+const maxDelayMs = 600_000;
+const maxFreezeMs = 60_000;
+const maxBurnUs = 10_000_000;
+const maxBytes = 256 * 1024 * 1024;
+const maxCachedBodies = 64;
+
+export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTarget> {
+  const host = o.host ?? '127.0.0.1';
+  const root = o.root ?? defaultRoot;
+  let files: Map<string, StaticFile>;
+  try {
+    files = await loadFiles(root);
+  } catch (error) {
+    throw new ServerStartError(`cannot read ${root}: ${(error as Error).message}`, { cause: error });
+  }
+
+  const bodies = new Map<number, Buffer>();
+  const frozen = new Int32Array(new SharedArrayBuffer(4));
+
+  const server = createServer({ keepAlive: true, noDelay: true }, (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (path.startsWith('/_tsload/')) {
+      endpoint(path.slice(9), q < 0 ? '' : url.slice(q + 1), req, res);
+      return;
+    }
+    const file = files.get(path);
+    if (file === undefined) {
+      reply(res, 404, 'not found\n');
+      return;
+    }
+    res.writeHead(200, file.headers);
+    res.end(req.method === 'HEAD' ? undefined : file.body);
+  });
+  // Load tests reuse connections for minutes and may send any number of requests on each.
+  server.keepAliveTimeout = 120_000;
+  server.maxRequestsPerSocket = 0;
+  server.headersTimeout = 60_000;
+  server.requestTimeout = 0;
+
+  function endpoint(name: string, query: string, req: IncomingMessage, res: ServerResponse): void {
+    switch (name) {
+      case 'delay': {
+        const ms = param(query, 'ms', 0, maxDelayMs);
+        if (ms === undefined) return reply(res, 400, 'ms must be an integer 0..600000\n');
+        setTimeout(reply, ms, res, 200, `delayed ${ms} ms\n`);
+        return;
+      }
+      case 'status': {
+        const code = param(query, 'code', 200, 599);
+        if (code === undefined) return reply(res, 400, 'code must be an integer 200..599\n');
+        return reply(res, code, `status ${code}\n`);
+      }
+      case 'bytes': {
+        const n = param(query, 'n', 0, maxBytes);
+        if (n === undefined) return reply(res, 400, `n must be an integer 0..${maxBytes}\n`);
+        let body = bodies.get(n);
+        if (body === undefined) {
+          body = Buffer.alloc(n, 'a');
+          if (bodies.size < maxCachedBodies) bodies.set(n, body);
+        }
+        res.writeHead(200, { 'content-type': defaultType, 'content-length': String(n) });
+        res.end(req.method === 'HEAD' ? undefined : body);
+        return;
+      }
+      case 'freeze': {
+        const ms = param(query, 'ms', 0, maxFreezeMs);
+        if (ms === undefined) return reply(res, 400, `ms must be an integer 0..${maxFreezeMs}\n`);
+        // Stops the event loop without burning a core: nothing is accepted, read or answered meanwhile.
+        Atomics.wait(frozen, 0, 0, ms);
+        return reply(res, 200, `froze ${ms} ms\n`);
+      }
+      case 'burn': {
+        // Wall time, not CPU time: capacity stays 1e6/us per second however busy the machine is.
+        const us = param(query, 'us', 0, maxBurnUs);
+        if (us === undefined) return reply(res, 400, `us must be an integer 0..${maxBurnUs}\n`);
+        const end = performance.now() + us / 1000;
+        while (performance.now() < end);
+        return reply(res, 200, `burned ${us} us\n`);
+      }
+      default:
+        return reply(res, 404, 'unknown endpoint\n');
+    }
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) => reject(new ServerStartError(`cannot listen on ${host}:${o.port ?? 0}: ${error.message}`, { cause: error })));
+    server.listen(o.port ?? 0, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+
+  return {
+    url: `http://${urlHost}:${port}`,
+    host,
+    port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function reply(res: ServerResponse, status: number, text: string): void {
+  // 204 and 304 carry no body by definition, so no length either.
+  if (status === 204 || status === 304) {
+    res.writeHead(status);
+    res.end();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(text)) });
+  res.end(res.req.method === 'HEAD' ? undefined : text);
+}
+
+/** Integer value of `name` in a query string, or undefined when missing, malformed or outside [min, max]. */
+function param(query: string, name: string, min: number, max: number): number | undefined {
+  for (const pair of query.split('&')) {
+    const eq = pair.indexOf('=');
+    if (eq < 0 || pair.slice(0, eq) !== name) continue;
+    const text = pair.slice(eq + 1);
+    if (!/^\d{1,10}$/.test(text)) return undefined;
+    const value = Number(text);
+    return value >= min && value <= max ? value : undefined;
+  }
+  return undefined;
+}
+
+/** Every regular file under root by URL path; a directory's index.html also answers for the directory. */
+async function loadFiles(root: string): Promise<Map<string, StaticFile>> {
+  const files = new Map<string, StaticFile>();
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  for (const entry of entries) {
+    if (!entry.isFile()) continue;
+    const full = join(entry.parentPath, entry.name);
+    const path = relative(root, full).split(sep).join('/');
+    const body = await readFile(full);
+    const file: StaticFile = {
+      body,
+      headers: {
+        'content-type': contentTypes[extname(entry.name).toLowerCase()] ?? defaultType,
+        'content-length': String(body.length),
+      },
+    };
+    files.set(`/${path}`, file);
+    if (entry.name === 'index.html') {
+      const dir = path.slice(0, -'index.html'.length);
+      files.set(`/${dir}`, file);
+    }
+  }
+  return files;
+}

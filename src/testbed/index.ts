@@ -1,0 +1,247 @@
+/**
+ * The testbed: a client host and a server host (network namespaces) joined
+ * by a shaped veth link, and the target servers people compare, started with
+ * known-good configurations in the server host. See docs/testbed.md.
+ *
+ *   import { testbed } from 'tsload';
+ *   await testbed.up({ rate: '1gbit' });
+ *   const nginx = await testbed.start('nginx');
+ *   …run a generator in the client host (testbed.clientCommand) at nginx.endpoint…
+ *   await testbed.down();
+ */
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EnvironmentError, OptionsError } from '../errors.js';
+import {
+  SIDES,
+  applyLoss,
+  applyShaping,
+  delayUnavailableError,
+  ensureHosts,
+  linkExists,
+  namespaces,
+  netemAvailable,
+  readAddress,
+  readLoss,
+  readQdiscs,
+  removeHosts,
+} from './net.js';
+import type { LossRule, Qdisc, Tools } from './net.js';
+import { CLIENT, FIXTURES_DIR, SERVER, STATE_DIR, STATE_FILE, WWW_DIR, parseLinkOptions } from './settings.js';
+import type { LinkOptions, LinkSettings } from './settings.js';
+import { TARGET_NAMES, endpointFor, readTargets, startTarget, stopTargets } from './targets.js';
+import type { RunningTarget, StartOptions, TargetName, TargetStatus } from './targets.js';
+import { findBinary, requireRootAndIproute } from './system.js';
+
+export { CLIENT, SERVER, STATE_DIR, WWW_DIR, TARGET_NAMES, parseLinkOptions };
+export type { LinkOptions, LinkSettings, LossRule, Qdisc, RunningTarget, StartOptions, TargetName, TargetStatus };
+export { probe } from './probe.js';
+export type { DnsProbe, DnsProbeResult, HttpProbe, HttpProbeResult } from './probe.js';
+
+export interface HostStatus {
+  role: 'client' | 'server';
+  namespace: string;
+  interface: string;
+  /** address/prefix on the link, if the host exists. */
+  address: string | undefined;
+  exists: boolean;
+  /** The qdiscs on the host's end of the link (its egress), from `tc -s qdisc`. */
+  qdiscs: Qdisc[];
+}
+
+export interface TestbedStatus {
+  /** Both hosts and the link between them exist. */
+  up: boolean;
+  stateDir: string;
+  /** The settings `up` last applied. */
+  settings: LinkSettings | undefined;
+  hosts: HostStatus[];
+  /** The loss rule read back from nftables, if any. */
+  loss: LossRule | undefined;
+  targets: TargetStatus[];
+}
+
+interface StateFile {
+  settings: LinkSettings;
+  createdAt: string;
+  updatedAt: string;
+}
+
+function readState(): StateFile | undefined {
+  try {
+    return JSON.parse(readFileSync(STATE_FILE, 'utf8')) as StateFile;
+  } catch {
+    return undefined;
+  }
+}
+
+async function isUp(tools: Tools): Promise<boolean> {
+  const existing = await namespaces(tools);
+  return existing.has(CLIENT.namespace) && existing.has(SERVER.namespace) && (await linkExists(tools, CLIENT));
+}
+
+/**
+ * Create the hosts and the link, or bring an existing pair to the given
+ * settings (shaping is re-applied only when it changed). Idempotent.
+ */
+export async function up(options: LinkOptions = {}): Promise<TestbedStatus> {
+  const tools = requireRootAndIproute();
+  const settings = parseLinkOptions(options);
+  const previous = readState();
+  const created = await ensureHosts(tools);
+  try {
+    // Checked before anything changes, so a refused delay leaves a running testbed as it was.
+    if (settings.delayMicroseconds > 0 && !(await netemAvailable(tools))) throw delayUnavailableError();
+    const shaped = await Promise.all(SIDES.map(async (side) => (await readQdiscs(tools, side)).some((q) => q.kind === 'tbf' && q.parent === 'root')));
+    const unchanged =
+      previous !== undefined &&
+      previous.settings.rateBitsPerSecond === settings.rateBitsPerSecond &&
+      previous.settings.delayMicroseconds === settings.delayMicroseconds &&
+      shaped.every(Boolean);
+    if (created || !unchanged) await applyShaping(tools, settings);
+    await applyLoss(settings.lossPercent);
+
+    mkdirSync(STATE_DIR, { recursive: true });
+    // Apache's children run unprivileged and must be able to reach the document root.
+    chmodSync(STATE_DIR, 0o755);
+    if (!existsSync(WWW_DIR)) {
+      const fixtures = join(FIXTURES_DIR, 'www');
+      if (existsSync(fixtures)) cpSync(fixtures, WWW_DIR, { recursive: true });
+      else mkdirSync(WWW_DIR);
+    }
+    const now = new Date().toISOString();
+    const state: StateFile = { settings, createdAt: previous?.createdAt ?? now, updatedAt: now };
+    writeFileSync(STATE_FILE, `${JSON.stringify(state, null, 2)}\n`);
+  } catch (error) {
+    // A pair this call created and could not finish is removed again; an existing one is left alone.
+    if (created && previous === undefined) await down();
+    throw error;
+  }
+  return status();
+}
+
+/** Remove everything the testbed made: targets, processes in its hosts, the hosts (and so the link, qdiscs and nftables table), the state directory. */
+export async function down(): Promise<string[]> {
+  const tools = requireRootAndIproute();
+  const done: string[] = [];
+  for (const target of await stopTargets('all')) {
+    done.push(target.alive ? `stopped ${target.name} (pid ${target.pid})` : `${target.name} had already exited`);
+  }
+  done.push(...(await removeHosts(tools)));
+  if (existsSync(STATE_DIR)) {
+    rmSync(STATE_DIR, { recursive: true, force: true });
+    done.push(`removed ${STATE_DIR}`);
+  }
+  return done;
+}
+
+export async function status(): Promise<TestbedStatus> {
+  const tools = requireRootAndIproute();
+  const existing = await namespaces(tools);
+  const hosts: HostStatus[] = [];
+  for (const side of SIDES) {
+    const exists = existing.has(side.namespace);
+    hosts.push({
+      role: side === CLIENT ? 'client' : 'server',
+      namespace: side.namespace,
+      interface: side.interface,
+      exists,
+      address: exists ? await readAddress(tools, side) : undefined,
+      qdiscs: exists ? await readQdiscs(tools, side) : [],
+    });
+  }
+  const isUpNow = hosts.every((h) => h.exists) && (await linkExists(tools, CLIENT));
+  return {
+    up: isUpNow,
+    stateDir: STATE_DIR,
+    settings: readState()?.settings,
+    hosts,
+    loss: existing.has(CLIENT.namespace) ? await readLoss() : undefined,
+    targets: readTargets(),
+  };
+}
+
+function checkTargetName(name: string): asserts name is TargetName {
+  if (!(TARGET_NAMES as readonly string[]).includes(name)) {
+    throw new OptionsError([`unknown target ${JSON.stringify(name)}: expected one of ${TARGET_NAMES.join(', ')}`]);
+  }
+}
+
+/** Start a target in the server host; resolves once it answers from the client host. */
+export async function start(target: TargetName, options: StartOptions = {}): Promise<RunningTarget> {
+  checkTargetName(target);
+  const tools = requireRootAndIproute();
+  if (!(await isUp(tools))) throw new EnvironmentError('the testbed is not up: run `tsload testbed up` first');
+  return startTarget(target, options, tools.ip);
+}
+
+/** Stop one target or all; resolves to the records of the targets that were stopped (empty if none was running). */
+export async function stop(target: TargetName | 'all'): Promise<TargetStatus[]> {
+  if (target !== 'all') checkTargetName(target);
+  requireRootAndIproute();
+  return stopTargets(target);
+}
+
+/** A command that runs `argv` inside the client host: `ip netns exec tsload-client …argv`. */
+export function clientCommand(argv: readonly string[]): { command: string; args: string[] } {
+  return { command: findBinary('ip') ?? 'ip', args: ['netns', 'exec', CLIENT.namespace, ...argv] };
+}
+
+/** The running target of a protocol, as a generator addresses it: 'http://198.18.0.2/' or '198.18.0.2:53'. */
+export async function defaultTarget(protocol: 'http' | 'dns'): Promise<string | undefined> {
+  const target = readTargets().find((t) => t.alive && t.protocol === protocol);
+  return target === undefined ? undefined : endpointFor(protocol, target.port);
+}
+
+function formatBits(bits: number): string {
+  for (const [unit, scale] of [['Gbit', 1e9], ['Mbit', 1e6], ['Kbit', 1e3]] as const) {
+    if (bits >= scale) return `${+(bits / scale).toFixed(3)}${unit}`;
+  }
+  return `${bits}bit`;
+}
+
+function formatQdisc(q: Qdisc): string {
+  const options =
+    q.kind === 'tbf'
+      ? ` rate ${formatBits(q.rateBitsPerSecond ?? 0)} burst ${q.burstBytes}B queue ${(q.latencyMicroseconds ?? 0) / 1000}ms`
+      : q.kind === 'netem'
+        ? ` delay ${(q.delayMicroseconds ?? 0) / 1000}ms`
+        : '';
+  return `${q.kind} ${q.handle} (${q.parent})${options}: sent ${q.sentBytes} B in ${q.sentPackets} packets, dropped ${q.dropped}, overlimits ${q.overlimits}, backlog ${q.backlogBytes} B`;
+}
+
+/** Human-readable `tsload testbed status`. */
+export function formatStatus(s: TestbedStatus): string {
+  const lines: string[] = [];
+  lines.push(`testbed: ${s.up ? 'up' : 'down'} (state in ${s.stateDir})`);
+  if (s.settings) {
+    const delay = s.settings.delayMicroseconds === 0 ? 'none' : `${s.settings.delayMicroseconds / 1000}ms each way`;
+    lines.push(`link: rate ${s.settings.rate} each way, delay ${delay}, loss ${s.settings.lossPercent}% (client host ingress)`);
+  }
+  for (const h of s.hosts) {
+    lines.push(`${h.role} host: namespace ${h.namespace} ${h.exists ? `interface ${h.interface} ${h.address ?? '(no address)'}` : '(absent)'}`);
+    for (const q of h.qdiscs) lines.push(`  egress ${formatQdisc(q)}`);
+  }
+  if (s.loss) lines.push(`loss rule: ${+s.loss.percent.toFixed(2)}% of packets arriving at the client dropped (${s.loss.droppedPackets} so far)`);
+  if (s.targets.length === 0) lines.push('targets: none');
+  for (const t of s.targets) {
+    lines.push(`target ${t.name}: ${t.alive ? 'running' : 'EXITED'} pid ${t.pid} at ${t.endpoint} workers ${t.workers} log ${t.log}`);
+  }
+  return lines.join('\n');
+}
+
+/** Everything above as one object: `import { testbed } from 'tsload'`. */
+export const testbed = {
+  up,
+  down,
+  status,
+  start,
+  stop,
+  clientCommand,
+  defaultTarget,
+  formatStatus,
+  targets: TARGET_NAMES,
+  client: CLIENT,
+  server: SERVER,
+  stateDir: STATE_DIR,
+} as const;

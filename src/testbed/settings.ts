@@ -1,0 +1,97 @@
+/**
+ * Names, addresses, paths and the link settings of the testbed. Everything
+ * the testbed makes is named here, so `down` can remove exactly that.
+ */
+import { fileURLToPath } from 'node:url';
+import { OptionsError } from '../errors.js';
+
+export const CLIENT = { namespace: 'tsload-client', interface: 'tsload-c', address: '198.18.0.1' } as const;
+export const SERVER = { namespace: 'tsload-server', interface: 'tsload-s', address: '198.18.0.2' } as const;
+export const PREFIX_LENGTH = 24;
+/** nftables table (family netdev, in the client namespace) holding the loss rule. */
+export const NFT_TABLE = 'tsload_testbed';
+
+/** State, generated configs, pidfiles and logs. /run is a tmpfs: it goes at reboot, like the namespaces. */
+export const STATE_DIR = '/run/tsload-testbed';
+export const STATE_FILE = `${STATE_DIR}/testbed.json`;
+export const WWW_DIR = `${STATE_DIR}/www`;
+export const TARGETS_DIR = `${STATE_DIR}/targets`;
+
+// src/testbed/ and dist/testbed/ are both two levels below the package root.
+export const FIXTURES_DIR = fileURLToPath(new URL('../../fixtures/', import.meta.url));
+
+export interface LinkOptions {
+  /** tc rate in bits: '1gbit' (default), '100mbit', '500kbit'. */
+  rate?: string;
+  /** One-way delay added on each side: '0' (default), '0.1ms', '250us'. Needs the netem qdisc. */
+  delay?: string;
+  /** Share of the packets arriving at the client host that are dropped: '0%' (default), '5%', '0.5'. */
+  loss?: string;
+}
+
+export interface LinkSettings {
+  rate: string;
+  delay: string;
+  loss: string;
+  rateBitsPerSecond: number;
+  delayMicroseconds: number;
+  lossPercent: number;
+  /** tbf bucket size; see burstFor. */
+  burstBytes: number;
+  /** tbf queue bound expressed as time at the shaped rate. */
+  queueLatencyMs: number;
+}
+
+const rateUnits: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9, tbit: 1e12 };
+
+export function parseLinkOptions(options: LinkOptions): LinkSettings {
+  const problems: string[] = [];
+  const rate = (options.rate ?? '1gbit').trim();
+  const delay = (options.delay ?? '0').trim();
+  const loss = (options.loss ?? '0%').trim();
+
+  // Only bit units: tc's "bps" means bytes per second, a classic factor-8 trap.
+  const rateMatch = /^(\d+(?:\.\d+)?)\s*(bit|kbit|mbit|gbit|tbit)$/i.exec(rate);
+  const rateBitsPerSecond = rateMatch ? Number(rateMatch[1]) * (rateUnits[rateMatch[2]!.toLowerCase()] ?? 0) : NaN;
+  if (!(rateBitsPerSecond >= 8_000 && rateBitsPerSecond <= 100e9)) {
+    problems.push(`--rate ${JSON.stringify(rate)}: expected a rate in bit units between 8kbit and 100gbit, e.g. 1gbit or 100mbit`);
+  }
+
+  const delayMatch = /^(\d+(?:\.\d+)?)\s*(us|ms|s)?$/i.exec(delay);
+  const delayScale = { us: 1, ms: 1e3, s: 1e6 }[(delayMatch?.[2] ?? 'ms').toLowerCase() as 'us' | 'ms' | 's'];
+  const delayMicroseconds = delayMatch ? Math.round(Number(delayMatch[1]) * delayScale) : NaN;
+  if (!(delayMicroseconds >= 0 && delayMicroseconds <= 10e6) || (delayMatch?.[2] === undefined && delayMicroseconds !== 0)) {
+    problems.push(`--delay ${JSON.stringify(delay)}: expected 0 or a time with a unit (us, ms, s) up to 10s, e.g. 0.1ms`);
+  }
+
+  const lossMatch = /^(\d+(?:\.\d+)?)\s*%?$/.exec(loss);
+  const lossPercent = lossMatch ? Number(lossMatch[1]) : NaN;
+  // The nftables rule draws from 0..9999, so 0.01% is the finest step.
+  if (!(lossPercent >= 0 && lossPercent <= 100) || Math.abs(lossPercent * 100 - Math.round(lossPercent * 100)) > 1e-9) {
+    problems.push(`--loss ${JSON.stringify(loss)}: expected a percentage from 0% to 100% in steps of 0.01%, e.g. 1% or 0.5%`);
+  }
+
+  if (problems.length > 0) throw new OptionsError(problems);
+  return {
+    rate,
+    delay,
+    loss,
+    rateBitsPerSecond,
+    delayMicroseconds,
+    lossPercent,
+    burstBytes: burstFor(rateBitsPerSecond),
+    queueLatencyMs: 5,
+  };
+}
+
+/**
+ * tbf bucket: one millisecond of traffic at the shaped rate (125 KB at
+ * 1 Gbit/s), so the qdisc's timer need not fire more than ~1000 times a
+ * second, and never less than two 64 KiB GSO packets: a veth hands tbf TSO
+ * super-packets of up to 64 KiB, and a bucket smaller than one makes tbf
+ * split every one of them in software. At 1 Gbit/s that is a burst of about
+ * 1 ms of line rate: small next to any measured run.
+ */
+export function burstFor(rateBitsPerSecond: number): number {
+  return Math.max(2 * 65536, Math.ceil(rateBitsPerSecond / 8 / 1000));
+}

@@ -1,0 +1,343 @@
+/**
+ * The HTTP driver on its own (no engine): a small Completion records what it
+ * reports, against real servers on loopback.
+ */
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkHttpOptions, checkHttpTargets, connectionShare, createDriver, probeHttp, type HttpDriverOptions } from '../src/drivers/http.js';
+import { Failure, type Driver } from '../src/drivers/driver.js';
+import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
+import { TargetUnreachableError } from '../src/errors.js';
+
+interface Outcome {
+  token: number;
+  code: number;
+  ms: number;
+}
+
+/** A driver plus a record of every done(), with a way to wait for the n-th. */
+async function driver(
+  options: Partial<HttpDriverOptions> & { url: string },
+  context: { timeoutMs?: number; maxInflight?: number; threadIndex?: number; threadCount?: number } = {},
+) {
+  const outcomes: Outcome[] = [];
+  const sentAt = new Map<number, number>();
+  const waiters: { n: number; resolve: () => void }[] = [];
+  let onDone: ((token: number, code: number) => void) | undefined;
+  const d: Driver = await createDriver(
+    { method: 'GET', headers: [], connections: 4, pipelining: 1, newConnectionPerRequest: false, ...options },
+    {
+      done(token, code) {
+        outcomes.push({ token, code, ms: performance.now() - (sentAt.get(token) ?? NaN) });
+        for (const w of waiters) if (outcomes.length >= w.n) w.resolve();
+        onDone?.(token, code);
+      },
+    },
+    { threadIndex: 0, threadCount: 1, timeoutMs: 5000, maxInflight: 64, ...context },
+  );
+  const send = (token: number): void => {
+    sentAt.set(token, performance.now());
+    d.send(token);
+  };
+  return {
+    d,
+    outcomes,
+    send,
+    codes: () => outcomes.map((o) => o.code),
+    /** Resolves once n outcomes in all were reported (rejects after a while so a bug cannot hang the file). */
+    until: (n: number, ms = 15_000) =>
+      new Promise<void>((resolve, reject) => {
+        if (outcomes.length >= n) return resolve();
+        const timer = setTimeout(() => reject(new Error(`only ${outcomes.length} of ${n} outcomes`)), ms);
+        waiters.push({ n, resolve: () => (clearTimeout(timer), resolve()) });
+      }),
+    /** Closed loop: each done() sends again on its token until `total` were sent. */
+    closedLoop: (concurrency: number, total: number) => {
+      let sent = 0;
+      onDone = (token) => {
+        if (sent < total) {
+          sent++;
+          send(token);
+        }
+      };
+      for (let t = 0; t < concurrency && sent < total; t++) {
+        sent++;
+        send(t);
+      }
+    },
+  };
+}
+
+/** Answers every request with a fixed response and counts connections, requests and bytes in both directions. */
+async function rawServer(response: string) {
+  const stats = { connections: 0, requests: 0, bytesIn: 0, bytesOut: 0, heads: [] as string[] };
+  const server = createNetServer((socket: Socket) => {
+    stats.connections++;
+    let pending = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      stats.bytesIn += chunk.length;
+      pending = Buffer.concat([pending, chunk]);
+      for (;;) {
+        const end = pending.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = pending.subarray(0, end).toString('latin1');
+        const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? 0);
+        if (pending.length < end + 4 + length) return;
+        pending = pending.subarray(end + 4 + length);
+        stats.requests++;
+        stats.heads.push(head);
+        socket.write(response);
+        stats.bytesOut += Buffer.byteLength(response);
+        if (/\r\nconnection: close/i.test(head)) socket.end();
+      }
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, stats, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+async function closedPort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+describe('HTTP driver', () => {
+  let target: HttpTarget;
+  const drivers: Driver[] = [];
+  beforeAll(async () => {
+    target = await startHttpTarget();
+  });
+  afterAll(async () => {
+    await Promise.all(drivers.map((d) => d.close()));
+    await target.close();
+  });
+  async function open(...args: Parameters<typeof driver>) {
+    const r = await driver(...args);
+    drivers.push(r.d);
+    return r;
+  }
+
+  it('reports each reply with its HTTP status, once per token', async () => {
+    const r = await open({ url: `${target.url}/`, urls: ['/', '/nope', '/_tsload/status?code=503', `${target.url}/_tsload/status?code=201`] });
+    for (let t = 0; t < 8; t++) r.send(t);
+    await r.until(8);
+    expect(r.outcomes.map((o) => o.token).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(r.codes().sort()).toEqual([200, 200, 201, 201, 404, 404, 503, 503]);
+    const c = r.d.counters();
+    expect(c.requestsWritten).toBe(8);
+    expect(c.replyBodyBytes).toBeGreaterThan(0);
+    expect(c.bytesReceived).toBe(c.replyHeaderBytes! + c.replyBodyBytes!);
+  });
+
+  it('goes through the URL list round robin', async () => {
+    const r = await open({ url: `${target.url}/`, urls: ['/_tsload/status?code=201', '/_tsload/status?code=202', '/_tsload/status?code=203'] });
+    // One at a time, so the order of replies is the order of sends.
+    r.closedLoop(1, 7);
+    await r.until(7);
+    expect(r.codes()).toEqual([201, 202, 203, 201, 202, 203, 201]);
+  });
+
+  it('reuses keep-alive connections: no more than configured, not one per request', async () => {
+    const r = await open({ url: `${target.url}/1k.html`, connections: 4 }, { maxInflight: 16 });
+    r.closedLoop(16, 400);
+    await r.until(400);
+    expect(r.codes().every((c) => c === 200)).toBe(true);
+    const c = r.d.counters();
+    expect(c.connections).toBeGreaterThanOrEqual(1);
+    expect(c.connections).toBeLessThanOrEqual(4);
+    expect(c.replyBodyBytes).toBe(400 * 1024);
+  });
+
+  it('opens its share of connections in each thread', async () => {
+    const raw = await rawServer('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    try {
+      // 5 connections over 2 threads: this is thread 0, which opens 3.
+      const r = await open({ url: raw.url, connections: 5 }, { threadIndex: 0, threadCount: 2, maxInflight: 12 });
+      r.closedLoop(12, 120);
+      await r.until(120);
+      expect(r.d.counters().connections).toBe(3);
+      expect(raw.stats.connections).toBe(3);
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it('opens a connection per request in httperf mode', async () => {
+    const raw = await rawServer('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    try {
+      const r = await open({ url: `${raw.url}/`, connections: 4, newConnectionPerRequest: true }, { maxInflight: 8 });
+      r.closedLoop(8, 30);
+      await r.until(30);
+      expect(r.codes().every((c) => c === 200)).toBe(true);
+      expect(r.d.counters().connections).toBe(30);
+      expect(raw.stats.connections).toBe(30);
+      expect(raw.stats.heads.every((h) => /\r\nconnection: close/.test(h))).toBe(true);
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it('counts exactly the bytes that cross the wire, both ways', async () => {
+    const response = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Padding: abcdefghij\r\nContent-Length: 11\r\n\r\nhello world';
+    const raw = await rawServer(response);
+    try {
+      const r = await open({
+        url: `${raw.url}/a?x=1`,
+        urls: ['/a?x=1', '/longer/path/b'],
+        method: 'POST',
+        headers: [
+          ['X-Test', 'one'],
+          ['User-Agent', 'tsload-test'],
+        ],
+        body: '{"k":"vé"}',
+        connections: 2,
+      });
+      r.closedLoop(4, 50);
+      await r.until(50);
+      expect(r.codes().every((c) => c === 200)).toBe(true);
+      const c = r.d.counters();
+      expect(raw.stats.requests).toBe(50);
+      expect(c.bytesSent).toBe(raw.stats.bytesIn);
+      expect(c.bytesReceived).toBe(raw.stats.bytesOut);
+      expect(c.replyBodyBytes).toBe(50 * 11);
+      expect(raw.stats.heads[0]).toMatch(/^POST \/a\?x=1 HTTP\/1\.1\r\n/);
+      expect(raw.stats.heads[1]).toMatch(/^POST \/longer\/path\/b HTTP\/1\.1\r\n/);
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it('pipelines requests on one connection', async () => {
+    const r = await open({ url: `${target.url}/_tsload/delay?ms=50`, connections: 1, pipelining: 4 }, { maxInflight: 8 });
+    for (let t = 0; t < 8; t++) r.send(t);
+    await r.until(8);
+    expect(r.codes().every((c) => c === 200)).toBe(true);
+    expect(r.d.counters().connections).toBe(1);
+  });
+
+  it('reports Failure.timeout from the send when the reply is later than the timeout, and carries on', async () => {
+    const r = await open({ url: `${target.url}/_tsload/delay?ms=3000`, urls: ['/_tsload/delay?ms=3000', '/'] }, { timeoutMs: 300 });
+    r.send(0);
+    await r.until(1);
+    expect(r.outcomes[0]).toMatchObject({ token: 0, code: Failure.timeout });
+    // Reported after the timeout, at most a sweep period (plus a loaded machine's slack) later.
+    expect(r.outcomes[0]!.ms).toBeGreaterThanOrEqual(299);
+    expect(r.outcomes[0]!.ms).toBeLessThan(1500);
+    // The same token works again (the next URL is /).
+    r.send(0);
+    await r.until(2);
+    expect(r.outcomes[1]).toMatchObject({ token: 0, code: 200 });
+  });
+
+  it('times out requests still waiting for a connection without ever sending them', async () => {
+    let requests = 0;
+    const server: Server = createHttpServer((_req, res) => {
+      requests++;
+      setTimeout(() => res.end('late'), 1500);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const r = await open({ url: `http://127.0.0.1:${port}/`, connections: 1 }, { timeoutMs: 300, maxInflight: 4 });
+      for (let t = 0; t < 4; t++) r.send(t);
+      await r.until(4);
+      expect(r.codes()).toEqual([Failure.timeout, Failure.timeout, Failure.timeout, Failure.timeout]);
+      expect(r.outcomes.map((o) => o.token)).toEqual([0, 1, 2, 3]);
+      // Only the first was written; the other three never left the driver.
+      expect(r.d.counters().requestsWritten).toBe(1);
+      await new Promise((res) => setTimeout(res, 100));
+      expect(requests).toBe(1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((res) => server.close(() => res()));
+    }
+  });
+
+  it('reports Failure.connrefused against a closed port', async () => {
+    const port = await closedPort();
+    const r = await open({ url: `http://127.0.0.1:${port}/` }, { maxInflight: 4 });
+    for (let t = 0; t < 3; t++) r.send(t);
+    await r.until(3);
+    expect(r.codes()).toEqual([Failure.connrefused, Failure.connrefused, Failure.connrefused]);
+    expect(r.d.counters().connections).toBe(0);
+  });
+
+  it('reports a connection the server drops as a failure, not a reply', async () => {
+    const server = createNetServer((socket) => socket.destroy());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const r = await open({ url: `http://127.0.0.1:${port}/` });
+      r.send(0);
+      await r.until(1);
+      expect(r.codes()[0]).toBe(Failure.connreset);
+    } finally {
+      await new Promise<void>((res) => server.close(() => res()));
+    }
+  });
+
+  it('close() aborts what is in flight without reporting it', async () => {
+    const r = await driver({ url: `${target.url}/_tsload/delay?ms=2000` });
+    for (let t = 0; t < 4; t++) r.send(t);
+    await new Promise((res) => setTimeout(res, 100));
+    await r.d.close();
+    await new Promise((res) => setTimeout(res, 100));
+    expect(r.outcomes).toEqual([]);
+  });
+
+  it('rejects bad options', async () => {
+    await expect(driver({ url: `${target.url}/`, urls: ['http://127.0.0.2:1/'] })).rejects.toThrow(/not on http:\/\/127\.0\.0\.1/);
+    await expect(driver({ url: `${target.url}/`, headers: [['bad header', 'x']] })).rejects.toThrow(/header name/);
+  });
+});
+
+describe('checkHttpTargets / checkHttpOptions', () => {
+  it('accepts paths and absolute URLs on the same origin', () => {
+    expect(checkHttpTargets({ url: 'http://127.0.0.1:8080/', urls: ['/a', 'b?c=1', 'http://127.0.0.1:8080/d'] })).toEqual([]);
+  });
+  it('lists every problem', () => {
+    expect(checkHttpTargets({ url: 'nope' })).toHaveLength(1);
+    expect(checkHttpTargets({ url: 'ftp://127.0.0.1/' })[0]).toMatch(/http:\/\//);
+    const problems = checkHttpTargets({ url: 'http://127.0.0.1:8080/', urls: ['http://127.0.0.1:8081/', 'https://127.0.0.1:8080/'] });
+    expect(problems).toHaveLength(2);
+    expect(checkHttpTargets({ url: 'http://127.0.0.1/', urls: [] })).toEqual(['url list is empty']);
+  });
+  it('checks method, headers and counts', () => {
+    const base: HttpDriverOptions = { url: 'http://127.0.0.1/', method: 'GET', headers: [], connections: 1, pipelining: 1, newConnectionPerRequest: false };
+    expect(checkHttpOptions(base)).toEqual([]);
+    expect(
+      checkHttpOptions({ ...base, method: 'G T', headers: [['Content-Length', '3'], ['x', 'a\r\nb']], connections: 0, pipelining: 2, newConnectionPerRequest: true }),
+    ).toHaveLength(5);
+  });
+});
+
+describe('connectionShare', () => {
+  it('splits the total over threads, the first ones taking the remainder', () => {
+    expect([0, 1, 2].map((k) => connectionShare(10, k, 3))).toEqual([4, 3, 3]);
+    expect([0, 1].map((k) => connectionShare(64, k, 2))).toEqual([32, 32]);
+    expect([0, 1, 2, 3].map((k) => connectionShare(1, k, 4))).toEqual([1, 1, 1, 1]);
+  });
+});
+
+describe('probeHttp', () => {
+  it('resolves when a TCP connection opens', async () => {
+    const target = await startHttpTarget();
+    try {
+      await expect(probeHttp(`${target.url}/`, 2000)).resolves.toBeUndefined();
+    } finally {
+      await target.close();
+    }
+  });
+  it('throws TargetUnreachableError with the reason on a closed port', async () => {
+    const port = await closedPort();
+    const error = await probeHttp(`http://127.0.0.1:${port}/`, 2000).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TargetUnreachableError);
+    expect((error as Error).message).toMatch(/connection refused/);
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * The open-loop engine with the HTTP driver against real servers on loopback:
+ * rate accuracy, latency truth, coordinated omission, timeouts, refusals.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runHttp } from '../src/run.js';
+import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
+import { spawnTarget, type SpawnedTarget } from '../src/targets/child.js';
+import { TargetUnreachableError } from '../src/errors.js';
+
+/** A server that counts the requests it receives, to check the send rate from the other side. */
+async function countingServer(): Promise<{ url: string; count: () => number; close: () => Promise<void>; closeAll: () => void }> {
+  let n = 0;
+  const server: Server = createServer((_req, res) => {
+    n++;
+    res.end('ok');
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    count: () => n,
+    close: () => new Promise((r) => server.close(() => r())),
+    closeAll: () => server.closeAllConnections(),
+  };
+}
+
+describe('open-loop HTTP engine', () => {
+  let target: HttpTarget;
+  beforeAll(async () => {
+    target = await startHttpTarget({});
+  });
+  afterAll(async () => {
+    await target.close();
+  });
+
+  it.each([1000, 5000, 20000])('sends at %i req/s within 1%% of the target, as the server counts them', async (rate) => {
+    const server = await countingServer();
+    try {
+      const result = await runHttp({ url: server.url, rate, duration: 2000, warmup: 500 });
+      const step = result.steps[0]!;
+      expect(step.sent).toBe(rate * 2);
+      expect(Math.abs(step.sendRate - rate) / rate).toBeLessThan(0.01);
+      expect(step.completed).toBe(step.sent);
+      expect(step.errors.total + step.timeouts + step.dropped).toBe(0);
+      // Warmup and measured requests all reached the server.
+      expect(server.count()).toBe(rate * 2.5);
+      // Reused keep-alive connections, never one per request.
+      expect(step.connections).toBeLessThanOrEqual(Math.max(8, Math.ceil(rate / 500)));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('measures a known server delay truthfully (p50 within 1.5 ms)', async () => {
+    const result = await runHttp({ url: `${target.url}/_tsload/delay?ms=20`, rate: 200, duration: 3000, warmup: 500 });
+    const step = result.steps[0]!;
+    expect(step.completed).toBe(600);
+    expect(Math.abs(step.latencyMs.p50 - 20)).toBeLessThan(1.5);
+    expect(step.latencyMs.min).toBeGreaterThanOrEqual(19.9);
+  });
+
+  it('shows a one-second server freeze in p99 but not p50 (no coordinated omission)', async () => {
+    // The target runs in its own process, as a real server would: freezing it must not freeze the generator.
+    const frozen: SpawnedTarget = await spawnTarget('http', ['--listen', '127.0.0.1:0']);
+    try {
+      const run = runHttp({ url: frozen.address, rate: 1000, duration: 4000, warmup: 500 });
+      await new Promise((r) => setTimeout(r, 2000));
+      await fetch(`${frozen.address}/_tsload/freeze?ms=1000`);
+      const step = (await run).steps[0]!;
+      // Every slot was sent on time while the server was frozen…
+      expect(step.sent).toBe(4000);
+      expect(step.dropped).toBe(0);
+      expect(step.scheduleLagMs.p99).toBeLessThan(20);
+      // …so the quarter of requests that met the freeze waited up to a second, from their intended send time.
+      expect(step.latencyMs.max).toBeGreaterThan(900);
+      expect(step.latencyMs.p99).toBeGreaterThan(800);
+      expect(step.latencyMs.p90).toBeGreaterThan(300);
+      expect(step.latencyMs.p50).toBeLessThan(20);
+    } finally {
+      await frozen.stop();
+    }
+  });
+
+  it('counts replies slower than --timeout as timeouts, not errors or completions', async () => {
+    const result = await runHttp({ url: `${target.url}/_tsload/delay?ms=3000`, rate: 50, duration: 1000, warmup: 0, timeout: 300 });
+    const step = result.steps[0]!;
+    expect(step.sent).toBe(50);
+    expect(step.timeouts).toBe(50);
+    expect(step.completed).toBe(0);
+    expect(step.errors.total).toBe(0);
+    expect(step.latencyMs.count).toBe(0);
+  });
+
+  it('counts status classes and codes', async () => {
+    const result = await runHttp({ url: `${target.url}/_tsload/status?code=503`, rate: 100, duration: 1000, warmup: 0 });
+    const step = result.steps[0]!;
+    expect(step.statusClasses['5xx']).toBe(100);
+    expect(step.statusCodes).toEqual({ '503': 100 });
+  });
+
+  it('classes refused connections after the server goes away', async () => {
+    const server = await countingServer();
+    let closed = false;
+    const result = await runHttp({
+      url: server.url,
+      rate: 200,
+      duration: 2000,
+      warmup: 0,
+      connections: 4,
+      onProgress: (e) => {
+        // A second into the window, close the listener and every kept-alive connection: requests must reconnect and be refused.
+        if (!closed && e.elapsedS >= 0.9) {
+          closed = true;
+          void server.close();
+          server.closeAll();
+        }
+      },
+    });
+    const step = result.steps[0]!;
+    expect(step.sent).toBe(400);
+    expect(step.completed).toBeGreaterThan(150);
+    expect(step.errors.connrefused).toBeGreaterThan(150);
+    expect(step.completed + step.errors.total + step.timeouts).toBe(400);
+  });
+
+  it('refuses to start against a closed port: TargetUnreachableError, nothing measured', async () => {
+    const server = await countingServer();
+    const url = server.url;
+    await server.close();
+    await expect(runHttp({ url, rate: 10, duration: 1000 })).rejects.toBeInstanceOf(TargetUnreachableError);
+  });
+
+  it('splits the rate across threads and merges their histograms', async () => {
+    const result = await runHttp({ url: target.url, rate: 2000, duration: 2000, warmup: 500, threads: 2 });
+    const step = result.steps[0]!;
+    expect(result.threads).toBe(2);
+    expect(step.sent).toBe(4000);
+    expect(step.completed).toBe(4000);
+    expect(step.latencyMs.count).toBe(4000);
+    expect(Math.abs(step.sendRate - 2000) / 2000).toBeLessThan(0.01);
+    expect(step.timeline.length).toBe(2);
+    expect(step.timeline.reduce((s, p) => s + p.sent, 0)).toBe(4000);
+  });
+
+  it('runs a sweep, one step per rate, and stops early on abort with what it measured', async () => {
+    const controller = new AbortController();
+    const progress: number[] = [];
+    const result = await runHttp({
+      url: target.url,
+      rate: '100,200,300',
+      duration: 1500,
+      warmup: 200,
+      signal: controller.signal,
+      onProgress: (e) => progress.push(e.stepIndex),
+      // Stop half a second into the second step.
+      onStep: (_step, index) => index === 0 && setTimeout(() => controller.abort(), 700),
+    });
+    expect(result.aborted).toBe(true);
+    expect(result.steps.length).toBe(2);
+    expect(result.steps[0]!.sent).toBe(150);
+    expect(result.steps[1]!.durationS).toBeLessThan(1.5);
+    expect(result.steps[1]!.sent).toBeLessThan(300);
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+  });
+});
