@@ -152,6 +152,42 @@ export function buildProgram(): Command {
       );
     });
 
+  loadOptions(program.command('dns').description('DNS load over UDP at a constant rate or a sweep of rates'))
+    .option('--zone <file>', 'zone file: query every (owner, type) in it; without --server, serve it with the built-in server')
+    .option('--queries <file>', 'dnsperf/queryperf data file (name type per line)')
+    .option('-s, --server <host[:port]>', 'server to query (default port 53)')
+    .option('--nx-ratio <r>', 'share of nonexistent names added to a zone\'s query mix', undefined)
+    .option('--sockets <n>', 'UDP sockets per thread', '4')
+    .option('--max-outstanding <n>', 'same as --max-inflight (dnsperf\'s name)')
+    .option('--edns <size>', 'EDNS0 with this UDP payload size')
+    .option('--dnssec', 'set the DO bit')
+    .option('--no-rd', 'clear the RD (recursion desired) bit')
+    .option('--emit-queries', 'print the query list derived from the zone as a dnsperf data file and exit')
+    .action(async (o: Record<string, unknown> & OutputOptions) => {
+      const { runDns, dnsQueries } = await import('./run.js');
+      const dnsOptions = {
+        ...commonFrom(o),
+        ...(o.zone === undefined ? {} : { zone: o.zone as string }),
+        ...(o.queries === undefined ? {} : { queries: o.queries as string }),
+        ...(o.server === undefined ? {} : { server: o.server as string }),
+        ...(o.nxRatio === undefined ? {} : { nxRatio: o.nxRatio as string }),
+        sockets: o.sockets as string,
+        ...(o.maxOutstanding === undefined ? {} : { maxOutstanding: o.maxOutstanding as string }),
+        ...(o.edns === undefined ? {} : { edns: o.edns as string }),
+        dnssec: o.dnssec === true,
+        recursionDesired: o.rd !== false,
+      };
+      if (o.emitQueries === true) {
+        const [{ formatQueryFile }, { throwIfProblems }] = await Promise.all([import('./drivers/dns-queries.js'), import('./options.js')]);
+        const problems: string[] = [];
+        const queries = dnsQueries(dnsOptions, problems);
+        throwIfProblems(problems);
+        process.stdout.write(formatQueryFile(queries));
+        return;
+      }
+      await runLoad('dns', o, (hooks) => runDns({ ...dnsOptions, ...hooks }));
+    });
+
   const serve = program.command('serve').description('run a built-in target on its own');
   serve
     .command('http')
@@ -165,6 +201,80 @@ export function buildProgram(): Command {
       process.stdout.write(`tsload: http target listening on ${target.url}\n`);
       await untilSignal();
       await target.close();
+    });
+
+  serve
+    .command('dns')
+    .description('the built-in authoritative DNS server for a zone (UDP)')
+    .requiredOption('--zone <file>', 'zone file to serve (repeatable)', collect)
+    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:5353')
+    .action(async (o: { zone: string[]; listen: string }) => {
+      const [{ startDnsTarget }, { loadZone }] = await Promise.all([import('./targets/dns.js'), import('./drivers/dns-zone.js')]);
+      const { host, port } = parseListen(o.listen);
+      const target = await startDnsTarget({ zones: o.zone.map((file) => loadZone(file)), host, port });
+      process.stdout.write(`tsload: dns target listening on ${target.address}\n`);
+      await untilSignal();
+      await target.close();
+    });
+
+  const testbed = program
+    .command('testbed')
+    .description('two hosts (network namespaces) joined by a shaped link, with real target servers; needs root');
+  testbed
+    .command('up')
+    .description('create (or re-shape) the client and server hosts and their link')
+    .option('--rate <rate>', 'link rate each way (tc units)', '1gbit')
+    .option('--delay <time>', 'added one-way delay', '0')
+    .option('--loss <percent>', 'share of packets dropped on the way to the client', '0%')
+    .action(async (o: { rate: string; delay: string; loss: string }) => {
+      const tb = await import('./testbed/index.js');
+      process.stdout.write(`${tb.formatStatus(await tb.up(o))}\n`);
+    });
+  testbed
+    .command('down')
+    .description('stop every target and remove everything the testbed made')
+    .action(async () => {
+      const tb = await import('./testbed/index.js');
+      const removed = await tb.down();
+      process.stdout.write(removed.length === 0 ? 'testbed: nothing to remove\n' : `testbed: removed ${removed.join(', ')}\n`);
+    });
+  testbed
+    .command('status')
+    .description('hosts, link shaping and running targets')
+    .option('--json', 'as JSON')
+    .action(async (o: { json?: boolean }) => {
+      const tb = await import('./testbed/index.js');
+      const status = await tb.status();
+      process.stdout.write(o.json === true ? `${JSON.stringify(status, null, 2)}\n` : `${tb.formatStatus(status)}\n`);
+    });
+  testbed
+    .command('start')
+    .description('start a target in the server host: builtin-http, nginx, apache, lighttpd, builtin-dns, bind, nsd, knot')
+    .argument('<target>')
+    .option('--zone <file>', 'DNS targets: zone to serve (default fixtures/test.zone)')
+    .option('--workers <n>', 'worker processes or threads', '1')
+    .option('--root <dir>', 'HTTP targets: document root (default: a copy of fixtures/www)')
+    .action(async (name: string, o: { zone?: string; workers: string; root?: string }) => {
+      const tb = await import('./testbed/index.js');
+      const workers = Number(o.workers);
+      if (!Number.isInteger(workers) || workers < 1) throw usage(`--workers: '${o.workers}' must be a whole number >= 1`);
+      const t = await tb.start(name as Parameters<typeof tb.start>[0], {
+        workers,
+        ...(o.zone === undefined ? {} : { zone: o.zone }),
+        ...(o.root === undefined ? {} : { root: o.root }),
+      });
+      process.stdout.write(`testbed: ${t.name} running (pid ${t.pid}) at ${t.endpoint}, log ${t.log}\n`);
+    });
+  testbed
+    .command('stop')
+    .description('stop a target, or all of them')
+    .argument('[target]')
+    .option('--all', 'stop every running target')
+    .action(async (name: string | undefined, o: { all?: boolean }) => {
+      const tb = await import('./testbed/index.js');
+      if ((name === undefined) === (o.all !== true)) throw usage('testbed stop: name one target or give --all');
+      const stopped = await tb.stop((name ?? 'all') as Parameters<typeof tb.stop>[0]);
+      process.stdout.write(stopped.length === 0 ? 'testbed: no such target running\n' : `testbed: stopped ${stopped.map((t) => t.name).join(', ')}\n`);
     });
 
   program
@@ -189,6 +299,28 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * `tsload http|dns --testbed …`: run this same command line again inside the
+ * testbed's client host, aimed at the server host's running target unless the
+ * user named one. Network namespaces are per process, so a child is the only way.
+ */
+async function runInTestbed(protocol: 'http' | 'dns', argv: string[], hasTarget: boolean): Promise<number> {
+  const [tb, { cliCommand }] = await Promise.all([import('./testbed/index.js'), import('./engine/module-file.js')]);
+  const args = argv.filter((a) => a !== '--testbed');
+  if (!hasTarget) {
+    const target = await tb.defaultTarget(protocol);
+    if (target === undefined) throw usage(`--testbed: no ${protocol} target is running; start one with 'tsload testbed start ${protocol === 'http' ? 'nginx' : 'nsd'}'`);
+    args.push(...(protocol === 'http' ? [target] : ['--server', target]));
+  }
+  const cli = cliCommand();
+  const { command, args: wrapped } = tb.clientCommand([cli.command, ...cli.args, ...args]);
+  const { spawn } = await import('node:child_process');
+  const child = spawn(command, wrapped, { stdio: 'inherit' });
+  // The child gets Ctrl-C from the terminal itself; wait for it to finish writing.
+  process.on('SIGINT', () => {});
+  return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? ExitCode.interrupted : ExitCode.failure))));
+}
+
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
   const port = m ? Number(m[3]) : Number.NaN;
@@ -205,6 +337,16 @@ function untilSignal(): Promise<void> {
 
 export async function main(argv: string[]): Promise<number> {
   try {
+    const [, , protocol, ...rest] = argv;
+    if ((protocol === 'http' || protocol === 'dns') && rest.includes('--testbed')) {
+      const program = buildProgram();
+      // Parse once here so usage errors are reported before anything starts.
+      const command = program.commands.find((c) => c.name() === protocol)!;
+      command.action(() => {});
+      await program.parseAsync(argv);
+      const hasTarget = protocol === 'http' ? command.args.length > 0 : command.opts().server !== undefined;
+      return await runInTestbed(protocol, argv.slice(2), hasTarget);
+    }
     await buildProgram().parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (error) {

@@ -18,8 +18,12 @@ import {
   type CommonOptions,
   type CommonPlanOptions,
 } from './options.js';
-import { RESULT_SCHEMA, type HttpResult, type HttpStep } from './result.js';
+import { RESULT_SCHEMA, type DnsResult, type DnsStep, type HttpResult, type HttpStep } from './result.js';
 import { checkHttpTargets, probeHttp, type HttpDriverOptions } from './drivers/http.js';
+import { probeDns, rcodeName, type DnsDriverOptions } from './drivers/dns.js';
+import { loadZone } from './drivers/dns-zone.js';
+import { buildQueryMix, loadQueryFile, type Query } from './drivers/dns-queries.js';
+import { TsloadError } from './errors.js';
 import { spawnTarget, type SpawnedTarget } from './targets/child.js';
 
 export const VERSION = '0.1.0';
@@ -92,6 +96,124 @@ export async function runHttp(options: HttpOptions): Promise<HttpResult> {
   } finally {
     await builtin?.stop();
   }
+}
+
+export interface DnsOptions extends CommonOptions {
+  /** host[:port] (default port 53). Without one, tsload serves `zone` with its built-in server in a child process. */
+  server?: string;
+  /** A master file: the query mix is every (owner, type) in it, shuffled by `seed`. */
+  zone?: string;
+  /** A dnsperf/queryperf data file, or the queries themselves; used round robin instead of a zone's mix. */
+  queries?: string | readonly Query[];
+  /** Share of nonexistent names added to a zone's mix, in [0, 1). */
+  nxRatio?: number | string;
+  /** UDP sockets per thread (default 4), each with its own 16-bit ID space. */
+  sockets?: number | string;
+  /** dnsperf's name for the in-flight cap (same as maxInflight). */
+  maxOutstanding?: number | string;
+  /** EDNS0 with this UDP payload size. */
+  edns?: number | string;
+  /** Set the DO bit. */
+  dnssec?: boolean;
+  /** Set the RD bit (default true; the CLI's --no-rd clears it). */
+  recursionDesired?: boolean;
+  onNotice?: (line: string) => void;
+}
+
+/** The query list a DNS run would use: from `queries`, else derived from `zone`. */
+export function dnsQueries(options: Pick<DnsOptions, 'zone' | 'queries' | 'seed' | 'nxRatio'>, problems: string[]): Query[] {
+  const seed = options.seed === undefined ? 1 : parseNumber(options.seed, 'seed', problems, { min: 0, max: 2 ** 32 - 1, integer: true });
+  const nxRatio = options.nxRatio === undefined ? 0 : parseNumber(options.nxRatio, 'nx-ratio', problems, { min: 0, max: 0.999 });
+  if (options.queries !== undefined && options.nxRatio !== undefined) problems.push('--nx-ratio: applies to a zone\'s query mix, not to --queries');
+  try {
+    if (options.queries !== undefined) {
+      const list = typeof options.queries === 'string' ? loadQueryFile(options.queries) : [...options.queries];
+      if (list.length === 0) problems.push('--queries: no queries');
+      return list;
+    }
+    if (options.zone !== undefined) {
+      if (problems.length > 0) return [];
+      return buildQueryMix(loadZone(options.zone), { seed, nxRatio });
+    }
+  } catch (error) {
+    if (!(error instanceof TsloadError)) throw error;
+    problems.push(error.message);
+    return [];
+  }
+  problems.push('--zone or --queries: one is needed to know what to ask');
+  return [];
+}
+
+export async function runDns(options: DnsOptions): Promise<DnsResult> {
+  const problems: string[] = [];
+  if (options.maxOutstanding !== undefined && options.maxInflight !== undefined) problems.push('--max-outstanding: same as --max-inflight; give one');
+  const common = normalizeCommon({ ...options, ...(options.maxOutstanding === undefined ? {} : { maxInflight: options.maxOutstanding }) }, problems);
+  const queries = dnsQueries(options, problems);
+  const sockets = options.sockets === undefined ? 4 : parseNumber(options.sockets, 'sockets', problems, { min: 1, max: 1024, integer: true });
+  const edns = options.edns === undefined ? undefined : parseNumber(options.edns, 'edns', problems, { min: 512, max: 65535, integer: true });
+  const server = options.server === undefined ? undefined : parseServer(options.server, problems);
+  if (server === undefined && options.zone === undefined) problems.push('--server: needed without --zone (with --zone alone, tsload serves the zone itself)');
+  throwIfProblems(problems);
+
+  let builtin: SpawnedTarget | undefined;
+  try {
+    let address = server;
+    if (address === undefined) {
+      builtin = await spawnTarget('dns', ['--zone', options.zone!, '--listen', '127.0.0.1:0']);
+      address = parseServer(builtin.address, []);
+      options.onNotice?.(`tsload: no --server given; started the built-in DNS server for ${options.zone} at ${builtin.address} (child process ${builtin.child.pid})`);
+    }
+    const target = address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+    await probeDns(address.host, address.port, queries[0]!, Math.min(common.timeoutMs, 5000));
+    const driverOptions: DnsDriverOptions = {
+      server: address.host,
+      port: address.port,
+      queries,
+      sockets,
+      ...(edns === undefined ? {} : { edns }),
+      dnssec: options.dnssec ?? false,
+      recursionDesired: options.recursionDesired ?? true,
+    };
+    const startedAt = new Date();
+    const outcome = await run(common, './drivers/dns', driverOptions, options, defaultMaxInflight(common));
+    return {
+      protocol: 'dns',
+      ...resultBase(common, target, startedAt, outcome, options),
+      steps: outcome.steps.map(dnsStep),
+      saturation: findSaturation(outcome.steps, common.criteria),
+    };
+  } finally {
+    await builtin?.stop();
+  }
+}
+
+function parseServer(text: string, problems: string[]): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+))(?::(\d+))?$/.exec(text.trim());
+  const port = m?.[3] === undefined ? 53 : Number(m[3]);
+  if (!m || port < 1 || port > 65535) {
+    problems.push(`--server: '${text}' is not host[:port]`);
+    return { host: '', port: 0 };
+  }
+  return { host: m[1] ?? m[2]!, port };
+}
+
+function dnsStep(step: MergedStep): DnsStep {
+  const { codes, counters, ...base } = step;
+  const rcodes: Record<string, number> = {};
+  for (const [code, count] of Object.entries(codes)) rcodes[rcodeName(Number(code))] = count;
+  const per = (total: number | undefined, n: number | undefined) => (n ? Math.round(((total ?? 0) / n) * 10) / 10 : 0);
+  return {
+    ...base,
+    bytesSent: counters.bytesSent ?? 0,
+    bytesReceived: counters.bytesReceived ?? 0,
+    lost: base.timeouts,
+    late: counters.late ?? 0,
+    rcodes,
+    truncated: counters.truncated ?? 0,
+    unexpected: counters.unexpected ?? 0,
+    avgRequestBytes: per(counters.requestBytes, counters.queries),
+    avgResponseBytes: per(counters.responseBytes, counters.responses),
+  };
 }
 
 function httpStep(step: MergedStep): HttpStep {

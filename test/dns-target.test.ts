@@ -440,7 +440,7 @@ describe('dns target: errors', () => {
   it('ignores runts and responses', async () => {
     const before = target.stats().dropped;
     const response = queryBytes('www.example.com', 'A', { id: 5 });
-    response[2] |= 0x80;
+    response[2] = response[2]! | 0x80;
     client.socket.send(Buffer.from([1, 2, 3]), target.port, '127.0.0.1');
     client.socket.send(response, target.port, '127.0.0.1');
     const { r } = await client.ask('www.example.com', 'A', { id: 6 }); // the next datagram is this answer

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -296,7 +296,7 @@ describe('RFC 3597 generic RDATA', () => {
   });
 
   it('known types in generic form are decoded to rdata', () => {
-    const records = zone('a A \\# 4 0A000001\nm MX \\# 8 000a 046d61696c 00\nt TXT \\# 4 03616263\nc CAA \\# 10 00 05 6973737565 6361\n');
+    const records = zone('a A \\# 4 0A000001\nm MX \\# 8 000a 046d61696c 00\nt TXT \\# 4 03616263\nc CAA \\# 9 00 05 6973737565 6361\n');
     expect(records.map((r) => r.data)).toEqual([
       '10.0.0.1',
       { preference: 10, exchange: 'mail' },
@@ -320,7 +320,7 @@ describe('RFC 3597 generic RDATA', () => {
 
   it('types without a text parser here ask for \\# form', () => {
     expectError('\n\nl LOC 52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m\n', 3, /no text parser for LOC: write its rdata in RFC 3597 form/);
-    expect(only('l LOC \\# 16 00 12 16 13 89 17 2d d0 70 be 15 f0 00 98 8d 20').data).toEqual(Buffer.from('00121613891 72dd070be15f000988d20'.replace(/ /g, ''), 'hex'));
+    expect(only('l LOC \\# 16 00 12 16 13 89 17 2d d0 70 be 15 f0 00 98 8d 20').data).toEqual(Buffer.from('0012161389172dd070be15f000988d20', 'hex'));
     expect(only('h HTTPS \\# 3 000100').type).toBe('TYPE65');
   });
 });
@@ -360,7 +360,7 @@ nsec   NSEC  next.example.com. A AAAA RRSIG NSEC TYPE65280 A
 nsec3  NSEC3 1 0 10 AABBCCDD 2T7B4G4VSA5SMI47K61MV5BV1A22BOJR A RRSIG
 nsec3b NSEC3 1 1 0 - 2t7b4g4vsa5smi47k61mv5bv1a22bojr
 tlsa   TLSA  3 1 1 0C72AC70B745AC19998811B131D662C9 AC69DBDBE7CB23E5B514B56664C5D3D6
-ssh    SSHFP 4 2 123456789ABCDEF67890123456789ABCDEF67890123456789ABCDEF123456789A
+ssh    SSHFP 4 2 123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0
 ssh    SSHFP 1 1 dd465c09cfa51fb45020cc83316fff21b9ec74ac
 nul    NULL  \\# 3 010203
 `;
@@ -413,7 +413,7 @@ nul    NULL  \\# 3 010203
     expect(byName('ssh.example.com', 'SSHFP')).toEqual({
       algorithm: 4,
       hash: 2,
-      fingerprint: '123456789ABCDEF67890123456789ABCDEF67890123456789ABCDEF123456789A',
+      fingerprint: '123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0',
     });
   });
 
@@ -448,15 +448,15 @@ nul    NULL  \\# 3 010203
 
 describe('types dns-packet has no codec for: wire rdata built from text', () => {
   const cases: Array<[string, string]> = [
-    ['SPF "v=spf1 -all" "x"', '0a763d73706631202d616c6c0178'],
-    ['AFSDB 1 db.example.com.', '00010264620765786d616d706c6503636f6d00'.replace('65786d', '6578')],
+    ['SPF "v=spf1 -all" "x"', '0b763d73706631202d616c6c0178'],
+    ['AFSDB 1 db.example.com.', '0001026462076578616d706c6503636f6d00'],
     ['KX 10 kx', '000a026b78076578616d706c6503636f6d00'],
-    ['CDS 12345 8 2 ABCDEF', '3039080' + '2abcdef'],
+    ['CDS 12345 8 2 ABCDEF', '30390802abcdef'],
     ['CDS 0 0 0 00', '0000000000'],
     ['CDNSKEY 0 3 0 AA==', '0000030000'],
     ['KEY 256 3 RSASHA256 AQAB', '01000308010001'],
-    ['DHCID AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA=', '000201636fc0b8271c82825bb1ac5c41cf5351aa69b4febd94e8f17cdb95000da48c40'],
-    ['NSEC3PARAM 1 0 10 AABB', '01000' + '00a02aabb'],
+    ['DHCID AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA=', Buffer.from('AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA=', 'base64').toString('hex')],
+    ['NSEC3PARAM 1 0 10 AABB', '0100000a02aabb'],
     ['NSEC3PARAM 1 0 0 -', '0100000000'],
     ['CERT PKIX 1 RSASHA256 AQID', '0001000108010203'],
     ['TA 1 13 2 00FF', '00010d0200ff'],
@@ -470,7 +470,7 @@ describe('types dns-packet has no codec for: wire rdata built from text', () => 
     ['MB mb', '026d62076578616d706c6503636f6d00'],
     ['MINFO a b.', '0161076578616d706c6503636f6d00016200'],
     ['RT 5 r.', '0005017200'],
-    ['SIG A 13 2 300 0 1 3 example.com. AQID', '00010d020000012c000000000000000100030765' + '78616d706c6503636f6d00010203'],
+    ['SIG A 13 2 300 0 1 3 example.com. AQID', '00010d020000012c00000000000000010003076578616d706c6503636f6d00010203'],
   ];
   it.each(cases)('%s', (rdata, hex) => {
     const record = only(`x ${rdata}\n`);
@@ -577,7 +577,7 @@ describe('errors name the file and line', () => {
 
   it('never anything but an InputFileError, whatever the damage to a real zone', () => {
     // Seeded random mutations of the fixture: every failure must be an InputFileError, never a TypeError.
-    const original = (loadZone(TEST_ZONE), require_text(TEST_ZONE));
+    const original = readFileSync(TEST_ZONE, 'utf8');
     let state = 12345;
     const rand = (n: number): number => {
       state = (Math.imul(state, 1103515245) + 12345) >>> 0;
@@ -605,10 +605,6 @@ describe('errors name the file and line', () => {
   });
 });
 
-function require_text(path: string): string {
-  return execFileSync('cat', [path], { encoding: 'utf8' });
-}
-
 describe('name helpers', () => {
   it('parseDomainName, splitName, formatDomainName and isAtOrBelow agree on escapes', () => {
     expect(parseDomainName('www.Example.com.')).toBe('www.Example.com');
@@ -621,9 +617,11 @@ describe('name helpers', () => {
     expect(isAtOrBelow('www.example.com', 'Example.COM')).toBe(true);
     expect(isAtOrBelow('example.com', 'example.com')).toBe(true);
     expect(isAtOrBelow('badexample.com', 'example.com')).toBe(false);
-    expect(isAtOrBelow('a\\.example.com', 'example.com')).toBe(true);
-    expect(isAtOrBelow('x.a\\.example.com', 'example.com')).toBe(true);
-    expect(isAtOrBelow('a\\.example', 'example')).toBe(false);
+    // 'a\.example.com' is the labels 'a.example' and 'com': below com, not below example.com.
+    expect(isAtOrBelow('a\\.example.com', 'example.com')).toBe(false);
+    expect(isAtOrBelow('a\\.example.com', 'com')).toBe(true);
+    expect(isAtOrBelow('a\\.b.example.com', 'example.com')).toBe(true);
+    expect(isAtOrBelow('x\\\\.example.com', 'example.com')).toBe(true);
     expect(isAtOrBelow('anything', '.')).toBe(true);
   });
 });
@@ -697,7 +695,7 @@ describe('speed', () => {
     try {
       const file = join(dir, 'bench.zone');
       writeFileSync(file, text);
-      parseZone(text.slice(0, 5000), { file: 'warmup' });
+      parseZone(lines.slice(0, 300).join('\n'), { file: 'warmup' });
       const t0 = performance.now();
       const z = loadZone(file);
       const ms = performance.now() - t0;

@@ -72,8 +72,11 @@ async function driver(
 /** Answers every request with a fixed response and counts connections, requests and bytes in both directions. */
 async function rawServer(response: string) {
   const stats = { connections: 0, requests: 0, bytesIn: 0, bytesOut: 0, heads: [] as string[] };
+  const sockets = new Set<Socket>();
   const server = createNetServer((socket: Socket) => {
     stats.connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
     let pending = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       stats.bytesIn += chunk.length;
@@ -96,7 +99,12 @@ async function rawServer(response: string) {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, stats, close: () => new Promise<void>((r) => server.close(() => r())) };
+  const close = () =>
+    new Promise<void>((r) => {
+      server.close(() => r());
+      for (const socket of sockets) socket.destroy();
+    });
+  return { url: `http://127.0.0.1:${port}`, stats, close };
 }
 
 async function closedPort(): Promise<number> {
@@ -145,13 +153,23 @@ describe('HTTP driver', () => {
 
   it('reuses keep-alive connections: no more than configured, not one per request', async () => {
     const r = await open({ url: `${target.url}/1k.html`, connections: 4 }, { maxInflight: 16 });
-    r.closedLoop(16, 400);
-    await r.until(400);
+    r.closedLoop(16, 200);
+    await r.until(200);
     expect(r.codes().every((c) => c === 200)).toBe(true);
     const c = r.d.counters();
     expect(c.connections).toBeGreaterThanOrEqual(1);
     expect(c.connections).toBeLessThanOrEqual(4);
-    expect(c.replyBodyBytes).toBe(400 * 1024);
+    expect(c.replyBodyBytes).toBe(200 * 1024);
+  });
+
+  it('keeps connections alive for HEAD too', async () => {
+    const r = await open({ url: `${target.url}/1k.html`, method: 'HEAD', connections: 2 }, { maxInflight: 4 });
+    r.closedLoop(4, 40);
+    await r.until(40);
+    expect(r.codes().every((c) => c === 200)).toBe(true);
+    const c = r.d.counters();
+    expect(c.connections).toBeLessThanOrEqual(2);
+    expect(c.replyBodyBytes).toBe(0);
   });
 
   it('opens its share of connections in each thread', async () => {
@@ -159,8 +177,8 @@ describe('HTTP driver', () => {
     try {
       // 5 connections over 2 threads: this is thread 0, which opens 3.
       const r = await open({ url: raw.url, connections: 5 }, { threadIndex: 0, threadCount: 2, maxInflight: 12 });
-      r.closedLoop(12, 120);
-      await r.until(120);
+      r.closedLoop(12, 60);
+      await r.until(60);
       expect(r.d.counters().connections).toBe(3);
       expect(raw.stats.connections).toBe(3);
     } finally {
@@ -183,31 +201,38 @@ describe('HTTP driver', () => {
     }
   });
 
-  it('counts exactly the bytes that cross the wire, both ways', async () => {
-    const response = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Padding: abcdefghij\r\nContent-Length: 11\r\n\r\nhello world';
-    const raw = await rawServer(response);
+  it.each([
+    { method: 'POST', body: '{"k":"vé"}', newConnectionPerRequest: false },
+    { method: 'GET', body: undefined, newConnectionPerRequest: false },
+    { method: 'HEAD', body: undefined, newConnectionPerRequest: false },
+    { method: 'GET', body: undefined, newConnectionPerRequest: true },
+  ])('counts exactly the bytes that cross the wire, both ways ($method, new connection: $newConnectionPerRequest)', async (o) => {
+    const head = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Padding: abcdefghij\r\nContent-Length: 11\r\n\r\n';
+    const raw = await rawServer(o.method === 'HEAD' ? head : `${head}hello world`);
     try {
       const r = await open({
         url: `${raw.url}/a?x=1`,
         urls: ['/a?x=1', '/longer/path/b'],
-        method: 'POST',
+        method: o.method,
         headers: [
           ['X-Test', 'one'],
           ['User-Agent', 'tsload-test'],
         ],
-        body: '{"k":"vé"}',
+        ...(o.body === undefined ? {} : { body: o.body }),
         connections: 2,
+        newConnectionPerRequest: o.newConnectionPerRequest,
       });
-      r.closedLoop(4, 50);
-      await r.until(50);
+      r.closedLoop(4, 30);
+      await r.until(30);
       expect(r.codes().every((c) => c === 200)).toBe(true);
       const c = r.d.counters();
-      expect(raw.stats.requests).toBe(50);
+      expect(raw.stats.requests).toBe(30);
       expect(c.bytesSent).toBe(raw.stats.bytesIn);
       expect(c.bytesReceived).toBe(raw.stats.bytesOut);
-      expect(c.replyBodyBytes).toBe(50 * 11);
-      expect(raw.stats.heads[0]).toMatch(/^POST \/a\?x=1 HTTP\/1\.1\r\n/);
-      expect(raw.stats.heads[1]).toMatch(/^POST \/longer\/path\/b HTTP\/1\.1\r\n/);
+      expect(c.replyBodyBytes).toBe(o.method === 'HEAD' ? 0 : 30 * 11);
+      expect(raw.stats.heads[0]).toMatch(new RegExp(`^${o.method} /a\\?x=1 HTTP/1\\.1\r\n`));
+      expect(raw.stats.heads[1]).toMatch(new RegExp(`^${o.method} /longer/path/b HTTP/1\\.1\r\n`));
+      expect(raw.stats.connections).toBe(o.newConnectionPerRequest ? 30 : 2);
     } finally {
       await raw.close();
     }

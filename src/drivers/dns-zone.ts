@@ -283,11 +283,7 @@ function checkName(labels: readonly string[], text: string): void {
  * dot is relative to `origin` (undefined: no origin known → error).
  */
 function textToLabels(raw: string, origin: readonly string[] | undefined): string[] {
-  const relativeTo = (labels: string[]): string[] => {
-    if (!origin) throw new NameSyntaxError(`relative name '${raw}' but no origin is known ($ORIGIN or the zone origin)`);
-    return origin.length === 0 ? labels : labels.concat(origin);
-  };
-  if (raw === '@') return relativeTo([]);
+  if (raw === '@') return relativeTo([], raw, origin);
   if (raw === '.') return [];
   if (raw.length === 0) throw new NameSyntaxError('empty name');
   let labels: string[];
@@ -312,9 +308,14 @@ function textToLabels(raw: string, origin: readonly string[] | undefined): strin
     }
     if (!absolute) labels.push(labelText(raw.slice(start), raw));
   }
-  const full = absolute ? labels : relativeTo(labels);
+  const full = absolute ? labels : relativeTo(labels, raw, origin);
   checkName(full, raw);
   return full;
+}
+
+function relativeTo(labels: string[], raw: string, origin: readonly string[] | undefined): string[] {
+  if (!origin) throw new NameSyntaxError(`relative name '${raw}' but no origin is known ($ORIGIN or the zone origin)`);
+  return origin.length === 0 ? labels : labels.concat(origin);
 }
 
 function labelText(rawLabel: string, name: string): string {
@@ -415,86 +416,106 @@ function isDelimiter(c: number): boolean {
   return c === 32 || c === 9 || c === 13 || c === 10 || c === 59 || c === 40 || c === 41 || c === 34;
 }
 
-/** Split master-file text into entries (one per logical line, parentheses joining lines). */
-function tokenize(text: string, file: string): Entry[] {
-  const entries: Entry[] = [];
-  const n = text.length;
-  let line = 1;
-  let depth = 0;
-  let parenLine = 0;
-  let entry: Entry = { line, blankOwner: false, toks: [] };
-  let lineStart = true;
-  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0; // byte order mark
-  const add = (tok: Tok): void => {
-    if (entry.toks.length === 0) entry.line = tok.line;
-    entry.toks.push(tok);
-  };
-  while (i < n) {
-    const c = text.charCodeAt(i);
-    if (lineStart) {
-      lineStart = false;
-      if (depth === 0) {
-        if (entry.toks.length > 0) entries.push(entry);
-        entry = { line, blankOwner: c === 32 || c === 9, toks: [] };
-      }
-    }
-    if (c === 10) {
-      line++;
-      i++;
-      lineStart = true;
-    } else if (c === 32 || c === 9 || c === 13) {
-      i++;
-    } else if (c === 59) {
-      const eol = text.indexOf('\n', i);
-      i = eol < 0 ? n : eol;
-    } else if (c === 40) {
-      if (depth === 0) parenLine = line;
-      depth++;
-      i++;
-    } else if (c === 41) {
-      if (depth === 0) throw new InputFileError(file, line, "unbalanced parenthesis: ')' without '('");
-      depth--;
-      i++;
-    } else if (c === 34) {
-      const startLine = line;
-      let j = i + 1;
-      for (;;) {
-        if (j >= n) throw new InputFileError(file, startLine, 'unterminated quoted string');
-        const d = text.charCodeAt(j);
-        if (d === 34) break;
-        if (d === 10) throw new InputFileError(file, startLine, 'unterminated quoted string (a quote must close on its line)');
-        if (d === 92) {
-          if (j + 1 >= n) throw new InputFileError(file, startLine, 'unterminated quoted string');
-          if (text.charCodeAt(j + 1) === 10) line++;
-          j += 2;
-        } else {
-          j++;
-        }
-      }
-      add({ raw: text.slice(i + 1, j), quoted: true, line: startLine });
-      i = j + 1;
-    } else {
-      const startLine = line;
-      let j = i;
-      while (j < n) {
-        const d = text.charCodeAt(j);
-        if (d === 92) {
-          if (j + 1 >= n) throw new InputFileError(file, line, 'backslash at end of file');
-          if (text.charCodeAt(j + 1) === 10) line++;
-          j += 2;
-        } else if (isDelimiter(d)) {
-          break;
-        } else {
-          j++;
-        }
-      }
-      add({ raw: text.slice(i, j), quoted: false, line: startLine });
-      i = j;
-    }
+/**
+ * Splits master-file text into entries (one per logical line, parentheses
+ * joining lines), one entry at a time so that tokens die young (holding the
+ * whole file's tokens made garbage collection the main cost).
+ */
+class Lexer {
+  private i: number;
+  private line = 1;
+  constructor(
+    private readonly text: string,
+    private readonly file: string,
+  ) {
+    this.i = text.charCodeAt(0) === 0xfeff ? 1 : 0; // byte order mark
   }
-  if (depth > 0) throw new InputFileError(file, parenLine, "unbalanced parenthesis: '(' is never closed");
-  if (entry.toks.length > 0) entries.push(entry);
-  return entries;
+
+  /** The next entry with at least one token, or undefined at the end. */
+  next(): Entry | undefined {
+    const text = this.text;
+    const n = text.length;
+    while (this.i < n) {
+      const c0 = text.charCodeAt(this.i);
+      const entry: Entry = { line: this.line, blankOwner: c0 === 32 || c0 === 9, toks: [] };
+      this.scanEntry(entry, text, n);
+      if (entry.toks.length > 0) return entry;
+    }
+    return undefined;
+  }
+
+  /** Read one logical line into `entry`, up to and including its final newline. */
+  private scanEntry(entry: Entry, text: string, n: number): void {
+    let i = this.i;
+    let line = this.line;
+    let depth = 0;
+    let parenLine = 0;
+    const toks = entry.toks;
+    for (;;) {
+      if (i >= n) {
+        if (depth > 0) throw new InputFileError(this.file, parenLine, "unbalanced parenthesis: '(' is never closed");
+        break;
+      }
+      const c = text.charCodeAt(i);
+      if (c === 10) {
+        line++;
+        i++;
+        if (depth === 0) break;
+      } else if (c === 32 || c === 9 || c === 13) {
+        i++;
+      } else if (c === 59) {
+        const eol = text.indexOf('\n', i);
+        i = eol < 0 ? n : eol;
+      } else if (c === 40) {
+        if (depth === 0) parenLine = line;
+        depth++;
+        i++;
+      } else if (c === 41) {
+        if (depth === 0) throw new InputFileError(this.file, line, "unbalanced parenthesis: ')' without '('");
+        depth--;
+        i++;
+      } else if (c === 34) {
+        const startLine = line;
+        let j = i + 1;
+        for (;;) {
+          if (j >= n) throw new InputFileError(this.file, startLine, 'unterminated quoted string');
+          const d = text.charCodeAt(j);
+          if (d === 34) break;
+          if (d === 10) throw new InputFileError(this.file, startLine, 'unterminated quoted string (a quote must close on its line)');
+          if (d === 92) {
+            if (j + 1 >= n) throw new InputFileError(this.file, startLine, 'unterminated quoted string');
+            if (text.charCodeAt(j + 1) === 10) line++;
+            j += 2;
+          } else {
+            j++;
+          }
+        }
+        if (toks.length === 0) entry.line = startLine;
+        toks.push({ raw: text.slice(i + 1, j), quoted: true, line: startLine });
+        i = j + 1;
+      } else {
+        const startLine = line;
+        let j = i;
+        while (j < n) {
+          const d = text.charCodeAt(j);
+          if (d === 92) {
+            if (j + 1 >= n) throw new InputFileError(this.file, line, 'backslash at end of file');
+            if (text.charCodeAt(j + 1) === 10) line++;
+            j += 2;
+          } else if (isDelimiter(d)) {
+            break;
+          } else {
+            j++;
+          }
+        }
+        if (toks.length === 0) entry.line = startLine;
+        toks.push({ raw: text.slice(i, j), quoted: false, line: startLine });
+        i = j;
+      }
+    }
+    this.i = i;
+    this.line = line;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -1122,24 +1143,30 @@ interface Shared {
   stack: string[];
 }
 
+/** A name token of an entry → labels, or an InputFileError at the token's line. */
+function entryName(tok: Tok, origin: readonly string[] | undefined, file: string): string[] {
+  try {
+    return textToLabels(tok.raw, origin);
+  } catch (error) {
+    if (error instanceof NameSyntaxError) throw new InputFileError(file, tok.line, error.message);
+    throw error;
+  }
+}
+
 function readEntries(text: string, file: string, origin: string[] | undefined, shared: Shared): void {
-  const entries = tokenize(text, file);
+  const lexer = new Lexer(text, file);
   let owner: string[] | undefined;
   let ownerName = '';
-  for (const entry of entries) {
+  let entry: Entry = { line: 0, blankOwner: false, toks: [] };
+  // Declared once, not per entry: per-record closures cost more than the parsing.
+  const fail: (reason: string, tok?: Tok) => never = (reason, tok) => {
+    throw new InputFileError(file, tok?.line ?? entry.line, reason);
+  };
+  const name = (tok: Tok): string[] => entryName(tok, origin, file);
+  for (let next = lexer.next(); next; next = lexer.next()) {
+    entry = next;
     const toks = entry.toks;
     const first = toks[0] as Tok;
-    function fail(reason: string, tok?: Tok): never {
-      throw new InputFileError(file, tok?.line ?? entry.line, reason);
-    }
-    function name(tok: Tok): string[] {
-      try {
-        return textToLabels(tok.raw, origin);
-      } catch (error) {
-        if (error instanceof NameSyntaxError) fail(error.message, tok);
-        throw error;
-      }
-    }
 
     if (!entry.blankOwner && !first.quoted && first.raw.startsWith('$')) {
       const directive = first.raw.toUpperCase();

@@ -204,7 +204,7 @@ class HttpDriver implements Driver {
     const base = new URL(o.url);
     const body = Buffer.from(o.body ?? '');
     const flatHeaders = o.headers.flat();
-    const close = o.newConnectionPerRequest || o.method === 'HEAD' || o.headers.some(([n, v]) => n.toLowerCase() === 'connection' && /\bclose\b/i.test(v));
+    const close = o.newConnectionPerRequest || o.headers.some(([n, v]) => n.toLowerCase() === 'connection' && /\bclose\b/i.test(v));
     const targets = o.urls ?? [o.url];
     this.requests = [];
     this.requestBytes = [];
@@ -216,6 +216,7 @@ class HttpDriver implements Driver {
         method: o.method as Dispatcher.HttpMethod,
         headers: flatHeaders,
         body: body.length > 0 ? body : null,
+        // Always explicit: left unset, undici would also close the connection after every HEAD.
         reset: o.newConnectionPerRequest,
         // Replies are read whole and small; let pipelined requests go out without waiting for headers.
         blocking: false,

@@ -429,7 +429,9 @@ function saturationSubtitle(protocol: Protocol, series: Series[]): string[] {
   const parts = series
     .filter((s) => s.result.steps.length > 1)
     .map((s) => `${s.name}: ${saturationShort(s.result.saturation, s.result.steps)}`);
-  return parts.length === 0 ? [] : [`saturation (◆ and dashed rule) — ${parts.join('; ')}`];
+  if (parts.length === 0) return [];
+  const marked = saturationMarks(series, () => 0).length > 0;
+  return [`saturation${marked ? ' (◆ and dashed rule)' : ''} — ${parts.join('; ')}`];
 }
 
 function constantSubtitle(series: Series[]): string[] {

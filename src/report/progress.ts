@@ -6,7 +6,8 @@
  * redraw is plain ANSI: carriage return + erase-line (`\r\x1b[2K`), then the new
  * text cut to the terminal width minus one, so the line never wraps (a wrapped
  * line cannot be erased by erase-line, and the next redraw would stack up). The
- * width is read at each redraw, so resizing is followed. The cursor is never
+ * width is read at each redraw, so resizing is followed. Step summaries are
+ * written whole (they may wrap: they are never redrawn). The cursor is never
  * hidden and nothing but the current line is touched, so a crash or Ctrl-C
  * leaves at worst one partial status line: no cleanup hook is needed. `finish()`
  * erases the status line. Text is ASCII so characters = columns.
@@ -89,8 +90,9 @@ function ttyProgress(stream: ProgressStream, protocol: 'http' | 'dns'): Progress
       shown = true;
     },
     stepDone(step, stepIndex, stepCount) {
-      // Replace the status line by the permanent summary; the next update draws a new status line below it.
-      stream.write(ERASE_LINE + fit(summaryLine(step, stepIndex, stepCount, protocol)) + '\n');
+      // Replace the status line by the permanent summary, uncut: it may wrap, since it is never
+      // redrawn; the newline puts the next status line on a fresh row below it.
+      stream.write(ERASE_LINE + summaryLine(step, stepIndex, stepCount, protocol) + '\n');
       shown = false;
     },
     finish() {

@@ -388,7 +388,7 @@ class Database {
       const target = rdataName(cname.rrs[0]!.wire, 0);
       const tkey = keyOf(target);
       // Follow only inside this zone, and never around a loop.
-      if (this.zoneOf(tkey, labelOffsets(tkey)) !== zone) return plan;
+      if (seen.has(tkey) || this.zoneOf(tkey, labelOffsets(tkey)) !== zone) return plan;
       owner = target;
       key = tkey;
     }

@@ -96,7 +96,9 @@ if (opts.mode === 'http') {
   const sentAt = new Array(opts.count);
   const result = { mode: 'dns', sent: 0, answered: 0, rcodes: {}, seconds: 0, meanLatencyMs: 0 };
   let latencySum = 0;
-  const socket = dgram.createSocket('udp4');
+  // A large receive buffer: on a busy machine the probe may not be scheduled
+  // for milliseconds, and the kernel must not drop the answers meanwhile.
+  const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
   socket.on('message', (msg) => {
     if (msg.length < 12) return;
     const id = msg.readUInt16BE(0);

@@ -1,0 +1,71 @@
+/**
+ * tsload's public API. Everything a benchmark can import is listed here by
+ * name; types are listed separately below.
+ */
+
+// Load runs: options in, result (the same object `--json` writes) out.
+export { runHttp, runDns, dnsQueries, VERSION } from './run.js';
+
+// Option parsing, as the CLI does it.
+export { parseRates, parseDuration, DEFAULT_RATE, MIN_RATE, MAX_RATE } from './options.js';
+
+// DNS inputs: zone files, query files, query mixes.
+export { parseZone, loadZone } from './drivers/dns-zone.js';
+export { parseQueryFile, loadQueryFile, buildQueryMix, formatQueryFile } from './drivers/dns-queries.js';
+
+// Built-in targets.
+export { startHttpTarget } from './targets/http.js';
+export { startDnsTarget } from './targets/dns.js';
+export { spawnTarget } from './targets/child.js';
+
+// The two-host testbed (root only).
+export { testbed } from './testbed/index.js';
+
+// Measurement: HDR histograms as they travel between threads and machines.
+export { mergeEncoded, decodeHistogram, encodeHistogram, statsOf } from './measure/histogram.js';
+export { findSaturation, DEFAULT_SATURATION_CRITERIA } from './measure/saturation.js';
+
+// Reports: pure functions from results to text, and the HTML/SVG/CSV writer.
+export { formatText, formatHttperf, formatDnsperf, formatCsv, formatCsvMany, formatJson } from './report/index.js';
+export { renderReport, writeReport, writeReportFor, loadResults } from './report/html.js';
+export { createProgress } from './report/progress.js';
+
+// Errors: one class per failure, each with a stable `code` and exit status.
+export {
+  TsloadError,
+  OptionsError,
+  InputFileError,
+  TargetUnreachableError,
+  EnvironmentError,
+  ServerStartError,
+  ExitCode,
+  exitCodeOf,
+} from './errors.js';
+
+// The driver contract: outcome codes and their classification.
+export { Failure, failureOf } from './drivers/driver.js';
+export { RESULT_SCHEMA } from './result.js';
+
+export type { HttpOptions, DnsOptions } from './run.js';
+export type { CommonOptions } from './options.js';
+export type {
+  Result,
+  HttpResult,
+  DnsResult,
+  Step,
+  StepBase,
+  HttpStep,
+  DnsStep,
+  LatencyStats,
+  ErrorClass,
+  ErrorCounts,
+  TimelinePoint,
+  Saturation,
+  ProgressEvent,
+} from './result.js';
+export type { Zone, ZoneRecord } from './drivers/dns-zone.js';
+export type { Query } from './drivers/dns-queries.js';
+export type { HttpTarget, HttpTargetOptions } from './targets/http.js';
+export type { DnsTarget, DnsTargetOptions } from './targets/dns.js';
+export type { Driver, DriverModule, DriverContext, Completion, DriverCounters } from './drivers/driver.js';
+export type { Histogram } from './measure/histogram.js';
