@@ -310,9 +310,10 @@ describe('dns driver loss, late and unexpected answers', () => {
     const server = await testServer((msg, rinfo, socket) => {
       const q = dnsPacket.decode(msg) as Reply;
       const send = (b: Buffer): void => socket.send(b, rinfo.port, rinfo.address);
-      send(answerTo(q, { id: (q.id! + 1) & 0xffff })); // wrong ID (nothing else is in flight)
-      send(answerTo(q, { name: 'other.test' })); // wrong name
-      send(answerTo(q, { type: 'AAAA' })); // wrong type
+      // Wrong ones say SERVFAIL, so taking one for the answer would show in the codes.
+      send(answerTo(q, { id: (q.id! + 1) & 0xffff, rcode: 2 })); // wrong ID (nothing else is in flight)
+      send(answerTo(q, { name: 'other.test', rcode: 2 })); // wrong name
+      send(answerTo(q, { type: 'AAAA', rcode: 2 })); // wrong type
       send(Buffer.from([0, 1, 2, 3, 4])); // runt
       send(msg); // the query itself: QR clear
       send(answerTo(q, { name: q.questions![0]!.name.toUpperCase() })); // the answer (names match case-insensitively)
@@ -385,9 +386,9 @@ describe('dns driver query encoding', () => {
       const q = dnsPacket.decode(msg) as Reply;
       seen.push(q);
       raw.push(msg);
-      const reply = Buffer.from(msg.subarray(0, 12 + (msg.length - 12 - (q.additionals!.length > 0 ? 11 : 0))));
+      const reply = Buffer.from(msg.subarray(0, msg.length - (q.additionals!.length > 0 ? 11 : 0)));
       reply.writeUInt16BE(0, 10); // the question alone, as it came
-      reply[2] |= 0x80;
+      reply[2] = reply[2]! | 0x80;
       socket.send(reply, rinfo.port, rinfo.address);
     });
     const cases: [Partial<DnsDriverOptions>, (q: Reply) => void][] = [

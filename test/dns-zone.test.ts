@@ -695,13 +695,17 @@ describe('speed', () => {
     try {
       const file = join(dir, 'bench.zone');
       writeFileSync(file, text);
-      parseZone(lines.slice(0, 300).join('\n'), { file: 'warmup' });
+      // Cold: the first large parse in this process, JIT warm-up included, as in a CLI run.
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const z = loadZone(file);
-      const ms = performance.now() - t0;
-      console.log(`loadZone: ${z.records.length} records (${(text.length / 1024).toFixed(0)} KiB) in ${ms.toFixed(1)} ms`);
+      const wallMs = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      const cpuMs = (cpu.user + cpu.system) / 1000;
+      console.log(`loadZone: ${z.records.length} records (${(text.length / 1024).toFixed(0)} KiB) in ${wallMs.toFixed(1)} ms wall, ${cpuMs.toFixed(1)} ms CPU`);
       expect(z.records.length).toBeGreaterThanOrEqual(20_000);
-      expect(ms).toBeLessThan(1000);
+      // CPU time, not wall time: on a shared machine the wall clock measures the other tenants.
+      expect(cpuMs).toBeLessThan(1000);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -318,6 +318,52 @@ function relativeTo(labels: string[], raw: string, origin: readonly string[] | u
   return origin.length === 0 ? labels : labels.concat(origin);
 }
 
+/** The current origin, with its record-form text and wire length kept for the fast path below. */
+interface Origin {
+  labels: readonly string[];
+  text: string;
+  wire: number;
+}
+
+function makeOrigin(labels: readonly string[]): Origin {
+  let wire = 1;
+  for (const label of labels) wire += Buffer.byteLength(label) + 1;
+  return { labels, text: labelsToName(labels), wire };
+}
+
+/**
+ * Presentation text → record-form name. Plain ASCII names without escapes
+ * (nearly all of them) are checked and joined as strings; the rest go
+ * through textToLabels, which also produces every error message.
+ */
+function textToName(raw: string, origin: Origin | undefined): string {
+  const n = raw.length;
+  if (n > 0 && raw !== '@' && raw.indexOf('\\') < 0) {
+    const absolute = raw.charCodeAt(n - 1) === 46;
+    if (absolute || origin) {
+      const end = absolute ? n - 1 : n;
+      let wire = absolute ? 1 : (origin as Origin).wire;
+      let start = 0;
+      let plain = true;
+      for (let i = 0; i <= end && plain; i++) {
+        const c = i < end ? raw.charCodeAt(i) : 46;
+        if (c > 127) plain = false;
+        else if (c === 46) {
+          const len = i - start;
+          if (len === 0 || len > 63) plain = false;
+          wire += len + 1;
+          start = i + 1;
+        }
+      }
+      if (plain && wire <= 255) {
+        if (absolute) return raw.slice(0, end);
+        return (origin as Origin).labels.length === 0 ? raw : `${raw}.${(origin as Origin).text}`;
+      }
+    }
+  }
+  return labelsToName(textToLabels(raw, origin?.labels));
+}
+
 function labelText(rawLabel: string, name: string): string {
   if (rawLabel.indexOf('\\') < 0) return rawLabel;
   return utf8Exact(unescapeBytes(rawLabel), `name '${name}'`);
@@ -564,61 +610,87 @@ function decodeBase32Hex(text: string): Buffer | undefined {
   return Buffer.from(out);
 }
 
+/** Dotted quad, no leading zeros (as inet_pton) → 4 bytes. */
 function parseIPv4(text: string): number[] | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
   const out: number[] = [];
-  for (const p of parts) {
-    if (!/^(0|[1-9]\d{0,2})$/.test(p) || Number(p) > 255) return undefined;
-    out.push(Number(p));
-  }
-  return out;
-}
-
-/** Strict RFC 4291 §2.2 text → 16 bytes. */
-function parseIPv6(text: string): number[] | undefined {
-  let head = text;
-  let tail = '';
-  const dbl = text.indexOf('::');
-  if (dbl >= 0) {
-    if (text.indexOf('::', dbl + 1) >= 0) return undefined;
-    head = text.slice(0, dbl);
-    tail = text.slice(dbl + 2);
-  }
-  const groups = (part: string): number[] | undefined => {
-    if (part === '') return [];
-    const out: number[] = [];
-    const pieces = part.split(':');
-    for (let k = 0; k < pieces.length; k++) {
-      const p = pieces[k] as string;
-      if (k === pieces.length - 1 && p.includes('.')) {
-        const v4 = parseIPv4(p);
-        if (!v4) return undefined;
-        out.push(((v4[0] as number) << 8) | (v4[1] as number), ((v4[2] as number) << 8) | (v4[3] as number));
-      } else if (/^[0-9a-fA-F]{1,4}$/.test(p)) {
-        out.push(parseInt(p, 16));
-      } else {
-        return undefined;
-      }
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || value > 255 || out.length === 4) return undefined;
+      out.push(value);
+      value = 0;
+      digits = 0;
+    } else if (isDigit(c)) {
+      if (digits > 0 && value === 0) return undefined; // leading zero
+      value = value * 10 + (c - 48);
+      digits++;
+    } else {
+      return undefined;
     }
-    return out;
-  };
-  const h = groups(head);
-  const t = groups(tail);
-  if (!h || !t) return undefined;
-  // An embedded IPv4 address may only end the address.
-  if (dbl >= 0 && head.includes('.')) return undefined;
-  const missing = 8 - h.length - t.length;
-  if (dbl >= 0 ? missing < 1 : missing !== 0) return undefined;
-  const all = [...h, ...new Array<number>(missing).fill(0), ...t];
-  return all.flatMap((g) => [g >> 8, g & 0xff]);
+  }
+  return out.length === 4 ? out : undefined;
 }
 
-/** 16 bytes → text exactly as dns-packet (ip-codec) decodes it, so records round-trip. */
-function formatIPv6(bytes: readonly number[]): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((((bytes[i] as number) << 8) | (bytes[i + 1] as number)).toString(16));
-  return groups.join(':').replace(/(^|:)0(:0)*:0(:|$)/, '$1::$3').replace(/:{3,4}/, '::');
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 0x20;
+  return l >= 97 && l <= 102 ? l - 87 : -1;
+}
+
+/** Strict RFC 4291 §2.2 text → eight 16-bit groups. */
+function parseIPv6(text: string): number[] | undefined {
+  const n = text.length;
+  const groups: number[] = [];
+  let gap = -1; // where '::' stands, as an index into groups
+  let i = 0;
+  if (text.charCodeAt(0) === 58) {
+    if (text.charCodeAt(1) !== 58) return undefined;
+    gap = 0;
+    i = 2;
+  }
+  while (i < n) {
+    let j = i;
+    let value = 0;
+    while (j < n && j - i < 5) {
+      const h = hexValue(text.charCodeAt(j));
+      if (h < 0) break;
+      value = value * 16 + h;
+      j++;
+    }
+    if (text.charCodeAt(j) === 46) {
+      // An embedded IPv4 address ends the address.
+      const v4 = parseIPv4(text.slice(i));
+      if (!v4 || groups.length > 6) return undefined;
+      groups.push(((v4[0] as number) << 8) | (v4[1] as number), ((v4[2] as number) << 8) | (v4[3] as number));
+      break;
+    }
+    if (j === i || j - i > 4 || groups.length === 8) return undefined;
+    groups.push(value);
+    i = j;
+    if (i === n) break;
+    if (text.charCodeAt(i) !== 58) return undefined;
+    i++;
+    if (text.charCodeAt(i) === 58) {
+      if (gap >= 0) return undefined;
+      gap = groups.length;
+      i++;
+    } else if (i === n) {
+      return undefined; // a single trailing ':'
+    }
+  }
+  if (gap < 0) return groups.length === 8 ? groups : undefined;
+  if (groups.length > 7) return undefined;
+  const zeros = new Array<number>(8 - groups.length).fill(0);
+  return groups.slice(0, gap).concat(zeros, groups.slice(gap));
+}
+
+/** Eight groups → text exactly as dns-packet (ip-codec) decodes it, so records round-trip. */
+function formatIPv6(groups: readonly number[]): string {
+  return groups
+    .map((g) => g.toString(16))
+    .join(':').replace(/(^|:)0(:0)*:0(:|$)/, '$1::$3').replace(/:{3,4}/, '::');
 }
 
 /** Type-bitmap wire format (RFC 4034 §4.1.2), for raw types such as CSYNC. */
@@ -685,7 +757,7 @@ class Fields {
     readonly type: string,
     private readonly file: string,
     private readonly line: number,
-    private readonly origin: readonly string[] | undefined,
+    private readonly origin: Origin | undefined,
   ) {
     this.i = start;
   }
@@ -721,11 +793,12 @@ class Fields {
 
   labels(what: string): string[] {
     const tok = this.take(what);
-    return this.guard(tok, () => textToLabels(tok.raw, this.origin));
+    return this.guard(tok, () => textToLabels(tok.raw, this.origin?.labels));
   }
 
   name(what: string): string {
-    return labelsToName(this.labels(what));
+    const tok = this.take(what);
+    return this.guard(tok, () => textToName(tok.raw, this.origin));
   }
 
   int(what: string, max: number): number {
@@ -893,10 +966,9 @@ const rawEui =
 const PARSERS: Record<string, Parser> = {
   A(f: Fields) {
     const tok = f.take('address');
-    const v4 = parseIPv4(tok.raw);
-    if (!v4) f.fail(`bad IPv4 address '${tok.raw}'`, tok);
+    if (!parseIPv4(tok.raw)) f.fail(`bad IPv4 address '${tok.raw}'`, tok);
     f.end();
-    return v4.join('.');
+    return tok.raw; // already canonical: parseIPv4 refuses leading zeros
   },
   AAAA(f: Fields) {
     const tok = f.take('address');
@@ -1131,38 +1203,40 @@ function decodeWithCodec(f: Fields, info: TypeInfo, rdata: Buffer): unknown {
 
 interface Shared {
   records: ZoneRecord[];
-  /** Where each record came from, for checks made after the whole zone is read. */
-  where: Array<{ file: string; line: number }>;
+  /** Where each record came from, for checks made after the whole zone is read (flat arrays: no object per record). */
+  whereFile: string[];
+  whereLine: number[];
   ttlDefault: number | undefined;
   ttlFromDirective: boolean;
   klass: string | undefined;
   soa: { name: string; file: string; line: number } | undefined;
-  firstOrigin: string[] | undefined;
+  firstOrigin: Origin | undefined;
   readFile: ((path: string) => string) | undefined;
   /** Resolved paths of the files being read, outermost first (include-loop check). */
   stack: string[];
 }
 
-/** A name token of an entry → labels, or an InputFileError at the token's line. */
-function entryName(tok: Tok, origin: readonly string[] | undefined, file: string): string[] {
+/** A name token of an entry → record-form name (or with `labels`, an Origin), or an InputFileError at the token's line. */
+function entryName(tok: Tok, origin: Origin | undefined, file: string, labels: true): Origin;
+function entryName(tok: Tok, origin: Origin | undefined, file: string, labels?: false): string;
+function entryName(tok: Tok, origin: Origin | undefined, file: string, labels = false): string | Origin {
   try {
-    return textToLabels(tok.raw, origin);
+    return labels ? makeOrigin(textToLabels(tok.raw, origin?.labels)) : textToName(tok.raw, origin);
   } catch (error) {
     if (error instanceof NameSyntaxError) throw new InputFileError(file, tok.line, error.message);
     throw error;
   }
 }
 
-function readEntries(text: string, file: string, origin: string[] | undefined, shared: Shared): void {
+function readEntries(text: string, file: string, origin: Origin | undefined, shared: Shared): void {
   const lexer = new Lexer(text, file);
-  let owner: string[] | undefined;
-  let ownerName = '';
+  let ownerName: string | undefined;
   let entry: Entry = { line: 0, blankOwner: false, toks: [] };
   // Declared once, not per entry: per-record closures cost more than the parsing.
   const fail: (reason: string, tok?: Tok) => never = (reason, tok) => {
     throw new InputFileError(file, tok?.line ?? entry.line, reason);
   };
-  const name = (tok: Tok): string[] => entryName(tok, origin, file);
+  const originOf = (tok: Tok): Origin => entryName(tok, origin, file, true);
   for (let next = lexer.next(); next; next = lexer.next()) {
     entry = next;
     const toks = entry.toks;
@@ -1173,7 +1247,7 @@ function readEntries(text: string, file: string, origin: string[] | undefined, s
       const arg = toks[1];
       if (directive === '$ORIGIN') {
         if (!arg || toks.length > 2) fail('$ORIGIN takes one domain name');
-        origin = name(arg);
+        origin = originOf(arg);
         shared.firstOrigin ??= origin;
       } else if (directive === '$TTL') {
         if (!arg || toks.length > 2) fail('$TTL takes one TTL');
@@ -1183,7 +1257,7 @@ function readEntries(text: string, file: string, origin: string[] | undefined, s
         shared.ttlFromDirective = true;
       } else if (directive === '$INCLUDE') {
         if (!arg || toks.length > 3) fail('$INCLUDE takes a file name and an optional origin');
-        const includeOrigin = toks[2] ? name(toks[2]) : origin;
+        const includeOrigin = toks[2] ? originOf(toks[2]) : origin;
         include(arg, includeOrigin, file, entry.line, shared);
       } else {
         fail(`unsupported directive ${first.raw}`, first);
@@ -1193,10 +1267,9 @@ function readEntries(text: string, file: string, origin: string[] | undefined, s
 
     let i = 0;
     if (entry.blankOwner) {
-      if (!owner) fail('no owner name: the first record must name one');
+      if (ownerName === undefined) fail('no owner name: the first record must name one');
     } else {
-      owner = name(first);
-      ownerName = labelsToName(owner);
+      ownerName = entryName(first, origin, file);
       i = 1;
     }
 
@@ -1255,11 +1328,12 @@ function readEntries(text: string, file: string, origin: string[] | undefined, s
     }
 
     shared.records.push({ name: ownerName, type: info.recordType, class: klass, ttl, data, typeCode: info.code });
-    shared.where.push({ file, line: entry.line });
+    shared.whereFile.push(file);
+    shared.whereLine.push(entry.line);
   }
 }
 
-function include(arg: Tok, origin: string[] | undefined, file: string, line: number, shared: Shared): void {
+function include(arg: Tok, origin: Origin | undefined, file: string, line: number, shared: Shared): void {
   let target: string;
   try {
     target = unescapeBytes(arg.raw).toString('utf8');
@@ -1287,10 +1361,10 @@ function include(arg: Tok, origin: string[] | undefined, file: string, line: num
 /** Parse master-file text. Every problem is an InputFileError naming the file and line. */
 export function parseZone(text: string, options: ParseZoneOptions = {}): Zone {
   const file = options.file ?? '<string>';
-  let origin: string[] | undefined;
+  let origin: Origin | undefined;
   if (options.origin !== undefined) {
     try {
-      origin = textToLabels(options.origin.endsWith('.') ? options.origin : `${options.origin}.`, undefined);
+      origin = makeOrigin(textToLabels(options.origin.endsWith('.') ? options.origin : `${options.origin}.`, undefined));
     } catch (error) {
       throw new InputFileError(file, undefined, `bad origin '${options.origin}': ${(error as Error).message}`);
     }
@@ -1300,7 +1374,8 @@ export function parseZone(text: string, options: ParseZoneOptions = {}): Zone {
   }
   const shared: Shared = {
     records: [],
-    where: [],
+    whereFile: [],
+    whereLine: [],
     ttlDefault: options.defaultTtl,
     ttlFromDirective: options.defaultTtl !== undefined,
     klass: undefined,
@@ -1312,9 +1387,9 @@ export function parseZone(text: string, options: ParseZoneOptions = {}): Zone {
   readEntries(text, file, origin, shared);
 
   let zoneOrigin: string;
-  if (origin) zoneOrigin = labelsToName(origin);
+  if (origin) zoneOrigin = origin.text;
   else if (shared.soa) zoneOrigin = shared.soa.name;
-  else if (shared.firstOrigin) zoneOrigin = labelsToName(shared.firstOrigin);
+  else if (shared.firstOrigin) zoneOrigin = shared.firstOrigin.text;
   else throw new InputFileError(file, undefined, 'cannot tell the zone origin: no origin given, no SOA record and no $ORIGIN');
 
   if (shared.soa && lowerName(shared.soa.name) !== lowerName(zoneOrigin)) {
@@ -1322,8 +1397,7 @@ export function parseZone(text: string, options: ParseZoneOptions = {}): Zone {
   }
   shared.records.forEach((record, k) => {
     if (!isAtOrBelow(record.name, zoneOrigin)) {
-      const where = shared.where[k] as { file: string; line: number };
-      throw new InputFileError(where.file, where.line, `${record.name} is outside the zone ${zoneOrigin}`);
+      throw new InputFileError(shared.whereFile[k] as string, shared.whereLine[k], `${record.name} is outside the zone ${zoneOrigin}`);
     }
   });
   return { origin: zoneOrigin === '.' ? '' : zoneOrigin, records: shared.records, file };

@@ -16,7 +16,7 @@
 import { connect as netConnect } from 'node:net';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
-import { TargetUnreachableError } from '../errors.js';
+import { OptionsError, TargetUnreachableError } from '../errors.js';
 import { Failure, failureOf } from './driver.js';
 import type { Completion, Driver, DriverContext, DriverCounters } from './driver.js';
 
@@ -130,6 +130,8 @@ class Handler {
   request = 0;
   status = 0;
   abort: Abort | null = null;
+  /** Between dispatch and undici's last callback; guards against a second end (undici reports a throwing callback as an error). */
+  active = false;
   constructor(private readonly d: HttpDriver) {}
 
   onConnect(abort: Abort): void {
@@ -269,6 +271,7 @@ class HttpDriver implements Driver {
     h.token = token;
     h.status = 0;
     h.abort = null;
+    h.active = true;
     const i = this.next;
     this.next = i + 1 === this.requests.length ? 0 : i + 1;
     h.request = i;
@@ -285,6 +288,8 @@ class HttpDriver implements Driver {
 
   /** undici is done with a handler: reply or failure. */
   ended(h: Handler, code: number): void {
+    if (!h.active) return;
+    h.active = false;
     this.busy--;
     h.abort = null;
     const token = h.token;
@@ -376,7 +381,7 @@ class HttpDriver implements Driver {
 
 export async function createDriver(options: HttpDriverOptions, completion: Completion, context: DriverContext): Promise<Driver> {
   const problems = checkHttpOptions(options);
-  if (problems.length > 0) throw new Error(`invalid HTTP driver options: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new OptionsError(problems);
   const share = connectionShare(options.connections, context.threadIndex, context.threadCount);
   return new HttpDriver(options, completion, context.timeoutMs, context.maxInflight, share);
 }

@@ -120,6 +120,7 @@ function replyRateChart(protocol: Protocol, series: Series[]): Chart {
   const rows = stepRows(series, (s, step) => ({ x: step.targetRate, reply: step.replyRate, send: step.sendRate }));
   const maxRate = Math.max(1, ...rows.map((r) => Math.max(r.x, r.reply)));
   const marks = saturationMarks(series, (step) => step.replyRate);
+  const title = `${w.reply.replace(/ \(.*/, '')} vs ${w.rate.replace(/ \(.*/, '')}`;
   const layers: object[] = [
     {
       // The ideal: every request answered. Not a series, so it has no color and stays out of the legend.
@@ -153,9 +154,9 @@ function replyRateChart(protocol: Protocol, series: Series[]): Chart {
     id: `${protocol}-reply-rate`,
     protocol,
     kind: 'replyRate',
-    title: `${protocol.toUpperCase()}: ${w.reply.replace(/ \(.*/, '')} vs ${w.rate.replace(/ \(.*/, '')}`,
+    title: `${protocol.toUpperCase()}: ${title}`,
     series: series.map((s) => s.name),
-    spec: top(protocol, series, `${w.reply.replace(/ \(.*/, '')} vs ${w.rate.replace(/ \(.*/, '')}`, rows, layers),
+    spec: top(protocol, series, title, rows, layers),
     table: {
       columns: ['series', 'target rate /s', 'send rate /s', 'reply rate /s', 'reply / target'],
       rows: rows.map((r) => [r.series, fmtRate(r.x), fmtRate(r.send), fmtRate(r.reply), r.x > 0 ? fmtPercent(r.reply / r.x) : '–']),
@@ -271,7 +272,7 @@ function latencyOverTimeChart(protocol: Protocol, series: Series[]): Chart {
     }),
   );
   const layers = dashedLines(
-    { field: 't', type: 'quantitative', title: 'time (s)' },
+    { field: 't', type: 'quantitative', title: 'time (s)', axis: { tickMinStep: 1, format: 'd' } },
     { field: 'ms', type: 'quantitative', title: 'latency (ms, log scale)', scale: { type: 'log' }, axis: { format: '~g' } },
     series,
     { field: 'percentile', title: 'percentile', domain: ['p50', 'p99'] },
@@ -299,7 +300,7 @@ function throughputOverTimeChart(protocol: Protocol, series: Series[]): Chart {
     (['sent', 'completed'] as const).map((k) => ({ series: p.series, t: p.t, kind: k, perS: k === 'sent' ? p.sent : p.completed })),
   );
   const layers = dashedLines(
-    { field: 't', type: 'quantitative', title: 'time (s)' },
+    { field: 't', type: 'quantitative', title: 'time (s)', axis: { tickMinStep: 1, format: 'd' } },
     { field: 'perS', type: 'quantitative', title: `${w.requests} per second` },
     series,
     { field: 'kind', title: 'per second', domain: ['sent', 'completed'] },
@@ -353,7 +354,7 @@ function dashedLines(
 }
 
 function top(protocol: Protocol, series: Series[], title: string, values: object[], layer: object[], subtitle?: string[]): TopLevelSpec {
-  const sub = subtitle ?? saturationSubtitle(protocol, series);
+  const sub = subtitle ?? saturationSubtitle(series);
   // Cast once here: the layers are plain objects built above, and Vega-Lite validates them when compiling.
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
@@ -425,7 +426,7 @@ function sloLayers(slos: number[]): object[] {
   }));
 }
 
-function saturationSubtitle(protocol: Protocol, series: Series[]): string[] {
+function saturationSubtitle(series: Series[]): string[] {
   const parts = series
     .filter((s) => s.result.steps.length > 1)
     .map((s) => `${s.name}: ${saturationShort(s.result.saturation, s.result.steps)}`);
@@ -440,7 +441,7 @@ function constantSubtitle(series: Series[]): string[] {
 
 const CRITERION_SHORT = { replyRate: 'reply rate', errors: 'errors', p99: 'p99' } as const;
 
-/** "4000/s (reply rate fell short at 4500/s)", "none (…)", "not reached (…)" — the short form for chart subtitles. */
+/** "4000/s (reply rate failed at 4500/s)", "none (…)", "not reached (…)" — the short form for chart subtitles. */
 export function saturationShort(sat: Saturation, steps: readonly Pick<StepBase, 'targetRate'>[]): string {
   if (sat.failedCriterion === null) return sat.rate === null ? 'no steps' : `not reached (every step passed, up to ${fmtRate(sat.rate)}/s)`;
   const at = sat.failedAt === null ? undefined : steps[sat.failedAt]?.targetRate;

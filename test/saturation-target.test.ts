@@ -1,0 +1,49 @@
+/**
+ * Saturation found on a real server of known capacity: the built-in target's
+ * /_tsload/burn endpoint spends a fixed CPU time per request on one core, so
+ * it cannot answer more than about 1e6 / (burn + overhead) requests a second.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runHttp } from '../src/run.js';
+import { spawnTarget, type SpawnedTarget } from '../src/targets/child.js';
+
+const BURN_US = 1000;
+
+describe('saturation on a target of known capacity', () => {
+  let target: SpawnedTarget;
+  beforeAll(async () => {
+    target = await spawnTarget('http', ['--listen', '127.0.0.1:0']);
+  });
+  afterAll(async () => {
+    await target.stop();
+  });
+
+  it('lies within one step of the capacity', async () => {
+    // The capacity, measured closed-loop from the per-request cost the server reports by itself
+    // being saturated: well above capacity, replies come at the capacity.
+    const overload = await runHttp({ url: `${target.address}/_tsload/burn?us=${BURN_US}`, rate: 2000, duration: 2000, warmup: 500, timeout: '2s', connections: 32 });
+    const capacity = overload.steps[0]!.replyRate;
+    // Burning 1 ms per request on one core allows at most 1000 replies a second.
+    expect(capacity).toBeLessThan(1000);
+    expect(capacity).toBeGreaterThan(500);
+
+    const step = 150;
+    const result = await runHttp({
+      url: `${target.address}/_tsload/burn?us=${BURN_US}`,
+      rate: `300..1350:${step}`,
+      duration: 2000,
+      warmup: 500,
+      timeout: '2s',
+      connections: 32,
+      sloP99: '200ms',
+    });
+    const saturation = result.saturation;
+    expect(saturation.rate).not.toBeNull();
+    // The highest passing step is below the capacity, by less than two steps' width (within one step of it).
+    expect(saturation.rate!).toBeLessThanOrEqual(capacity);
+    expect(saturation.rate!).toBeGreaterThan(capacity - 2 * step);
+    expect(saturation.failedCriterion).not.toBeNull();
+    const above = result.steps[saturation.failedAt!]!;
+    expect(above.targetRate).toBeGreaterThan(saturation.rate!);
+  });
+});
