@@ -3,7 +3,9 @@
  * against the built-in server and against test-only servers on 127.0.0.1
  * that drop, delay, or garble answers on purpose.
  */
+import { spawn } from 'node:child_process';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { fileURLToPath } from 'node:url';
 import * as dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Failure, type Driver } from '../src/drivers/driver.js';
@@ -217,6 +219,51 @@ describe('dns driver ID management', () => {
     } finally {
       clearInterval(timer);
       await driver.close();
+      await server.close();
+    }
+  });
+
+  it('never patches a query buffer that a queued send still holds', async () => {
+    // Node's --test-udp-no-try-send makes every send asynchronous (as when the
+    // socket buffer is full), so each buffer stays with libuv until its callback.
+    // All 100 sends are of one query: patching its buffer in place would send
+    // them all with the last ID.
+    const ids: number[] = [];
+    const server = await testServer((msg, rinfo, socket) => {
+      ids.push(msg.readUInt16BE(0));
+      const out = Buffer.from(msg);
+      out[2] = 0x84;
+      socket.send(out, rinfo.port, rinfo.address);
+    });
+    const script = `
+      const { createDriver } = await import(process.env.DRIVER_URL);
+      const codes = [];
+      const d = await createDriver(
+        { server: '127.0.0.1', port: Number(process.env.PORT), queries: [{ name: 'a.test', type: 'A' }], sockets: 1, dnssec: false, recursionDesired: false },
+        { done: (t, c) => codes.push(c) },
+        { threadIndex: 0, threadCount: 1, timeoutMs: 3000, maxInflight: 100 });
+      for (let t = 0; t < 100; t++) d.send(t);
+      const end = Date.now() + 8000;
+      while (codes.length < 100 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      console.log(JSON.stringify({ codes, counters: d.counters() }));
+      await d.close();`;
+    try {
+      const child = spawn(process.execPath, ['--test-udp-no-try-send', '--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        env: { ...process.env, PORT: String(server.port), DRIVER_URL: new URL('../src/drivers/dns.ts', import.meta.url).href },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const exitCode = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      expect(exitCode, err).toBe(0);
+      const result = JSON.parse(out) as { codes: number[]; counters: DnsCounters };
+      expect(result.codes).toEqual(new Array(100).fill(0));
+      expect(result.counters.unexpected).toBe(0);
+      expect(new Set(ids).size).toBe(100);
+    } finally {
       await server.close();
     }
   });
