@@ -51,7 +51,7 @@ class Recorder {
 }
 
 type DnsCounters = Record<
-  'requestBytes' | 'responseBytes' | 'responses' | 'truncated' | 'unexpected' | 'late' | 'bytesSent' | 'bytesReceived' | 'socketErrors',
+  'queries' | 'requestBytes' | 'responseBytes' | 'responses' | 'truncated' | 'unexpected' | 'late' | 'bytesSent' | 'bytesReceived' | 'socketErrors',
   number
 >;
 const countersOf = (driver: Driver): DnsCounters => driver.counters() as DnsCounters;
@@ -133,6 +133,7 @@ describe('dns driver against the built-in server', () => {
       // Round robin: token t sent query t % 5.
       for (let t = 0; t < 10; t++) expect(rec.codes.get(t), `token ${t}`).toEqual([[0, 3, 0, 0, 5][t % 5]]);
       const c = countersOf(driver);
+      expect(c.queries).toBe(10);
       expect(c.responses).toBe(10);
       expect(c.truncated).toBe(2);
       expect(c.unexpected).toBe(0);

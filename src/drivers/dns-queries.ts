@@ -19,6 +19,7 @@ export interface Query {
 
 /** Split a data-file line at unescaped blanks (`\ ` and `\032` stay inside a name). */
 function fields(line: string): string[] {
+  if (line.indexOf('\\') < 0) return line.split(/[ \t\r]+/);
   const out: string[] = [];
   let current = '';
   for (let i = 0; i < line.length; i++) {
@@ -101,15 +102,19 @@ function prng(seed: number): () => number {
 
 const LABEL_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
-/** The proper ancestors of `name` (record form) down to and including the one at `stop`'s depth, nearest first. */
+/**
+ * The proper ancestors of a record-form name that are at or below `stop`
+ * (same case as the name), nearest first: the suffixes after each unescaped dot.
+ */
 function ancestors(name: string, stop: string): string[] {
   const out: string[] = [];
-  const labels = splitName(name);
-  const stopDepth = splitName(stop).length;
-  for (let k = 1; labels.length - k >= stopDepth; k++) {
-    const parent = labels.slice(k);
-    out.push(parent.length === 0 ? '.' : parent.map((l) => l.replace(/[.\\]/g, '\\$&')).join('.'));
+  const min = stop === '.' ? 0 : stop.length;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 92) i++;
+    else if (c === 46 && name.length - i - 1 >= min) out.push(name.slice(i + 1));
   }
+  if (stop === '.' && name !== '.') out.push('.');
   return out;
 }
 
@@ -194,7 +199,7 @@ export function buildQueryMix(zone: Zone, options: { seed: number; nxRatio: numb
   }
 
   const nxCount = Math.round((queries.length * nxRatio) / (1 - nxRatio));
-  if (nxCount > 0 && existing.has(lowerName(origin === '.' ? '*' : `*.${origin}`))) {
+  if (nxRatio > 0 && existing.has(lowerName(origin === '.' ? '*' : `*.${origin}`))) {
     throw new OptionsError([`nxRatio is ${nxRatio} but the zone has a wildcard at ${origin}, so every name under it exists`]);
   }
   for (let k = 0; k < nxCount; k++) {

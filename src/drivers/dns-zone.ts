@@ -331,6 +331,8 @@ function makeOrigin(labels: readonly string[]): Origin {
   return { labels, text: labelsToName(labels), wire };
 }
 
+const ROOT_ORIGIN = makeOrigin([]);
+
 /**
  * Presentation text → record-form name. Plain ASCII names without escapes
  * (nearly all of them) are checked and joined as strings; the rest go
@@ -376,7 +378,7 @@ function labelText(rawLabel: string, name: string): string {
  * Throws NameSyntaxError with a reason.
  */
 export function parseDomainName(text: string, origin = '.'): string {
-  return labelsToName(textToLabels(text, splitName(origin)));
+  return textToName(text, origin === '.' || origin === '' ? ROOT_ORIGIN : makeOrigin(splitName(origin)));
 }
 
 /** A record-form name → its labels with `\.` and `\\` resolved ('.' and '' → []). */
@@ -424,6 +426,8 @@ export function isAtOrBelow(name: string, parent: string): boolean {
  * master file or dnsperf data file would otherwise read differently.
  */
 export function formatDomainName(name: string): string {
+  // Letters, digits, '-', '_' and '*' need no escape (the common case), and then the record form is the text.
+  if (/^[A-Za-z0-9_*-]+(?:\.[A-Za-z0-9_*-]+)*$/.test(name)) return `${name}.`;
   const labels = splitName(name);
   if (labels.length === 0) return '.';
   let out = '';

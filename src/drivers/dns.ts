@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Failure, failureOf } from './driver.js';
-import type { Completion, Driver, DriverContext, DriverCounters } from './driver.js';
+import type { Completion, Driver, DriverContext, DriverCounters, DriverModule } from './driver.js';
 import { OptionsError, TargetUnreachableError } from '../errors.js';
 
 export interface DnsQuery {
@@ -43,7 +43,6 @@ export const DEFAULT_EDNS_SIZE = 1232;
 
 const packetTypes = createRequire(import.meta.url)('dns-packet/types.js') as {
   toType(name: string): number;
-  toString(type: number): string;
 };
 
 /** RR type mnemonic or `TYPEnnn` (case-insensitive) → number. Throws on an unknown name. */
@@ -57,12 +56,6 @@ export function typeCode(name: string): number {
     if (n !== 0) return n;
   }
   throw new Error(`unknown RR type '${name}'`);
-}
-
-/** RR type number → mnemonic as dns-packet spells it, or `TYPEnnn`. */
-export function typeName(code: number): string {
-  const s = packetTypes.toString(code);
-  return s.startsWith('UNKNOWN_') ? `TYPE${code}` : s;
 }
 
 /** Class mnemonic or `CLASSnnn` → number. */
@@ -374,6 +367,7 @@ export async function createDriver(
   let nextSocket = 0;
   let closed = false;
 
+  let queriesSent = 0;
   let requestBytes = 0;
   let responseBytes = 0;
   let bytesReceived = 0;
@@ -536,6 +530,7 @@ export async function createDriver(
     }
     s.pending.push(id, seq, 0);
     timeouts.push((si << 16) | id, seq, performance.now() + timeoutMs);
+    queriesSent++;
     requestBytes += buf.length;
     // On a connected socket Node tries a synchronous send first; if the
     // datagram is in the kernel the queue is empty and `buf` may be patched
@@ -548,6 +543,7 @@ export async function createDriver(
     send,
     counters(): DriverCounters {
       return {
+        queries: queriesSent,
         requestBytes,
         responseBytes,
         responses,
@@ -567,6 +563,9 @@ export async function createDriver(
     },
   };
 }
+
+// The engine imports this file as a driver module.
+({ createDriver }) satisfies DriverModule<DnsDriverOptions>;
 
 /**
  * Pre-flight check: one query, resolves on any answer (any RCODE). Throws

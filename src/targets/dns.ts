@@ -236,7 +236,7 @@ function compileZone(zone: Zone): ZoneDb {
     let rdata: Buffer;
     try {
       wire = nameToWire(rec.name);
-      type = typeCode(rec.type);
+      type = rec.typeCode ?? typeCode(rec.type);
       cls = classCode(rec.class ?? 'IN');
       rdata = encodeRdata(rec, type);
     } catch (error) {
