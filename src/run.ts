@@ -19,7 +19,7 @@ import {
   type CommonPlanOptions,
 } from './options.js';
 import { RESULT_SCHEMA, type DnsResult, type DnsStep, type HttpResult, type HttpStep } from './result.js';
-import { checkHttpTargets, probeHttp, type HttpDriverOptions } from './drivers/http.js';
+import { checkHttpOptions, probeHttp, type HttpDriverOptions } from './drivers/http.js';
 import { probeDns, rcodeName, type DnsDriverOptions } from './drivers/dns.js';
 import { loadZone } from './drivers/dns-zone.js';
 import { buildQueryMix, loadQueryFile, type Query } from './drivers/dns-queries.js';
@@ -62,7 +62,18 @@ export async function runHttp(options: HttpOptions): Promise<HttpResult> {
   const method = (options.method ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
   if (!/^[A-Z]+$/.test(method)) problems.push(`--method: '${options.method}' is not an HTTP method`);
   if (options.url !== undefined) {
-    problems.push(...checkHttpTargets({ url: options.url, ...(urls === undefined ? {} : { urls }) }));
+    problems.push(
+      ...checkHttpOptions({
+        url: options.url,
+        ...(urls === undefined ? {} : { urls }),
+        method,
+        headers,
+        ...(body === undefined ? {} : { body }),
+        connections,
+        pipelining,
+        newConnectionPerRequest: options.newConnectionPerRequest ?? false,
+      }),
+    );
   }
   throwIfProblems(problems);
 

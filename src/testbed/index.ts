@@ -88,8 +88,8 @@ export async function up(options: LinkOptions = {}): Promise<TestbedStatus> {
   const tools = requireRootAndIproute();
   const settings = parseLinkOptions(options);
   const previous = readState();
-  const created = await ensureHosts(tools);
   try {
+    const created = await ensureHosts(tools);
     // Checked before anything changes, so a refused delay leaves a running testbed as it was.
     if (settings.delayMicroseconds > 0 && !(await netemAvailable(tools))) throw delayUnavailableError();
     const shaped = await Promise.all(SIDES.map(async (side) => (await readQdiscs(tools, side)).some((q) => q.kind === 'tbf' && q.parent === 'root')));
@@ -113,8 +113,8 @@ export async function up(options: LinkOptions = {}): Promise<TestbedStatus> {
     const state: StateFile = { settings, createdAt: previous?.createdAt ?? now, updatedAt: now };
     writeFileSync(STATE_FILE, `${JSON.stringify(state, null, 2)}\n`);
   } catch (error) {
-    // A pair this call created and could not finish is removed again; an existing one is left alone.
-    if (created && previous === undefined) await down();
+    // A testbed this call began and could not finish is removed again; one that was up is left as it was.
+    if (previous === undefined) await down();
     throw error;
   }
   return status();
