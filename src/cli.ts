@@ -236,7 +236,7 @@ export function buildProgram(): Command {
     .action(async () => {
       const tb = await import('./testbed/index.js');
       const removed = await tb.down();
-      process.stdout.write(removed.length === 0 ? 'testbed: nothing to remove\n' : `testbed: removed ${removed.join(', ')}\n`);
+      process.stdout.write(removed.length === 0 ? 'testbed: nothing to remove\n' : removed.map((line) => `testbed: ${line}\n`).join(''));
     });
   testbed
     .command('status')

@@ -23,7 +23,7 @@ import { checkHttpOptions, probeHttp, type HttpDriverOptions } from './drivers/h
 import { probeDns, rcodeName, type DnsDriverOptions } from './drivers/dns.js';
 import { loadZone } from './drivers/dns-zone.js';
 import { buildQueryMix, loadQueryFile, type Query } from './drivers/dns-queries.js';
-import { TsloadError } from './errors.js';
+import { TargetUnreachableError, TsloadError } from './errors.js';
 import { spawnTarget, type SpawnedTarget } from './targets/child.js';
 
 export const VERSION = '0.1.0';
@@ -175,7 +175,7 @@ export async function runDns(options: DnsOptions): Promise<DnsResult> {
       options.onNotice?.(`tsload: no --server given; started the built-in DNS server for ${options.zone} at ${builtin.address} (child process ${builtin.child.pid})`);
     }
     const target = address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
-    await probeDns(address.host, address.port, queries[0]!, Math.min(common.timeoutMs, 5000));
+    await probeWithRetries(() => probeDns(address.host, address.port, queries[0]!, Math.min(common.timeoutMs, 2000)));
     const driverOptions: DnsDriverOptions = {
       server: address.host,
       port: address.port,
@@ -195,6 +195,17 @@ export async function runDns(options: DnsOptions): Promise<DnsResult> {
     };
   } finally {
     await builtin?.stop();
+  }
+}
+
+/** UDP may lose the probe itself (a lossy link is what some runs measure): three tries before giving up. */
+async function probeWithRetries(probe: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await probe();
+    } catch (error) {
+      if (attempt === 3 || !(error instanceof TargetUnreachableError) || /ICMP/.test(error.message)) throw error;
+    }
   }
 }
 

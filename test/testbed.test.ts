@@ -27,6 +27,7 @@ import {
   up,
 } from '../src/testbed/index.js';
 import type { RunningTarget, TargetName, TestbedStatus } from '../src/testbed/index.js';
+import type { DnsStep, HttpStep, Result } from '../src/result.js';
 import { findBinary, groupMembers, isAlive } from '../src/testbed/system.js';
 
 const run = promisify(execFile);
@@ -44,12 +45,22 @@ if (skipReason !== undefined) console.warn(`test/testbed.test.ts: testbed tests 
 // The built-in targets are started through `tsload serve`, i.e. the CLI.
 const cliMissing = !existsSync(join(root, 'src', 'cli.ts'));
 
-/**
- * A short run across the link that must see no error at all. For now a probe
- * from the client host; meant to become a short `tsload http|dns` run.
- */
+/** `tsload …` run inside the client host (the built CLI), its JSON result parsed. */
+async function tsloadInClient(args: string[]): Promise<Result> {
+  const { command, args: wrapped } = clientCommand([process.execPath, join(root, 'bin', 'tsload.js'), ...args, '--json', '-', '--quiet']);
+  const { stdout } = await run(command, wrapped, { maxBuffer: 64 * 1024 * 1024 });
+  return JSON.parse(stdout) as Result;
+}
+
+/** A short tsload run across the link that must see no error at all, plus a byte-exact probe. */
 async function shortRun(target: RunningTarget): Promise<void> {
   if (target.protocol === 'http') {
+    const result = await tsloadInClient(['http', `${target.endpoint}1k.html`, '--rate', '1000', '--duration', '2s', '--warmup', '500ms']);
+    const step = result.steps[0]! as HttpStep;
+    expect(step.sent).toBe(2000);
+    expect(step.completed).toBe(2000);
+    expect(step.errors.total + step.timeouts + step.dropped).toBe(0);
+    expect(step.statusCodes).toEqual({ '200': 2000 });
     for (const file of ['index.html', '1k.html']) {
       const size = statSync(join(fixturesWww, file)).size;
       const r = await probe({ mode: 'http', host: target.address, port: target.port, path: `/${file}`, count: 100, timeoutMs: 5000 });
@@ -58,10 +69,13 @@ async function shortRun(target: RunningTarget): Promise<void> {
       expect(r.bodyBytes).toBe(100 * size);
     }
   } else {
-    for (const [name, qtype] of [['example.com', 6], ['lb.example.com', 1]] as const) {
-      const r = await probe({ mode: 'dns', host: target.address, port: target.port, name, qtype, count: 500, ratePerSecond: 1000, waitMs: 1000 });
-      expect(r).toMatchObject({ sent: 500, answered: 500, rcodes: { NOERROR: 500 } });
-    }
+    const result = await tsloadInClient(['dns', '--server', target.endpoint, '--zone', join(root, 'fixtures', 'test.zone'), '--rate', '2000', '--duration', '2s', '--warmup', '500ms']);
+    const step = result.steps[0]! as DnsStep;
+    expect(step.sent).toBe(4000);
+    expect(step.completed).toBe(4000);
+    expect(step.lost + step.errors.total + step.dropped + step.unexpected).toBe(0);
+    // The zone's own names: every answer is data, a referral or a wildcard, never a failure.
+    expect(Object.keys(step.rcodes)).toEqual(['NOERROR']);
   }
 }
 
@@ -276,18 +290,55 @@ describe.skipIf(skipReason !== undefined)('testbed (root)', () => {
     expect(tbfRates(await up())).toEqual([1e9, 1e9]);
   }, 60_000);
 
+  it('keeps TIME_WAIT at bay with keep-alive, and shows it piling up with a connection per request', async () => {
+    await up();
+    const nginx = await start('nginx');
+    startedPids.push(nginx.pid);
+    const timeWait = async (): Promise<number> => {
+      const { command, args } = clientCommand(['ss', '-H', '-t', '-a', '-n', 'state', 'time-wait']);
+      const { stdout } = await run(command, args);
+      return stdout.split('\n').filter((l) => l.trim() !== '').length;
+    };
+    const url = `${nginx.endpoint}1k.html`;
+
+    const before = await timeWait();
+    const keepAlive = (await tsloadInClient(['http', url, '--rate', '10000', '--duration', '5s', '--warmup', '500ms'])).steps[0] as HttpStep;
+    const afterKeepAlive = await timeWait();
+    expect(keepAlive.sent).toBe(50_000);
+    expect(keepAlive.completed).toBe(50_000);
+    expect(keepAlive.errors.total + keepAlive.timeouts).toBe(0);
+    console.info(`TIME_WAIT: keep-alive at 10k req/s for 5 s: ${afterKeepAlive - before} new, ${keepAlive.connections} connections opened`);
+    // Every connection tsload opened: the step's, plus the pre-flight probe's.
+    expect(afterKeepAlive - before).toBeLessThanOrEqual(keepAlive.connections + 1);
+
+    const perRequest = (await tsloadInClient(['http', url, '--rate', '1000', '--duration', '3s', '--warmup', '0', '--new-connection-per-request'])).steps[0] as HttpStep;
+    const afterPerRequest = await timeWait();
+    expect(perRequest.completed).toBe(3000);
+    expect(perRequest.connections).toBeGreaterThanOrEqual(3000);
+    console.info(`TIME_WAIT: a connection per request at 1k req/s for 3 s: ${afterPerRequest - afterKeepAlive} new for ${perRequest.completed} requests`);
+    // httperf's artifact, reproduced on purpose: one socket left in TIME_WAIT per request.
+    expect(afterPerRequest - afterKeepAlive).toBeGreaterThanOrEqual(0.95 * perRequest.completed);
+    await stop('nginx');
+  }, 90_000);
+
   it('drops the configured share of packets', async () => {
     const s = await up({ loss: '5%' });
     expect(s.loss?.percent).toBeCloseTo(5, 6);
     const nsd = await start('nsd');
     startedPids.push(nsd.pid);
     // 10000 queries: the binomial spread of the loss is ±0.22 %, so ±1 % is a 4.5-sigma bound.
-    const r = await probe({ mode: 'dns', host: nsd.address, port: nsd.port, name: 'lb.example.com', qtype: 1, count: 10_000, ratePerSecond: 5000, waitMs: 1000 });
-    const lostPercent = ((r.sent - r.answered) / r.sent) * 100;
-    console.info(`loss 5%: measured ${lostPercent.toFixed(2)}% of 10000 queries`);
+    const before = (await status()).loss!.droppedPackets;
+    const result = await tsloadInClient(['dns', '--server', nsd.endpoint, '--zone', join(root, 'fixtures', 'test.zone'), '--rate', '5000', '--duration', '2s', '--warmup', '0', '--timeout', '1s']);
+    const step = result.steps[0]! as DnsStep;
+    expect(step.sent).toBe(10_000);
+    // Open loop: the loss does not slow the sending.
+    expect(step.sendRate).toBeGreaterThan(4950);
+    const lostPercent = (step.lost / step.sent) * 100;
+    console.info(`loss 5%: tsload dns measured ${lostPercent.toFixed(2)}% of ${step.sent} queries lost`);
     expect(Math.abs(lostPercent - 5)).toBeLessThan(1);
-    // The nftables counter saw those drops (give or take the readiness probe's queries).
-    expect(Math.abs((await status()).loss!.droppedPackets - (r.sent - r.answered))).toBeLessThanOrEqual(20);
+    expect(step.completed + step.lost).toBe(step.sent);
+    // The nftables counter saw those drops (give or take the probe's query).
+    expect(Math.abs((await status()).loss!.droppedPackets - before - step.lost)).toBeLessThanOrEqual(5);
     const cleared = await up({ loss: '0%' });
     expect(cleared.loss).toBeUndefined();
     await stop('nsd');

@@ -14,7 +14,7 @@
  * request by destroying its socket).
  */
 import { connect as netConnect } from 'node:net';
-import { Pool } from 'undici';
+import { Client, Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { OptionsError, TargetUnreachableError } from '../errors.js';
 import { Failure, failureOf } from './driver.js';
@@ -130,6 +130,8 @@ class Handler {
   request = 0;
   status = 0;
   abort: Abort | null = null;
+  /** Its own connection, in the new-connection-per-request mode. */
+  client: Client | null = null;
   /** Between dispatch and undici's last callback; guards against a second end (undici reports a throwing callback as an error). */
   active = false;
   constructor(private readonly d: HttpDriver) {}
@@ -166,6 +168,8 @@ class Handler {
 
 class HttpDriver implements Driver {
   private readonly pool: Pool;
+  /** Set in the new-connection-per-request mode: each request gets a Client of its own. */
+  private readonly origin: string | undefined;
   private readonly requests: Dispatcher.DispatchOptions[];
   private readonly requestBytes: number[];
   private next = 0;
@@ -206,7 +210,7 @@ class HttpDriver implements Driver {
     const base = new URL(o.url);
     const body = Buffer.from(o.body ?? '');
     const flatHeaders = o.headers.flat();
-    const close = o.newConnectionPerRequest || o.headers.some(([n, v]) => n.toLowerCase() === 'connection' && /\bclose\b/i.test(v));
+    const close = o.headers.some(([n, v]) => n.toLowerCase() === 'connection' && /\bclose\b/i.test(v));
     const targets = o.urls ?? [o.url];
     this.requests = [];
     this.requestBytes = [];
@@ -219,7 +223,9 @@ class HttpDriver implements Driver {
         headers: flatHeaders,
         body: body.length > 0 ? body : null,
         // Always explicit: left unset, undici would also close the connection after every HEAD.
-        reset: o.newConnectionPerRequest,
+        // A new connection per request still asks for keep-alive: httperf's artifact is that the
+        // client closes first, so TIME_WAIT lands on the client (see dispatch).
+        reset: false,
         // Replies are read whole and small; let pipelined requests go out without waiting for headers.
         blocking: false,
       });
@@ -234,9 +240,8 @@ class HttpDriver implements Driver {
       headersTimeout: 0,
       bodyTimeout: 0,
     });
-    this.pool.on('connect', () => {
-      this.connections++;
-    });
+    this.pool.on('connect', this.onConnect);
+    this.origin = o.newConnectionPerRequest ? base.origin : undefined;
 
     this.handlers = new Array<Handler | undefined>(maxInflight);
     this.state = new Uint8Array(maxInflight);
@@ -277,8 +282,20 @@ class HttpDriver implements Driver {
     h.request = i;
     this.state[token] = DISPATCHED;
     this.busy++;
-    this.pool.dispatch(this.requests[i]!, h);
+    if (this.origin !== undefined) {
+      // httperf's default, on purpose: a connection for this request alone, which the
+      // client closes as soon as the reply is in (see ended), leaving it in TIME_WAIT.
+      h.client = new Client(this.origin, { pipelining: 1, headersTimeout: 0, bodyTimeout: 0 });
+      h.client.on('connect', this.onConnect);
+      h.client.dispatch(this.requests[i]!, h);
+    } else {
+      this.pool.dispatch(this.requests[i]!, h);
+    }
   }
+
+  private readonly onConnect = (): void => {
+    this.connections++;
+  };
 
   /** undici is writing handler's request now. */
   wrote(request: number): void {
@@ -292,6 +309,10 @@ class HttpDriver implements Driver {
     h.active = false;
     this.busy--;
     h.abort = null;
+    if (h.client !== null) {
+      h.client.destroy().catch(() => {});
+      h.client = null;
+    }
     const token = h.token;
     if (token === NIL) {
       this.spare.push(h);
@@ -372,7 +393,11 @@ class HttpDriver implements Driver {
     if (this.closed) return;
     this.closed = true;
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
-    for (const h of this.handlers) if (h !== undefined) h.token = NIL;
+    for (const h of this.handlers) {
+      if (h === undefined) continue;
+      h.token = NIL;
+      h.client?.destroy().catch(() => {});
+    }
     this.waitCount = 0;
     this.head = this.tail = NIL;
     await this.pool.destroy();

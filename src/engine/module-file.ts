@@ -5,7 +5,8 @@
  * tsx's loader because Node 20 cannot load TypeScript itself (and vitest does
  * not transform files that worker threads load).
  */
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const runningFromSource = import.meta.url.endsWith('.ts');
 
@@ -19,9 +20,13 @@ export function siblingPath(fromUrl: string, relativeWithoutExtension: string): 
   return fileURLToPath(siblingModule(fromUrl, relativeWithoutExtension));
 }
 
-/** Node flags a child process needs to load sibling modules. */
+/**
+ * Node flags a child process needs to load sibling modules. tsx is named by
+ * its absolute URL: a bare `--import tsx` is resolved from the child's working
+ * directory, which need not be this package.
+ */
 export function loaderExecArgv(): string[] {
-  return runningFromSource ? ['--import', 'tsx'] : [];
+  return runningFromSource ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : [];
 }
 
 /**
