@@ -1,0 +1,345 @@
+/**
+ * bench:dns — tsload against dnsperf, side by side in one run against the same
+ * NSD (one server process) loaded with fixtures/test.zone, both tools reading
+ * the same query file. Usage: npm run bench:dns -- [--seconds N] [--json FILE]
+ *
+ *   1. CPU per query at 20k qps (tsload vs dnsperf).
+ *   2. Highest open-loop rate tsload sustains with one thread and < 0.1 %
+ *      loss; dnsperf's closed-loop maximum (500 outstanding) for comparison.
+ *
+ * Loss truth (a server that drops a known share) is covered by the tests.
+ */
+import { createSocket } from 'node:dgram';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as dnsPacket from 'dns-packet';
+import type { DnsResult } from '../src/result.js';
+import {
+  ROOT,
+  TSLOAD_BIN,
+  Report,
+  benchMain,
+  checkRan,
+  cpuAfter,
+  freePort,
+  highestPassing,
+  num,
+  parseBenchArgs,
+  ratio,
+  runTimed,
+  runTsload,
+  slimStep,
+  startServer,
+  tempDir,
+  usPer,
+  waitFor,
+} from './lib.js';
+import type { Cell, Server, Timed } from './lib.js';
+
+const args = parseBenchArgs('dns');
+const N = args.seconds;
+const report = new Report('dns', args);
+
+/** Every child run is killed after its nominal length plus this much. */
+const GRACE_MS = 30_000;
+/**
+ * Query timeout, the same for both tools. Shorter than dnsperf's default 5 s
+ * because dnsperf spins while it waits out the timeout for its last queries
+ * (measured here: -t 5 costs it seconds of CPU more than -t 1 for the same
+ * load), which would inflate its whole-process CPU; loopback answers take
+ * well under a millisecond.
+ */
+const TIMEOUT_S = 1;
+const TARGET_ONE_THREAD_RATE = 50_000;
+const MAX_LOSS = 0.001;
+
+// ---------------------------------------------------------------------------
+// NSD
+
+interface Nsd {
+  server: Server;
+  port: number;
+}
+
+async function startNsd(): Promise<Nsd> {
+  const dir = tempDir('nsd');
+  const port = await freePort();
+  copyFileSync(join(ROOT, 'fixtures', 'test.zone'), join(dir, 'test.zone'));
+  const conf = join(dir, 'nsd.conf');
+  // Everything NSD writes lives in the temp dir; no database, no privilege
+  // drop, no chroot, so it runs from a throwaway directory. One server process
+  // so "the server" is one core's worth, as nginx's one worker is.
+  // Response rate limiting off: NSD's default (200 responses/s per source and
+  // response kind) silently drops answers to a load generator on one address —
+  // measured here as ~0.7 % "loss" at 20k qps with the test zone's query mix.
+  writeFileSync(
+    conf,
+    `server:
+  ip-address: 127.0.0.1
+  port: ${port}
+  server-count: 1
+  username: ""
+  chroot: ""
+  database: ""
+  zonesdir: "${dir}"
+  pidfile: "${dir}/nsd.pid"
+  xfrdfile: "${dir}/xfrd.state"
+  zonelistfile: "${dir}/zone.list"
+  xfrdir: "${dir}"
+  logfile: "${dir}/nsd.log"
+  verbosity: 1
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
+remote-control:
+  control-enable: no
+zone:
+  name: example.com
+  zonefile: test.zone
+`,
+  );
+  const check = await runTimed('/usr/sbin/nsd-checkconf', [conf], { timeoutMs: 10_000 });
+  checkRan(check, 'nsd-checkconf');
+  // -d: stay in the foreground, so the pid we hold is NSD's main process.
+  const server = startServer('nsd', '/usr/sbin/nsd', ['-d', '-c', conf]);
+  await waitFor('nsd', 15_000, () => answersSoa(port)).catch((error: Error) => {
+    let log = '';
+    try {
+      log = readFileSync(join(dir, 'nsd.log'), 'utf8');
+    } catch {
+      /* no log yet */
+    }
+    throw new Error(`${error.message}\n${server.log()}${log}`);
+  });
+  report.line(`nsd: 1 server process on 127.0.0.1:${port}, zone example.com from fixtures/test.zone (pid ${server.pid})`);
+  return { server, port };
+}
+
+/** One SOA query for the zone apex: true when NSD answers it with NOERROR. */
+function answersSoa(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createSocket('udp4');
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      sock.close();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), 500);
+    sock.on('error', () => done(false));
+    sock.on('message', (msg) => {
+      const reply = dnsPacket.decode(msg);
+      // RCODE is the low 4 bits of the flags; 0 is NOERROR.
+      done(reply.id === 4242 && ((reply.flags ?? 0) & 0xf) === 0 && (reply.answers?.length ?? 0) > 0);
+    });
+    sock.send(dnsPacket.encode({ type: 'query', id: 4242, questions: [{ type: 'SOA', name: 'example.com' }] }), port, '127.0.0.1');
+  });
+}
+
+// ---------------------------------------------------------------------------
+// dnsperf output
+
+interface DnsperfOut {
+  sent: number;
+  completed: number;
+  lost: number;
+  runTimeS: number;
+  qps: number;
+  avgLatencyMs: number;
+  maxLatencyMs: number;
+}
+
+function parseDnsperf(out: string): DnsperfOut {
+  const get = (re: RegExp, what: string): RegExpExecArray => {
+    const m = re.exec(out);
+    if (m === null) throw new Error(`dnsperf output has no ${what} line:\n${out.slice(-3000)}`);
+    return m;
+  };
+  const latency = get(/Average Latency \(s\):\s+([\d.]+) \(min [\d.]+, max ([\d.]+)\)/, 'Average Latency');
+  return {
+    sent: Number(get(/Queries sent:\s+(\d+)/, 'Queries sent')[1]),
+    completed: Number(get(/Queries completed:\s+(\d+)/, 'Queries completed')[1]),
+    lost: Number(get(/Queries lost:\s+(\d+)/, 'Queries lost')[1]),
+    runTimeS: Number(get(/Run time \(s\):\s+([\d.]+)/, 'Run time')[1]),
+    qps: Number(get(/Queries per second:\s+([\d.]+)/, 'Queries per second')[1]),
+    avgLatencyMs: Number(latency[1]) * 1000,
+    maxLatencyMs: Number(latency[2]) * 1000,
+  };
+}
+
+/** dnsperf prints a "[Timeout]" line per lost query: keep the JSON copy short. */
+function withoutTimeoutLines(out: string): string {
+  return out
+    .split('\n')
+    .filter((l) => !l.startsWith('[Timeout]'))
+    .join('\n');
+}
+
+const cpuOf = (t: Timed): number => t.userS + t.systemS;
+
+function timesOf(t: Timed): { wallS: number; userS: number; systemS: number; serverCpuS: number | undefined } {
+  return { wallS: t.wallS, userS: t.userS, systemS: t.systemS, serverCpuS: t.serverCpuS };
+}
+
+function progress(text: string): void {
+  process.stderr.write(`bench: ${text}\n`);
+}
+
+// ---------------------------------------------------------------------------
+// 0. The query list, shared by both tools
+
+async function emitQueries(): Promise<string> {
+  const file = join(tempDir('queries'), 'queries.txt');
+  const emit = await runTimed(process.execPath, [TSLOAD_BIN, 'dns', '--zone', join(ROOT, 'fixtures', 'test.zone'), '--emit-queries'], {
+    timeoutMs: 30_000,
+  });
+  checkRan(emit, 'tsload --emit-queries');
+  writeFileSync(file, emit.stdout);
+  const count = emit.stdout.split('\n').filter((l) => l.trim() !== '' && !l.startsWith(';')).length;
+  report.line(`queries: ${count} (name, type) lines from \`tsload dns --zone fixtures/test.zone --emit-queries\`, used by both tools`);
+  return file;
+}
+
+// ---------------------------------------------------------------------------
+// 1. CPU per query at 20k qps
+
+async function cpuPerQuery(nsd: Nsd, queries: string): Promise<void> {
+  const rate = 20_000;
+  report.section(`1. CPU per query at 20k qps, ${N} s each, same NSD`);
+
+  progress(`tsload dns --rate ${rate} for ${N} s`);
+  const ts = await runTsload<DnsResult>(
+    ['dns', '--server', `127.0.0.1:${nsd.port}`, '--queries', queries, '--rate', String(rate), '--duration', `${N}s`, '--warmup', '1s', '--timeout', `${TIMEOUT_S}s`],
+    { timeoutMs: (N + 1 + TIMEOUT_S + 10) * 1000 + GRACE_MS, server: nsd.server },
+  );
+  const step = ts.result.steps[0];
+  if (step === undefined) throw new Error('tsload returned no step');
+  // The step's CPU covers warmup + window + drain; `sent` counts the window
+  // only, so the warmup's queries (sent at the target rate) are added.
+  const tsQueries = step.sent + Math.round(step.targetRate * step.warmupS);
+  const tsStepCpu = step.cpu.userS + step.cpu.systemS;
+
+  progress(`dnsperf -Q ${rate} for ${N} s`);
+  let dpWindowCpu = NaN;
+  const dp = await runTimed(
+    '/usr/bin/dnsperf',
+    ['-s', '127.0.0.1', '-p', String(nsd.port), '-d', queries, '-Q', String(rate), '-l', String(N), '-t', String(TIMEOUT_S)],
+    {
+      timeoutMs: (N + TIMEOUT_S + 10) * 1000 + GRACE_MS,
+      server: nsd.server,
+      // dnsperf stays up after -l to wait for its last queries: its CPU at the
+      // end of -l is its CPU for the load itself.
+      during: async (child) => {
+        dpWindowCpu = await cpuAfter(child, N);
+      },
+    },
+  );
+  checkRan(dp, 'dnsperf');
+  const d = parseDnsperf(dp.stdout);
+
+  const tsUsStep = usPer(tsStepCpu, tsQueries);
+  const tsUsProc = usPer(cpuOf(ts.timed), tsQueries);
+  const dpUs = usPer(cpuOf(dp), d.sent);
+  const dpUsWindow = usPer(dpWindowCpu, d.sent);
+  report.table(
+    ['tool', 'queries', 'wall s', 'qps', 'lost', 'user s', 'sys s', 'CPU µs/query', 'nsd CPU s', 'UDP rcvbuf drops'],
+    [
+      ['tsload (step cpu)', tsQueries, step.warmupS + step.durationS, step.sendRate, step.lost, step.cpu.userS, step.cpu.systemS, tsUsStep, null, null],
+      ['tsload (process)', tsQueries, ts.timed.wallS, null, null, ts.timed.userS, ts.timed.systemS, tsUsProc, ts.timed.serverCpuS ?? null, ts.timed.udpRcvbufErrors],
+      ['dnsperf (-l window)', d.sent, N, d.qps, d.lost, null, null, dpUsWindow, null, null],
+      ['dnsperf (process)', d.sent, dp.wallS, null, null, dp.userS, dp.systemS, dpUs, dp.serverCpuS ?? null, dp.udpRcvbufErrors],
+    ],
+  );
+  report.line(
+    `tsload: ${step.completed} of ${step.sent} windowed queries answered, ${step.lost} lost, ${step.late} late, ${step.dropped} dropped, ${step.unexpected} unexpected; schedule lag p99 ${num(step.scheduleLagMs.p99)} ms; latency p50 ${num(step.latencyMs.p50)} ms, mean ${num(step.latencyMs.mean)} ms`,
+  );
+  report.line(`dnsperf: ${d.completed} of ${d.sent} completed, ${d.lost} lost; run time ${num(d.runTimeS)} s; average latency ${num(d.avgLatencyMs)} ms`);
+  const r = ratio(tsUsStep, dpUsWindow);
+  report.line(`ratio tsload/dnsperf CPU per query: ${r ?? '-'} (tsload step cpu / dnsperf -l window), ${ratio(tsUsProc, dpUs) ?? '-'} (whole process / whole process)`);
+  report.line(`target: tsload/dnsperf ≤ 1 (step cpu / -l window): ${r !== null && r <= 1 ? 'met' : 'NOT met'}`);
+  report.line(
+    `(whole process = /usr/bin/time user+sys, incl. node startup for tsload and the ${TIMEOUT_S} s wait for unanswered queries for both; step cpu = warmup + window + drain, all threads; dnsperf -l window = its CPU read from /proc ${N} s after start)`,
+  );
+  report.record('cpuPerQuery', {
+    tsload: { command: ts.timed.command, queries: tsQueries, usPerQueryStep: tsUsStep, usPerQueryProcess: tsUsProc, time: timesOf(ts.timed), step: slimStep(step) },
+    dnsperf: { command: dp.command, usPerQueryWindow: dpUsWindow, windowCpuS: dpWindowCpu, usPerQuery: dpUs, time: timesOf(dp), parsed: d, stdout: withoutTimeoutLines(dp.stdout) },
+  });
+}
+
+// ---------------------------------------------------------------------------
+// 2. Highest open-loop rate with one thread and < 0.1 % loss
+
+async function oneThreadMax(nsd: Nsd, queries: string): Promise<void> {
+  report.section(`2. Highest open-loop rate tsload sustains with one thread and < ${MAX_LOSS * 100} % loss (${N} s steps)`);
+  report.line(`a step passes when send rate ≥ 0.99 × target and (lost + dropped) / (sent + dropped) < ${MAX_LOSS}`);
+  const rows: Cell[][] = [];
+  const steps: unknown[] = [];
+  const best = await highestPassing({ start: 10_000, step: 10_000, max: 100_000, refine: 2, granularity: 1000 }, async (rate) => {
+    progress(`tsload dns sweep: ${rate} qps for ${N} s`);
+    const run = await runTsload<DnsResult>(
+      ['dns', '--server', `127.0.0.1:${nsd.port}`, '--queries', queries, '--rate', String(rate), '--duration', `${N}s`, '--warmup', '1s', '--threads', '1', '--timeout', `${TIMEOUT_S}s`],
+      { timeoutMs: (N + 1 + TIMEOUT_S + 10) * 1000 + GRACE_MS, server: nsd.server },
+    );
+    const s = run.result.steps[0];
+    if (s === undefined) throw new Error('tsload returned no step');
+    const loss = (s.lost + s.dropped) / Math.max(1, s.sent + s.dropped);
+    const pass = s.sendRate >= 0.99 * rate && loss < MAX_LOSS;
+    const stepS = s.warmupS + s.durationS;
+    rows.push([
+      rate,
+      s.sendRate,
+      s.replyRate,
+      s.sent,
+      s.lost,
+      s.late,
+      s.dropped,
+      `${(loss * 100).toFixed(3)} %`,
+      s.scheduleLagMs.p99,
+      s.latencyMs.p99,
+      Math.round(((s.cpu.userS + s.cpu.systemS) / stepS) * 100),
+      Math.round(((run.timed.serverCpuS ?? NaN) / stepS) * 100),
+      run.timed.udpRcvbufErrors,
+      pass ? 'pass' : 'FAIL',
+    ]);
+    steps.push(slimStep(s));
+    return pass;
+  });
+  report.table(
+    ['target/s', 'sent/s', 'replies/s', 'sent', 'lost', 'late', 'dropped', 'loss', 'lag p99 ms', 'lat p99 ms', 'tsload CPU %', 'nsd CPU %', 'UDP rcvbuf drops', ''],
+    rows,
+  );
+  report.line(
+    best === null
+      ? 'tsload: no rate passed (not even the first)'
+      : `tsload highest passing rate, one thread: ${best} qps (target ≥ ${TARGET_ONE_THREAD_RATE}: ${best >= TARGET_ONE_THREAD_RATE ? 'met' : 'NOT met'})`,
+  );
+  report.line('(UDP rcvbuf drops: kernel RcvbufErrors during the run, whole network namespace — datagrams lost at a full socket buffer, on either side)');
+  report.line('(CPU % = CPU seconds / (warmup + window) × 100, 100 % being one core: tsload from its step cpu, nsd from /proc over the whole tsload run; NSD has one server process, so near 100 % means the server is the limit)');
+
+  // dnsperf's own limit: closed loop, at most 500 queries outstanding, as fast as answers come back.
+  progress(`dnsperf -q 500 for ${N} s`);
+  const dp = await runTimed(
+    '/usr/bin/dnsperf',
+    ['-s', '127.0.0.1', '-p', String(nsd.port), '-d', queries, '-q', '500', '-l', String(N), '-t', String(TIMEOUT_S)],
+    { timeoutMs: (N + TIMEOUT_S + 10) * 1000 + GRACE_MS, server: nsd.server },
+  );
+  checkRan(dp, 'dnsperf');
+  const d = parseDnsperf(dp.stdout);
+  report.line(
+    `dnsperf closed-loop maximum, -q 500: ${num(d.qps)} qps, ${d.lost} of ${d.sent} lost (nsd CPU ${Math.round(((dp.serverCpuS ?? NaN) / N) * 100)} % of the ${N} s; UDP rcvbuf drops ${dp.udpRcvbufErrors})`,
+  );
+  if (best !== null) report.line(`ratio tsload open-loop max / dnsperf closed-loop max: ${ratio(best, d.qps) ?? '-'}`);
+  report.record('oneThreadMax', { best, steps, dnsperf: { command: dp.command, time: timesOf(dp), parsed: d, stdout: withoutTimeoutLines(dp.stdout) } });
+}
+
+// ---------------------------------------------------------------------------
+// Main (last, so every const above is initialised before it runs)
+
+await benchMain(async () => {
+  try {
+    const nsd = await startNsd();
+    const queries = await emitQueries();
+    await cpuPerQuery(nsd, queries);
+    await oneThreadMax(nsd, queries);
+  } finally {
+    report.write();
+  }
+});

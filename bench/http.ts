@@ -1,0 +1,525 @@
+/**
+ * bench:http — tsload against httperf and wrk, side by side in one run against
+ * the same nginx (one worker, access log off, keep-alive without a request
+ * limit, serving fixtures/www/1k.html), plus latency truth against tsload's
+ * built-in target. Usage: npm run bench:http -- [--seconds N] [--json FILE]
+ *
+ *   1. CPU per request at 10k req/s (tsload, httperf with persistent
+ *      connections, wrk closed loop).
+ *   2. Highest open-loop rate tsload sustains with one thread; wrk's
+ *      closed-loop maximum with one thread for comparison.
+ *   3. Latency against a known 10 ms delay, each tool's central figure minus 10 ms.
+ *   4. Coordinated omission: the target freezes for 1 s during a 4 s run.
+ */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HttpResult } from '../src/result.js';
+import { runHttp } from '../src/run.js';
+import {
+  ROOT,
+  TSLOAD_BIN,
+  Report,
+  benchMain,
+  checkRan,
+  freePort,
+  highestPassing,
+  num,
+  parseBenchArgs,
+  ratio,
+  runTimed,
+  runTsload,
+  sleep,
+  slimStep,
+  startServer,
+  tcpAccepts,
+  tempDir,
+  usPer,
+  waitFor,
+} from './lib.js';
+import type { Cell, Server, Timed } from './lib.js';
+
+const args = parseBenchArgs('http');
+const N = args.seconds;
+const report = new Report('http', args);
+
+/** Every child run is killed after its nominal length plus this much. */
+const GRACE_MS = 30_000;
+
+// The figures the issue sets as targets.
+const TARGET_US_PER_REQ = 15;
+const TARGET_ONE_THREAD_RATE = 50_000;
+
+
+// ---------------------------------------------------------------------------
+// Servers
+
+interface Nginx {
+  server: Server;
+  port: number;
+  url: string;
+}
+
+async function startNginx(): Promise<Nginx> {
+  const dir = tempDir('nginx');
+  mkdirSync(join(dir, 'tmp'));
+  const port = await freePort();
+  const conf = join(dir, 'nginx.conf');
+  // One worker so "the server" is one core's worth; no access log so the
+  // server's disk writes don't compete with the load generators; keep-alive
+  // without a request limit so no tool is forced to reconnect.
+  writeFileSync(
+    conf,
+    `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000000;
+  keepalive_timeout 300s;
+  sendfile on;
+  tcp_nopush on;
+  client_body_temp_path ${dir}/tmp;
+  proxy_temp_path ${dir}/tmp;
+  fastcgi_temp_path ${dir}/tmp;
+  uwsgi_temp_path ${dir}/tmp;
+  scgi_temp_path ${dir}/tmp;
+  types { text/html html; }
+  server {
+    listen 127.0.0.1:${port};
+    root ${ROOT}/fixtures/www;
+  }
+}
+`,
+  );
+  // -e: nginx opens its compiled-in error log before reading the config otherwise.
+  const server = startServer('nginx', '/usr/sbin/nginx', ['-p', dir, '-c', conf, '-e', join(dir, 'error.log'), '-g', 'daemon off;']);
+  const url = `http://127.0.0.1:${port}/1k.html`;
+  await waitFor('nginx', 10_000, async () => {
+    if (!(await tcpAccepts(port))) return false;
+    const res = await fetch(url);
+    const body = await res.arrayBuffer();
+    return res.status === 200 && body.byteLength === 1024;
+  }).catch((error: Error) => {
+    throw new Error(`${error.message}\n${server.log()}`);
+  });
+  report.line(`nginx: 1 worker on 127.0.0.1:${port}, serving fixtures/www/1k.html (pid ${server.pid})`);
+  return { server, port, url };
+}
+
+interface Target {
+  server: Server;
+  url: string;
+}
+
+/** tsload's built-in HTTP target (fixed delays and freezes on request), in its own process. */
+async function startTsloadTarget(): Promise<Target> {
+  const server = startServer('tsload target', process.execPath, [TSLOAD_BIN, 'serve', 'http', '--listen', '127.0.0.1:0']);
+  let url = '';
+  await waitFor('tsload serve http', 15_000, async () => {
+    const m = /tsload: http target listening on (\S+)/.exec(server.log());
+    if (m?.[1] !== undefined) url = m[1].replace(/\/$/, '');
+    return url !== '';
+  });
+  return { server, url };
+}
+
+// ---------------------------------------------------------------------------
+// Tool output parsers
+
+interface HttperfOut {
+  requests: number;
+  replies: number;
+  durationS: number;
+  requestRate: number;
+  replyTimeMs: number;
+  connTimeMaxMs: number;
+  cpuUserS: number;
+  cpuSystemS: number;
+  errors: number;
+}
+
+function parseHttperf(out: string): HttperfOut {
+  const get = (re: RegExp, what: string): RegExpExecArray => {
+    const m = re.exec(out);
+    if (m === null) throw new Error(`httperf output has no ${what} line:\n${out}`);
+    return m;
+  };
+  const total = get(/Total: connections \d+ requests (\d+) replies (\d+) test-duration ([\d.]+) s/, 'Total');
+  const cpu = get(/CPU time \[s\]: user ([\d.]+) system ([\d.]+)/, 'CPU time');
+  return {
+    requests: Number(total[1]),
+    replies: Number(total[2]),
+    durationS: Number(total[3]),
+    requestRate: Number(get(/Request rate: ([\d.]+) req\/s/, 'Request rate')[1]),
+    replyTimeMs: Number(get(/Reply time \[ms\]: response ([\d.]+)/, 'Reply time')[1]),
+    connTimeMaxMs: Number(get(/Connection time \[ms\]: min [\d.]+ avg [\d.]+ max ([\d.]+)/, 'Connection time')[1]),
+    cpuUserS: Number(cpu[1]),
+    cpuSystemS: Number(cpu[2]),
+    errors: Number(get(/Errors: total (\d+)/, 'Errors')[1]),
+  };
+}
+
+interface WrkOut {
+  requests: number;
+  durationS: number;
+  requestsPerSec: number;
+  avgMs: number;
+  maxMs: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  /** Non-2xx/3xx responses plus socket errors. */
+  errors: number;
+}
+
+/** wrk prints durations as 831.00us, 2.03ms, 1.00s, 1.00m. */
+function wrkMs(text: string): number {
+  const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(text);
+  if (m === null) return NaN;
+  const scale = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'us' | 'ms' | 's' | 'm' | 'h'];
+  return Number(m[1]) * scale;
+}
+
+function parseWrk(out: string): WrkOut {
+  const get = (re: RegExp, what: string): RegExpExecArray => {
+    const m = re.exec(out);
+    if (m === null) throw new Error(`wrk output has no ${what} line:\n${out}`);
+    return m;
+  };
+  const lat = get(/^\s+Latency\s+(\S+)\s+(\S+)\s+(\S+)/m, 'Latency');
+  const total = get(/(\d+) requests in ([\d.]+)(\w+),/, 'requests in');
+  const pct = (p: string): number | null => {
+    const m = new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(out);
+    return m?.[1] === undefined ? null : wrkMs(m[1]);
+  };
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const sockErrors = sock === null ? 0 : sock.slice(1).reduce((a, b) => a + Number(b), 0);
+  return {
+    requests: Number(total[1]),
+    durationS: wrkMs(`${total[2]}${total[3]}`) / 1000,
+    requestsPerSec: Number(get(/Requests\/sec:\s+([\d.]+)/, 'Requests/sec')[1]),
+    avgMs: wrkMs(lat[1] ?? ''),
+    maxMs: wrkMs(lat[3] ?? ''),
+    p50Ms: pct('50'),
+    p99Ms: pct('99'),
+    errors: Number(non2xx?.[1] ?? 0) + sockErrors,
+  };
+}
+
+const cpuOf = (t: Timed): number => t.userS + t.systemS;
+
+/** Progress on stderr, so stdout holds only the report. */
+function progress(text: string): void {
+  process.stderr.write(`bench: ${text}\n`);
+}
+
+// ---------------------------------------------------------------------------
+// 1. CPU per request at 10k req/s
+
+async function cpuPerRequest(nginx: Nginx): Promise<void> {
+  report.section(`1. CPU per request at 10k req/s, ${N} s each, same nginx`);
+  const rate = 10_000;
+  const warmupS = 1;
+
+  progress(`tsload --rate ${rate} for ${N} s`);
+  const ts = await runTsload<HttpResult>(['http', nginx.url, '--rate', String(rate), '--duration', `${N}s`, '--warmup', `${warmupS}s`], {
+    timeoutMs: (N + warmupS + 10) * 1000 + GRACE_MS,
+    server: nginx.server,
+  });
+  const step = ts.result.steps[0];
+  if (step === undefined) throw new Error('tsload returned no step');
+  // The step's CPU covers warmup + window + drain; `sent` counts the window
+  // only, so the warmup's requests (sent at the target rate) are added.
+  const tsRequests = step.sent + Math.round(step.targetRate * step.warmupS);
+  const tsStepCpu = step.cpu.userS + step.cpu.systemS;
+
+  // httperf: --rate is new connections per second; 100 connections/s × 100
+  // requests each, issued back to back on the connection, is 10k req/s with
+  // keep-alive (httperf's default of one request per connection stalls on
+  // TIME_WAIT well below this rate on this machine).
+  progress(`httperf --rate 100 --num-calls 100 for ${N} s`);
+  const hp = await runTimed(
+    '/usr/bin/httperf',
+    ['--hog', '--server', '127.0.0.1', '--port', String(nginx.port), '--uri', '/1k.html', '--rate', '100', '--num-calls', '100', '--num-conns', String(100 * N), '--timeout', '5'],
+    { timeoutMs: N * 3000 + GRACE_MS, server: nginx.server },
+  );
+  checkRan(hp, 'httperf');
+  const h = parseHttperf(hp.stdout);
+
+  // wrk cannot hold a rate: it sends as fast as 20 connections allow, so its
+  // figure is CPU per request at whatever rate it reached.
+  progress(`wrk -t1 -c20 for ${N} s`);
+  const wk = await runTimed('/usr/bin/wrk', ['-t1', '-c20', `-d${N}s`, nginx.url], { timeoutMs: N * 1000 + GRACE_MS, server: nginx.server });
+  checkRan(wk, 'wrk');
+  const w = parseWrk(wk.stdout);
+
+  const tsUsStep = usPer(tsStepCpu, tsRequests);
+  const tsUsProc = usPer(cpuOf(ts.timed), tsRequests);
+  const hpUs = usPer(cpuOf(hp), h.requests);
+  const wkUs = usPer(cpuOf(wk), w.requests);
+  report.table(
+    ['tool', 'mode', 'requests', 'wall s', 'req/s', 'user s', 'sys s', 'CPU µs/req', 'nginx CPU s'],
+    [
+      ['tsload (step cpu)', 'open loop 10k/s', tsRequests, step.warmupS + step.durationS, step.sendRate, step.cpu.userS, step.cpu.systemS, tsUsStep, null],
+      ['tsload (process)', 'open loop 10k/s', tsRequests, ts.timed.wallS, null, ts.timed.userS, ts.timed.systemS, tsUsProc, ts.timed.serverCpuS ?? null],
+      ['httperf', '100 conn/s × 100 calls', h.requests, hp.wallS, h.requestRate, hp.userS, hp.systemS, hpUs, hp.serverCpuS ?? null],
+      ['wrk', 'closed loop, 20 conns', w.requests, wk.wallS, w.requestsPerSec, wk.userS, wk.systemS, wkUs, wk.serverCpuS ?? null],
+    ],
+  );
+  report.line(`tsload: ${step.completed} of ${step.sent} windowed requests answered, ${step.errors.total} errors, ${step.timeouts} timeouts, ${step.dropped} dropped; send rate ${num(step.sendRate)}/s; schedule lag p99 ${num(step.scheduleLagMs.p99)} ms`);
+  report.line(`httperf: ${h.replies} replies, ${h.errors} errors; its own CPU line: user ${h.cpuUserS} s, system ${h.cpuSystemS} s`);
+  report.line(`wrk: ${w.errors} errors; closed loop, so it ran at ${num(w.requestsPerSec)} req/s, not 10k`);
+  report.line(`ratio tsload/httperf CPU per request: ${ratio(tsUsStep, hpUs) ?? '-'} (step cpu), ${ratio(tsUsProc, hpUs) ?? '-'} (whole process)`);
+  report.line(`ratio tsload/wrk     CPU per request: ${ratio(tsUsStep, wkUs) ?? '-'} (step cpu), ${ratio(tsUsProc, wkUs) ?? '-'} (whole process; wrk at its own rate)`);
+  report.line(`target: tsload ≤ ${TARGET_US_PER_REQ} µs/request at 10k req/s (step cpu): ${tsUsStep <= TARGET_US_PER_REQ ? 'met' : 'NOT met'} (${num(tsUsStep)} µs)`);
+  report.line('(whole process = /usr/bin/time user+sys, node startup included; step cpu = warmup + window + drain, all threads)');
+  report.record('cpuPerRequest', {
+    tsload: { command: ts.timed.command, requests: tsRequests, usPerReqStep: tsUsStep, usPerReqProcess: tsUsProc, time: timesOf(ts.timed), step: slimStep(step) },
+    httperf: { command: hp.command, usPerReq: hpUs, time: timesOf(hp), parsed: h, stdout: hp.stdout },
+    wrk: { command: wk.command, usPerReq: wkUs, time: timesOf(wk), parsed: w, stdout: wk.stdout },
+  });
+}
+
+function timesOf(t: Timed): { wallS: number; userS: number; systemS: number; serverCpuS: number | undefined } {
+  return { wallS: t.wallS, userS: t.userS, systemS: t.systemS, serverCpuS: t.serverCpuS };
+}
+
+// ---------------------------------------------------------------------------
+// 2. Highest open-loop rate with one thread
+
+async function oneThreadMax(nginx: Nginx): Promise<void> {
+  report.section(`2. Highest open-loop rate tsload sustains with one thread (${N} s steps, 64 connections)`);
+  report.line('a step passes when send rate ≥ 0.99 × target and schedule lag p99 < 2 ms');
+  const rows: Cell[][] = [];
+  const steps: unknown[] = [];
+  const best = await highestPassing({ start: 10_000, step: 10_000, max: 100_000, refine: 2, granularity: 1000 }, async (rate) => {
+    progress(`tsload sweep: ${rate} req/s for ${N} s`);
+    const run = await runTsload<HttpResult>(
+      ['http', nginx.url, '--rate', String(rate), '--duration', `${N}s`, '--warmup', '1s', '--threads', '1', '--connections', '64'],
+      { timeoutMs: (N + 11) * 1000 + GRACE_MS, server: nginx.server },
+    );
+    const s = run.result.steps[0];
+    if (s === undefined) throw new Error('tsload returned no step');
+    const pass = s.sendRate >= 0.99 * rate && s.scheduleLagMs.p99 < 2;
+    const stepS = s.warmupS + s.durationS;
+    rows.push([
+      rate,
+      s.sendRate,
+      s.replyRate,
+      s.completed,
+      s.sent,
+      s.dropped,
+      s.errors.total + s.timeouts,
+      s.scheduleLagMs.p99,
+      s.latencyMs.p99,
+      // CPU share of one core over warmup + window (the drain adds a little).
+      Math.round(((s.cpu.userS + s.cpu.systemS) / stepS) * 100),
+      Math.round(((run.timed.serverCpuS ?? NaN) / stepS) * 100),
+      pass ? 'pass' : 'FAIL',
+    ]);
+    steps.push(slimStep(s));
+    return pass;
+  });
+  report.table(
+    ['target/s', 'sent/s', 'replies/s', 'completed', 'sent', 'dropped', 'err+timeo', 'lag p99 ms', 'lat p99 ms', 'tsload CPU %', 'nginx CPU %', ''],
+    rows,
+  );
+  report.line(
+    best === null
+      ? 'tsload: no rate passed (not even the first)'
+      : `tsload highest passing rate, one thread: ${best} req/s (target ≥ ${TARGET_ONE_THREAD_RATE}: ${best >= TARGET_ONE_THREAD_RATE ? 'met' : 'NOT met'})`,
+  );
+  report.line('(CPU % = CPU seconds / (warmup + window) × 100, 100 % being one core: tsload from its step cpu, nginx from /proc over the whole tsload run; nginx has one worker, so near 100 % means the server is the limit)');
+
+  progress(`wrk -t1 -c64 for ${N} s`);
+  const wk = await runTimed('/usr/bin/wrk', ['-t1', '-c64', `-d${N}s`, nginx.url], { timeoutMs: N * 1000 + GRACE_MS, server: nginx.server });
+  checkRan(wk, 'wrk');
+  const w = parseWrk(wk.stdout);
+  report.line(
+    `wrk closed-loop maximum, 1 thread, 64 connections: ${num(w.requestsPerSec)} req/s (${w.errors} errors; wrk CPU ${Math.round((cpuOf(wk) / wk.wallS) * 100)} %, nginx CPU ${Math.round(((wk.serverCpuS ?? NaN) / N) * 100)} % of the ${N} s)`,
+  );
+  if (best !== null) report.line(`ratio tsload open-loop max / wrk closed-loop max: ${ratio(best, w.requestsPerSec) ?? '-'}`);
+  report.record('oneThreadMax', { best, steps, wrk: { command: wk.command, time: timesOf(wk), parsed: w, stdout: wk.stdout } });
+}
+
+// ---------------------------------------------------------------------------
+// 3. Latency truth against a known 10 ms delay
+
+async function latencyTruth(target: Target): Promise<void> {
+  const delayMs = 10;
+  const path = `/_tsload/delay?ms=${delayMs}`;
+  const url = `${target.url}${path}`;
+  const port = new URL(target.url).port;
+  report.section(`3. Latency against a known ${delayMs} ms delay, ~500 req/s, ${N} s each (tsload's built-in target)`);
+
+  progress('tsload 500 req/s on the delay endpoint');
+  const ts = await runTsload<HttpResult>(['http', url, '--rate', '500', '--duration', `${N}s`, '--warmup', '1s', '--connections', '32'], {
+    timeoutMs: (N + 11) * 1000 + GRACE_MS,
+  });
+  const s = ts.result.steps[0];
+  if (s === undefined) throw new Error('tsload returned no step');
+
+  // 5 new connections a second, 100 requests each, one after another: about
+  // 5 in flight × 1 request per ~10 ms = 500 req/s.
+  progress('httperf ~500 req/s on the delay endpoint');
+  const hp = await runTimed(
+    '/usr/bin/httperf',
+    ['--hog', '--server', '127.0.0.1', '--port', port, '--uri', path, '--rate', '5', '--num-calls', '100', '--num-conns', String(5 * N), '--timeout', '5'],
+    { timeoutMs: N * 3000 + GRACE_MS },
+  );
+  checkRan(hp, 'httperf');
+  const h = parseHttperf(hp.stdout);
+
+  // Closed loop: 5 connections each waiting ~10 ms per reply ≈ 500 req/s.
+  progress('wrk -c5 on the delay endpoint');
+  const wk = await runTimed('/usr/bin/wrk', ['-t1', '-c5', `-d${N}s`, '--latency', url], { timeoutMs: N * 1000 + GRACE_MS });
+  checkRan(wk, 'wrk');
+  const w = parseWrk(wk.stdout);
+
+  const minus = (v: number | null): number | null => (v === null ? null : v - delayMs);
+  report.table(
+    ['tool', 'req/s', 'central figure', 'value ms', `minus ${delayMs} ms`, 'p99 ms', 'max ms'],
+    [
+      ['tsload', s.sendRate, 'p50 from intended send', s.latencyMs.p50, minus(s.latencyMs.p50), s.latencyMs.p99, s.latencyMs.max],
+      ['tsload', s.sendRate, 'mean from intended send', s.latencyMs.mean, minus(s.latencyMs.mean), null, null],
+      ['httperf', h.requestRate, 'Reply time response (mean)', h.replyTimeMs, minus(h.replyTimeMs), null, null],
+      ['wrk', w.requestsPerSec, 'Latency 50%', w.p50Ms, minus(w.p50Ms), w.p99Ms, w.maxMs],
+      ['wrk', w.requestsPerSec, 'Latency Avg', w.avgMs, minus(w.avgMs), null, null],
+    ],
+  );
+  report.line('(httperf reports means only; all three load the same target, so whatever the target adds beyond 10 ms — timer and event-loop delay — is in every row)');
+  report.record('latencyTruth', {
+    delayMs,
+    tsload: { command: ts.timed.command, step: slimStep(s) },
+    httperf: { command: hp.command, parsed: h, stdout: hp.stdout },
+    wrk: { command: wk.command, parsed: w, stdout: wk.stdout },
+  });
+}
+
+// ---------------------------------------------------------------------------
+// 4. Coordinated omission: a 1 s freeze in a 4 s window
+
+async function coordinatedOmission(target: Target): Promise<void> {
+  const windowS = 4;
+  const freezeMs = 1000;
+  const rate = 1000;
+  const url = `${target.url}/1k.html`;
+  const port = new URL(target.url).port;
+  report.section(`4. Coordinated omission: target frozen once for ${freezeMs} ms during a ${windowS} s run at ${rate} req/s`);
+
+  // What an honest tool must report, derived from the setup (not measured):
+  // requests due during the freeze wait from F down to 0, i.e. a share F/D of
+  // all requests is delayed, uniformly between 0 and F.
+  const share = freezeMs / 1000 / windowS;
+  const expectP99 = freezeMs * (1 - 0.01 / share);
+  const expectMean = (share * freezeMs) / 2;
+  report.line(
+    `expected from the setup: ${Math.round(share * 100)} % of requests delayed; p50 unaffected; p99 ≈ ${num(expectP99)} ms; max ≈ ${freezeMs} ms; mean ≈ ${num(expectMean)} ms + the normal latency`,
+  );
+
+  /** GET the freeze endpoint; resolves to its measured round trip in ms. */
+  const freeze = async (): Promise<number> => {
+    const t0 = performance.now();
+    const res = await fetch(`${target.url}/_tsload/freeze?ms=${freezeMs}`);
+    await res.arrayBuffer();
+    return performance.now() - t0;
+  };
+
+  // tsload through its library API: its progress callback says when the
+  // measured window has begun, so the freeze lands inside it, 1 s in.
+  progress(`tsload ${rate} req/s, freeze mid-run`);
+  let fired: Promise<number> | undefined;
+  let firedAtS = NaN;
+  const controller = new AbortController();
+  const abortTimer = setTimeout(() => controller.abort(), (windowS + 11) * 1000 + GRACE_MS);
+  const result = await runHttp({
+    url,
+    rate,
+    duration: `${windowS}s`,
+    warmup: '1s',
+    threads: 1,
+    signal: controller.signal,
+    onProgress: (e) => {
+      if (fired === undefined && e.phase === 'measure' && e.elapsedS >= 1) {
+        firedAtS = e.elapsedS;
+        fired = freeze();
+      }
+    },
+  }).finally(() => clearTimeout(abortTimer));
+  const tsFreezeMs = fired === undefined ? NaN : await fired;
+  const s = result.steps[0];
+  if (s === undefined) throw new Error('tsload returned no step');
+
+  // httperf at 1000 req/s with keep-alive: 10 connections/s × 100 calls.
+  progress(`httperf ~${rate} req/s, freeze mid-run`);
+  let hpFreezeMs = NaN;
+  const hp = await runTimed(
+    '/usr/bin/httperf',
+    ['--hog', '--server', '127.0.0.1', '--port', port, '--uri', '/1k.html', '--rate', String(rate / 100), '--num-calls', '100', '--num-conns', String((rate / 100) * windowS), '--timeout', '5'],
+    {
+      timeoutMs: windowS * 3000 + GRACE_MS,
+      during: async () => {
+        await sleep(1500);
+        hpFreezeMs = await freeze();
+      },
+    },
+  );
+  checkRan(hp, 'httperf');
+  const h = parseHttperf(hp.stdout);
+
+  // wrk cannot be held to 1000 req/s: 10 connections, closed loop.
+  progress('wrk -c10, freeze mid-run');
+  let wkFreezeMs = NaN;
+  const wk = await runTimed('/usr/bin/wrk', ['-t1', '-c10', `-d${windowS}s`, '--latency', url], {
+    timeoutMs: windowS * 1000 + GRACE_MS,
+    during: async () => {
+      await sleep(1500);
+      wkFreezeMs = await freeze();
+    },
+  });
+  checkRan(wk, 'wrk');
+  const w = parseWrk(wk.stdout);
+
+  report.table(
+    ['tool', 'requests', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'mean ms', 'freeze measured ms'],
+    [
+      ['expected', null, rate, '≈ normal', expectP99, freezeMs, `≈ ${num(expectMean)} + normal`, null],
+      ['tsload', s.sent, s.sendRate, s.latencyMs.p50, s.latencyMs.p99, s.latencyMs.max, s.latencyMs.mean, tsFreezeMs],
+      ['httperf', h.requests, h.requestRate, null, null, null, h.replyTimeMs, hpFreezeMs],
+      ['wrk', w.requests, w.requestsPerSec, w.p50Ms, w.p99Ms, w.maxMs, w.avgMs, wkFreezeMs],
+    ],
+  );
+  report.line(`tsload: freeze sent ${num(firedAtS)} s into the measured window; service time (from actual send) p99 ${num(s.serviceTimeMs.p99)} ms, max ${num(s.serviceTimeMs.max)} ms`);
+  report.line(`httperf: means only; its longest connection (100 calls) took ${num(h.connTimeMaxMs)} ms`);
+  // wrk 4 does not print raw samples: before printing it back-fills its latency
+  // histogram with an expected interval of runtime / (requests / connections)
+  // (stats_correct in wrk.c), so its percentiles are partly synthetic.
+  report.line(`wrk: closed loop at ${num(w.requestsPerSec)} req/s; its percentiles include wrk's own back-fill (stats_correct, interval = runtime / (requests / connections)), not raw samples`);
+  report.record('coordinatedOmission', {
+    windowS,
+    freezeMs,
+    rate,
+    expected: { share, p99Ms: expectP99, meanExtraMs: expectMean, maxMs: freezeMs },
+    tsload: { freezeAtS: firedAtS, freezeMeasuredMs: tsFreezeMs, step: slimStep(s) },
+    httperf: { command: hp.command, freezeMeasuredMs: hpFreezeMs, parsed: h, stdout: hp.stdout },
+    wrk: { command: wk.command, freezeMeasuredMs: wkFreezeMs, parsed: w, stdout: wk.stdout },
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Main (last, so every const above is initialised before it runs)
+
+await benchMain(async () => {
+  try {
+    const nginx = await startNginx();
+    await cpuPerRequest(nginx);
+    await oneThreadMax(nginx);
+    await nginx.server.stop();
+    const target = await startTsloadTarget();
+    await latencyTruth(target);
+    await coordinatedOmission(target);
+  } finally {
+    report.write();
+  }
+});

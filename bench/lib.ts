@@ -1,0 +1,538 @@
+/**
+ * Shared plumbing for the benchmarks (bench/http.ts, bench/dns.ts): options,
+ * servers started from throwaway configs, child processes timed by
+ * /usr/bin/time, CPU read from /proc, a bounded rate search, and a report that
+ * prints tables as it goes and writes the same content as JSON at the end.
+ *
+ * A benchmark is not a test: nothing here asserts. Every figure printed comes
+ * from a measurement taken in this run; where a figure is derived (a ratio, an
+ * expected value from the setup), the label says so.
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { cpus, hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Result, StepBase } from '../src/result.js';
+
+/** The project root: the CLI is run as a user runs it, `node bin/tsload.js`, from here. */
+export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+export const TSLOAD_BIN = join(ROOT, 'bin', 'tsload.js');
+const GNU_TIME = '/usr/bin/time';
+
+// ---------------------------------------------------------------------------
+// Options
+
+export interface BenchArgs {
+  /** Length of each measured run, seconds. */
+  seconds: number;
+  /** Where to write the JSON copy of the report, if anywhere. */
+  json: string | undefined;
+}
+
+export function parseBenchArgs(name: string): BenchArgs {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '10' },
+      json: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help === true) {
+    process.stdout.write(`usage: tsx bench/${name}.ts [--seconds N] [--json FILE]\n`);
+    process.exit(0);
+  }
+  const seconds = Number(values.seconds);
+  // Bounded: every load loop in the benchmarks runs for a multiple of this.
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 300) {
+    process.stderr.write('--seconds must be an integer 1..300\n');
+    process.exit(2);
+  }
+  return { seconds, json: values.json };
+}
+
+// ---------------------------------------------------------------------------
+// Cleanup: servers and temp dirs go away on success, failure and Ctrl-C alike.
+
+const cleanups: Array<() => Promise<void> | void> = [];
+
+/** Registers `fn` to run at exit; returns a function that unregisters it. */
+export function onCleanup(fn: () => Promise<void> | void): () => void {
+  cleanups.push(fn);
+  return () => {
+    const i = cleanups.indexOf(fn);
+    if (i >= 0) cleanups.splice(i, 1);
+  };
+}
+
+async function runCleanups(): Promise<void> {
+  // Last registered first: servers stop before their directories are removed.
+  while (cleanups.length > 0) {
+    const fn = cleanups.pop();
+    try {
+      await fn?.();
+    } catch (error) {
+      process.stderr.write(`bench: cleanup failed: ${(error as Error).message}\n`);
+    }
+  }
+}
+
+/** Runs the benchmark body; always cleans up, also on SIGINT/SIGTERM. */
+export async function benchMain(body: () => Promise<void>): Promise<void> {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`\nbench: ${signal}, stopping servers\n`);
+    void runCleanups().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await body();
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  } finally {
+    await runCleanups();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** A fresh temp dir, removed at cleanup. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `tsload-bench-${prefix}-`));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+// ---------------------------------------------------------------------------
+// Ports and readiness
+
+/** A port free for both TCP and UDP on 127.0.0.1 (NSD binds both). */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await new Promise<number>((res, rej) => {
+      const srv = createServer();
+      srv.once('error', rej);
+      srv.listen(0, '127.0.0.1', () => {
+        const address = srv.address();
+        const p = typeof address === 'object' && address !== null ? address.port : 0;
+        srv.close(() => res(p));
+      });
+    });
+    const udpFree = await new Promise<boolean>((res) => {
+      const sock = createSocket('udp4');
+      sock.once('error', () => res(false));
+      sock.bind(port, '127.0.0.1', () => sock.close(() => res(true)));
+    });
+    if (udpFree) return port;
+  }
+  throw new Error('no free port found');
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((res) => setTimeout(res, ms));
+}
+
+/** Polls until `check` resolves true, or throws after `timeoutMs`. */
+export async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await sleep(100);
+  }
+  throw new Error(`${what} not ready within ${timeoutMs / 1000} s`);
+}
+
+export function tcpAccepts(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const sock = connect({ host: '127.0.0.1', port });
+    sock.once('connect', () => {
+      sock.destroy();
+      res(true);
+    });
+    sock.once('error', () => res(false));
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Long-running servers
+
+export interface Server {
+  pid: number;
+  child: ChildProcess;
+  /** stderr tail, for error messages. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a server in the foreground (no daemonising, so its pid is ours to
+ * stop) in its own process group, and registers its stop for cleanup.
+ * `stopSignal` is what the server treats as "shut down" (nginx: SIGQUIT for a
+ * graceful stop would wait for keep-alive clients; SIGTERM is immediate).
+ */
+export function startServer(name: string, command: string, args: string[], stopSignal: NodeJS.Signals = 'SIGTERM'): Server {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  if (child.pid === undefined) throw new Error(`cannot start ${name}`);
+  const pid = child.pid;
+  let tail = '';
+  const keep = (chunk: Buffer): void => {
+    tail = (tail + chunk.toString('utf8')).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(pid, stopSignal);
+    } catch {
+      return;
+    }
+    const timer = setTimeout(() => {
+      // The whole group of the process we started: nginx/NSD workers included.
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }, 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  onCleanup(stop);
+  return { pid, child, log: () => tail, stop };
+}
+
+// ---------------------------------------------------------------------------
+// CPU accounting
+
+let clockTicks: number | undefined;
+function ticksPerSecond(): number {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  return clockTicks;
+}
+
+/**
+ * user+system CPU seconds of a process and all its live descendants, from
+ * /proc (for the servers: how busy was the server while a tool loaded it).
+ * NaN when the process itself is gone.
+ */
+export function processTreeCpuS(pid: number): number {
+  let total = 0;
+  const stack = [pid];
+  while (stack.length > 0) {
+    const p = stack.pop() as number;
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      // Fields after the command name (which may contain spaces) start at field 3.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+      for (const task of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/)) {
+        if (task !== '') stack.push(Number(task));
+      }
+    } catch {
+      // Exited meanwhile: a descendant's CPU is lost with it, the root's means "no figure".
+      if (p === pid) return NaN;
+    }
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------------------
+// Timed child processes
+
+export interface Timed {
+  command: string;
+  code: number | null;
+  timedOut: boolean;
+  stdout: string;
+  stderr: string;
+  /** From /usr/bin/time: wall clock, user and system CPU of the whole process (all threads, startup included). */
+  wallS: number;
+  userS: number;
+  systemS: number;
+  /** CPU of `server` (if given) over the same interval. */
+  serverCpuS: number | undefined;
+  /**
+   * UDP datagrams the kernel dropped for a full receive buffer during the run
+   * (/proc/net/snmp RcvbufErrors: the whole network namespace, other
+   * processes included). Tells DNS loss at a socket buffer from loss elsewhere.
+   */
+  udpRcvbufErrors: number;
+}
+
+/** The kernel's UDP RcvbufErrors counter (IPv4), or NaN if unreadable. */
+export function udpRcvbufErrors(): number {
+  try {
+    const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+    const names = lines[0]?.split(/\s+/) ?? [];
+    const values = lines[1]?.split(/\s+/) ?? [];
+    return Number(values[names.indexOf('RcvbufErrors')]);
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Runs `command args` under /usr/bin/time, killed (its whole process group)
+ * after `timeoutMs`. `during` runs alongside (e.g. to freeze the target mid-run).
+ */
+export async function runTimed(
+  command: string,
+  args: string[],
+  o: { timeoutMs: number; server?: Server; during?: (child: ChildProcess) => Promise<void> },
+): Promise<Timed> {
+  const dir = tempDir('time');
+  const timeFile = join(dir, 'time.txt');
+  const serverBefore = o.server === undefined ? 0 : processTreeCpuS(o.server.pid);
+  const udpBefore = udpRcvbufErrors();
+  const child = spawn(GNU_TIME, ['-o', timeFile, '-f', '%e %U %S', command, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const pid = child.pid;
+  const killGroup = (): void => {
+    try {
+      if (pid !== undefined) process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  };
+  // Only while it runs: a process group id may be reused once the group is gone.
+  const forget = onCleanup(killGroup);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup();
+  }, o.timeoutMs);
+  const exited = new Promise<number | null>((res) =>
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      forget();
+      res(code);
+    }),
+  );
+  const [code] = await Promise.all([exited, o.during?.(child)]);
+  const serverCpuS = o.server === undefined ? undefined : processTreeCpuS(o.server.pid) - serverBefore;
+  const udpDrops = udpRcvbufErrors() - udpBefore;
+  // GNU time writes "Command exited with non-zero status N" before the figures: take the last line.
+  const lines = existsSync(timeFile) ? readFileSync(timeFile, 'utf8').trim().split('\n') : [];
+  const [wallS, userS, systemS] = (lines.at(-1) ?? 'NaN NaN NaN').split(' ').map(Number);
+  return {
+    command: [command, ...args].join(' '),
+    code,
+    timedOut,
+    stdout,
+    stderr,
+    wallS: wallS ?? NaN,
+    userS: userS ?? NaN,
+    systemS: systemS ?? NaN,
+    serverCpuS,
+    udpRcvbufErrors: udpDrops,
+  };
+}
+
+/**
+ * For `runTimed`'s `during`: CPU seconds of the timed command (its process
+ * tree) `seconds` after it started. For a tool that keeps running after its
+ * load window (dnsperf waits out its timeout for the last queries), this is its
+ * CPU during the window.
+ */
+export async function cpuAfter(child: ChildProcess, seconds: number): Promise<number> {
+  await sleep(seconds * 1000);
+  return child.pid === undefined ? NaN : processTreeCpuS(child.pid);
+}
+
+/** The tsload CLI as a user runs it, with `--json FILE -q`; returns the result and the process's own CPU. */
+export async function runTsload<R extends Result>(
+  args: string[],
+  o: { timeoutMs: number; server?: Server },
+): Promise<{ timed: Timed; result: R }> {
+  const dir = tempDir('tsload');
+  const jsonFile = join(dir, 'result.json');
+  const timed = await runTimed(process.execPath, [TSLOAD_BIN, ...args, '--json', jsonFile, '--quiet'], o);
+  if (timed.code !== 0 || !existsSync(jsonFile)) {
+    throw new Error(`tsload failed (exit ${timed.code}${timed.timedOut ? ', timed out' : ''}): ${timed.command}\n${timed.stderr.slice(-2000)}`);
+  }
+  return { timed, result: JSON.parse(readFileSync(jsonFile, 'utf8')) as R };
+}
+
+/** Fails with the tool's own output when it did not run to completion. */
+export function checkRan(t: Timed, name: string): void {
+  if (t.code !== 0 || t.timedOut) {
+    throw new Error(`${name} failed (exit ${t.code}${t.timedOut ? ', timed out' : ''}): ${t.command}\n${(t.stdout + t.stderr).slice(-2000)}`);
+  }
+}
+
+/** A step without its bulky fields, for the JSON copy. */
+export function slimStep(step: StepBase): Omit<StepBase, 'histograms' | 'timeline'> {
+  const { histograms: _h, timeline: _t, ...rest } = step;
+  return rest;
+}
+
+// ---------------------------------------------------------------------------
+// Bounded rate search
+
+export interface SearchPlan {
+  /** First rate tried. */
+  start: number;
+  /** Coarse step upward until the first failure. */
+  step: number;
+  /** Highest rate ever tried. */
+  max: number;
+  /** Bisection rounds between the last pass and the first failure. */
+  refine: number;
+  /** Rates are rounded to this. */
+  granularity: number;
+}
+
+/**
+ * Highest rate for which `trial` passes: upward in coarse steps until the
+ * first failure, then a few bisection rounds. At most
+ * (max - start) / step + 1 + refine trials, so the time is bounded.
+ * Returns null when the first rate already fails.
+ */
+export async function highestPassing(plan: SearchPlan, trial: (rate: number) => Promise<boolean>): Promise<number | null> {
+  let pass: number | null = null;
+  let fail: number | null = null;
+  for (let rate = plan.start; rate <= plan.max; rate += plan.step) {
+    if (await trial(rate)) pass = rate;
+    else {
+      fail = rate;
+      break;
+    }
+  }
+  if (pass === null || fail === null) return pass;
+  let lo: number = pass;
+  let hi: number = fail;
+  for (let round = 0; round < plan.refine; round++) {
+    const mid: number = Math.round((lo + hi) / 2 / plan.granularity) * plan.granularity;
+    if (mid <= lo || mid >= hi) break;
+    if (await trial(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+// ---------------------------------------------------------------------------
+// Report: printed as it goes, written as JSON at the end
+
+export type Cell = string | number | null;
+
+interface Section {
+  title: string;
+  columns: string[];
+  rows: Cell[][];
+  lines: string[];
+}
+
+export class Report {
+  private readonly sections: Section[] = [];
+  private readonly raw: Record<string, unknown> = {};
+  private readonly startedAt = new Date().toISOString();
+
+  constructor(
+    private readonly bench: string,
+    private readonly args: BenchArgs,
+  ) {
+    this.print(`tsload bench:${bench} — ${this.startedAt}, ${hostname()}, ${cpus().length} CPUs, node ${process.version}, --seconds ${args.seconds}\n`);
+  }
+
+  private print(text: string): void {
+    process.stdout.write(text);
+  }
+
+  private current(): Section {
+    let s = this.sections.at(-1);
+    if (s === undefined) {
+      // Lines before the first section (which servers run where) go under "setup".
+      s = { title: 'setup', columns: [], rows: [], lines: [] };
+      this.sections.push(s);
+    }
+    return s;
+  }
+
+  section(title: string): void {
+    this.sections.push({ title, columns: [], rows: [], lines: [] });
+    this.print(`\n== ${title}\n`);
+  }
+
+  /** A line of text (a result, a ratio, a note). */
+  line(text: string): void {
+    this.current().lines.push(text);
+    this.print(`${text}\n`);
+  }
+
+  /** A whole table, printed aligned. */
+  table(columns: string[], rows: Cell[][]): void {
+    const s = this.current();
+    s.columns = columns;
+    s.rows = rows;
+    const text = [columns, ...rows.map((r) => r.map(cellText))];
+    const widths = columns.map((_, i) => Math.max(...text.map((r) => (r[i] ?? '').length)));
+    for (const r of text) {
+      this.print(`${r.map((c, i) => (i === 0 ? (c ?? '').padEnd(widths[i] ?? 0) : (c ?? '').padStart(widths[i] ?? 0))).join('  ')}\n`);
+    }
+  }
+
+  /** Raw measurements (parsed tool output, tsload steps) for the JSON copy only. */
+  record(key: string, value: unknown): void {
+    this.raw[key] = value;
+  }
+
+  write(): void {
+    if (this.args.json === undefined) return;
+    const doc = {
+      schema: 'tsload/bench@1',
+      bench: this.bench,
+      startedAt: this.startedAt,
+      finishedAt: new Date().toISOString(),
+      seconds: this.args.seconds,
+      host: { hostname: hostname(), cpus: cpus().length, node: process.version },
+      sections: this.sections,
+      raw: this.raw,
+    };
+    writeFileSync(this.args.json, `${JSON.stringify(doc, null, 2)}\n`);
+    process.stderr.write(`bench: wrote ${this.args.json}\n`);
+  }
+}
+
+function cellText(c: Cell): string {
+  if (c === null) return '-';
+  return typeof c === 'number' ? num(c) : c;
+}
+
+/** A number with sensible precision for a table. */
+export function num(n: number, digits?: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  if (digits !== undefined) return n.toFixed(digits);
+  const a = Math.abs(n);
+  if (a >= 1000 || Number.isInteger(n)) return Math.round(n).toString();
+  if (a >= 100) return n.toFixed(1);
+  if (a >= 1) return n.toFixed(2);
+  return n.toFixed(3);
+}
+
+/** a / b to two decimals, or null when b is zero or not a number. */
+export function ratio(a: number, b: number): number | null {
+  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? Math.round((a / b) * 100) / 100 : null;
+}
+
+/** µs of CPU per request. */
+export function usPer(cpuS: number, requests: number): number {
+  return requests > 0 ? (cpuS * 1e6) / requests : NaN;
+}
