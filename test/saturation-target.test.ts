@@ -41,9 +41,9 @@ describe('saturation on a target of known capacity', () => {
     });
     const saturation = result.saturation;
     expect(saturation.rate).not.toBeNull();
-    // The highest passing step is below the capacity, by less than two steps' width (within one step of it).
-    expect(saturation.rate!).toBeLessThanOrEqual(capacity);
-    expect(saturation.rate!).toBeGreaterThan(capacity - 2 * step);
+    // Within one step of the capacity. (Overloaded, a server loses a little to queueing, so the
+    // capacity read at overload can sit a hair below the best step it passed.)
+    expect(Math.abs(saturation.rate! - capacity)).toBeLessThanOrEqual(step);
     expect(saturation.failedCriterion).not.toBeNull();
     const above = result.steps[saturation.failedAt!]!;
     expect(above.targetRate).toBeGreaterThan(saturation.rate!);

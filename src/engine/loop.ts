@@ -248,6 +248,12 @@ export class OpenLoop implements Completion {
   }
 
   private readonly onSecondTimer = (): void => {
+    // The window's last second is flushed when the step ends, so it also takes
+    // the sends of its final slots that went out a little late, and their outcomes.
+    if (this.windowStartMs + (this.second + 1) * 1000 >= this.windowEndMs) {
+      this.secondTimer = undefined;
+      return;
+    }
     this.flushSecond();
     const next = this.windowStartMs + (this.second + 1) * 1000;
     if (next <= this.windowEndMs && (this.sending || this.draining)) {
