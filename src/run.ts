@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname, cpus } from 'node:os';
-import { runPlan, type PlanOutcome } from './engine/pool.js';
+import { runPlan } from './engine/pool.js';
 import type { MergedStep } from './engine/merge.js';
 import { siblingModule } from './engine/module-file.js';
 import { findSaturation } from './measure/saturation.js';
@@ -96,14 +96,8 @@ export async function runHttp(options: HttpOptions): Promise<HttpResult> {
       pipelining,
       newConnectionPerRequest: options.newConnectionPerRequest ?? false,
     };
-    const startedAt = new Date();
-    const outcome = await run(common, './drivers/http', driverOptions, options, defaultMaxInflight(common));
-    return {
-      protocol: 'http',
-      ...resultBase(common, url, startedAt, outcome, options),
-      steps: outcome.steps.map(httpStep),
-      saturation: findSaturation(outcome.steps, common.criteria),
-    };
+    const { base, steps } = await run(common, url, './drivers/http', driverOptions, options);
+    return { protocol: 'http', ...base, steps: steps.map(httpStep) };
   } finally {
     await builtin?.stop();
   }
@@ -185,14 +179,8 @@ export async function runDns(options: DnsOptions): Promise<DnsResult> {
       dnssec: options.dnssec ?? false,
       recursionDesired: options.recursionDesired ?? true,
     };
-    const startedAt = new Date();
-    const outcome = await run(common, './drivers/dns', driverOptions, options, defaultMaxInflight(common));
-    return {
-      protocol: 'dns',
-      ...resultBase(common, target, startedAt, outcome, options),
-      steps: outcome.steps.map(dnsStep),
-      saturation: findSaturation(outcome.steps, common.criteria),
-    };
+    const { base, steps } = await run(common, target, './drivers/dns', driverOptions, options);
+    return { protocol: 'dns', ...base, steps: steps.map(dnsStep) };
   } finally {
     await builtin?.stop();
   }
@@ -255,21 +243,17 @@ function httpStep(step: MergedStep): HttpStep {
   };
 }
 
-async function run(
-  common: CommonPlanOptions,
-  driver: string,
-  driverOptions: unknown,
-  hooks: CommonOptions,
-  maxInflight: number,
-): Promise<PlanOutcome> {
-  return runPlan(
+/** Runs the engine with a driver; returns the protocol-free part of the result and the merged steps. */
+async function run(common: CommonPlanOptions, target: string, driver: string, driverOptions: unknown, hooks: CommonOptions) {
+  const startedAt = new Date();
+  const outcome = await runPlan(
     {
       driverModule: siblingModule(import.meta.url, driver),
       driverOptions,
       threadCount: common.threads,
       arrival: common.arrival,
       seed: common.seed,
-      maxInflight: common.maxInflight ?? maxInflight,
+      maxInflight: common.maxInflight ?? defaultMaxInflight(common),
       timeoutMs: common.timeoutMs,
       // The driver reports a timeout within its sweep period after the deadline.
       drainMs: common.timeoutMs + 250,
@@ -281,21 +265,20 @@ async function run(
       onStep: hooks.onStep && ((step, index) => hooks.onStep?.(step, index, common.rates.length)),
     },
   );
-}
-
-function resultBase(common: CommonPlanOptions, target: string, startedAt: Date, outcome: PlanOutcome, options: CommonOptions) {
-  return {
+  const base = {
     schema: RESULT_SCHEMA as typeof RESULT_SCHEMA,
     tool: { name: 'tsload' as const, version: VERSION },
     target,
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
-    aborted: outcome.aborted || (options.signal?.aborted ?? false),
+    aborted: outcome.aborted || (hooks.signal?.aborted ?? false),
     threads: common.threads,
     arrival: common.arrival,
     host: { hostname: hostname(), platform: `${process.platform}-${process.arch}`, cpus: cpus().length, node: process.version },
     label: common.label ?? target,
+    saturation: findSaturation(outcome.steps, common.criteria),
   };
+  return { base, steps: outcome.steps };
 }
 
 function readLines(file: string, problems: string[]): string[] {

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { InputFileError, OptionsError } from '../errors.js';
 import { NameSyntaxError, formatDomainName, isAtOrBelow, lowerName, parseDomainName, parseTypeName, splitName } from './dns-zone.js';
 import type { Zone } from './dns-zone.js';
+import { mulberry32 } from '../engine/schedule.js';
 
 export interface Query {
   name: string;
@@ -88,18 +89,6 @@ export function formatQueryFile(queries: readonly Query[]): string {
   return out;
 }
 
-/** mulberry32: a small, well-mixed 32-bit PRNG; the same seed gives the same sequence. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const LABEL_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
 /**
@@ -140,7 +129,7 @@ export function buildQueryMix(zone: Zone, options: { seed: number; nxRatio: numb
   if (!(Number.isFinite(nxRatio) && nxRatio >= 0 && nxRatio < 1)) problems.push(`nxRatio must be in [0, 1), not ${nxRatio}`);
   if (problems.length > 0) throw new OptionsError(problems);
 
-  const random = prng(seed);
+  const random = mulberry32(seed);
   const randomLabel = (prefix: string): string => {
     let label = prefix;
     for (let k = 0; k < 10; k++) label += LABEL_CHARS[Math.floor(random() * LABEL_CHARS.length)];

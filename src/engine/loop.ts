@@ -33,6 +33,10 @@ function emptyCounts(): WindowCounts {
   return { sent: 0, sentInWindow: 0, completed: 0, repliesInWindow: 0, timeouts: 0, failures: new Array<number>(FAILURE_CLASSES).fill(0), dropped: 0 };
 }
 
+function copyCounts(c: WindowCounts): WindowCounts {
+  return { ...c, failures: [...c.failures] };
+}
+
 function resetCounts(c: WindowCounts): void {
   c.sent = c.sentInWindow = c.completed = c.repliesInWindow = c.timeouts = c.dropped = 0;
   c.failures.fill(0);
@@ -269,13 +273,7 @@ export class OpenLoop implements Completion {
       type: 'second',
       step: this.stepIndex,
       second: this.second,
-      sent: c.sent,
-      sentInWindow: c.sentInWindow,
-      completed: c.completed,
-      repliesInWindow: c.repliesInWindow,
-      timeouts: c.timeouts,
-      failures: [...c.failures],
-      dropped: c.dropped,
+      ...copyCounts(c),
       latency: encodeHistogram(this.secondLatency),
     });
     this.second++;
@@ -301,13 +299,7 @@ export class OpenLoop implements Completion {
       type: 'stepDone',
       step: this.stepIndex,
       windowMs,
-      sent: c.sent,
-      sentInWindow: c.sentInWindow,
-      completed: c.completed,
-      repliesInWindow: c.repliesInWindow,
-      timeouts: c.timeouts,
-      failures: [...c.failures],
-      dropped: c.dropped,
+      ...copyCounts(c),
       inflightAtEnd: this.inflightMeasured,
       codes,
       counters,
