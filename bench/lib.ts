@@ -401,19 +401,25 @@ export interface SearchPlan {
 }
 
 /**
- * Highest rate for which `trial` passes: upward in coarse steps until the
- * first failure, then a few bisection rounds. At most
- * (max - start) / step + 1 + refine trials, so the time is bounded.
- * Returns null when the first rate already fails.
+ * Highest rate for which `trial` passes: upward in coarse steps until two
+ * failures in a row (one failure near a threshold can be noise, and a
+ * generator's schedule lag is often worse at low rates, where timers rather
+ * than replies wake it), then a few bisection rounds between the highest pass
+ * and the failure above it. At most (max - start) / step + 1 + refine trials,
+ * so the time is bounded. Returns null when no rate passes.
  */
 export async function highestPassing(plan: SearchPlan, trial: (rate: number) => Promise<boolean>): Promise<number | null> {
   let pass: number | null = null;
   let fail: number | null = null;
-  for (let rate = plan.start; rate <= plan.max; rate += plan.step) {
-    if (await trial(rate)) pass = rate;
-    else {
-      fail = rate;
-      break;
+  let failuresInARow = 0;
+  for (let rate = plan.start; rate <= plan.max && failuresInARow < 2; rate += plan.step) {
+    if (await trial(rate)) {
+      pass = rate;
+      fail = null;
+      failuresInARow = 0;
+    } else {
+      fail ??= rate;
+      failuresInARow++;
     }
   }
   if (pass === null || fail === null) return pass;
