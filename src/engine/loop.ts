@@ -16,6 +16,14 @@ import { createSchedule } from './schedule.js';
 import type { SecondReport, StepOrder, StepReport, WindowCounts } from './messages.js';
 
 const CODE_SLOTS = 4096;
+/**
+ * Timers have whole-millisecond resolution and fire up to ~2 ms late. Below
+ * this rate per thread nothing else wakes the loop often enough, so it wakes a
+ * millisecond early and waits out the rest on setImmediate: sub-millisecond
+ * send times for at most a fifth of a core. Above it, replies arrive often
+ * enough to check the clock between timers.
+ */
+const PRECISE_BELOW_RATE = 200;
 /** After a stop, how long to wait for replies before reporting what is left as in flight. */
 const STOP_DRAIN_MS = 1000;
 
@@ -64,6 +72,9 @@ export class OpenLoop implements Completion {
   private draining = false;
   private pumping = false;
   private sendTimer: NodeJS.Timeout | undefined;
+  private sendImmediate: NodeJS.Immediate | undefined;
+  /** Wake a millisecond early and wait out the rest on setImmediate (see PRECISE_BELOW_RATE). */
+  private precise = false;
   private secondTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private second = 0;
@@ -119,6 +130,7 @@ export class OpenLoop implements Completion {
       seed: (this.config.seed + threadIndex * 7919 + order.index * 104729) >>> 0,
     });
     this.nextDue = this.schedule.peek();
+    this.precise = order.rate / threadCount <= PRECISE_BELOW_RATE;
     this.sending = true;
     this.draining = false;
     return new Promise((resolve) => {
@@ -226,10 +238,20 @@ export class OpenLoop implements Completion {
 
   private armSendTimer(): void {
     // The schedule only moves forward, so an armed timer is never later than needed.
-    if (this.sendTimer !== undefined) return;
+    if (this.sendTimer !== undefined || this.sendImmediate !== undefined) return;
     const wake = Math.min(this.nextDue, this.windowEndMs);
-    this.sendTimer = setTimeout(this.onSendTimer, Math.max(0, wake - performance.now()));
+    const delay = wake - performance.now();
+    if (this.precise && delay < 1) {
+      this.sendImmediate = setImmediate(this.onSendImmediate);
+      return;
+    }
+    this.sendTimer = setTimeout(this.onSendTimer, Math.max(0, this.precise ? delay - 1 : delay));
   }
+
+  private readonly onSendImmediate = (): void => {
+    this.sendImmediate = undefined;
+    this.pump();
+  };
 
   private endSending(t: number): void {
     if (!this.sending) return;
@@ -244,6 +266,8 @@ export class OpenLoop implements Completion {
     this.nextDue = Infinity;
     clearTimeout(this.sendTimer);
     this.sendTimer = undefined;
+    clearImmediate(this.sendImmediate);
+    this.sendImmediate = undefined;
     if (this.inflight === 0) {
       this.finishStep();
       return;

@@ -98,7 +98,15 @@ export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTa
       case 'delay': {
         const ms = param(query, 'ms', 0, maxDelayMs);
         if (ms === undefined) return reply(res, 400, 'ms must be an integer 0..600000\n');
-        setTimeout(reply, ms, res, 200, `delayed ${ms} ms\n`);
+        // A known delay must be exact, and Node's timers fire up to a millisecond or two off
+        // (their clock is whole milliseconds): wake a little early and finish against the clock.
+        const due = performance.now() + ms;
+        const finish = (): void => {
+          if (performance.now() >= due) reply(res, 200, `delayed ${ms} ms\n`);
+          else setImmediate(finish);
+        };
+        if (ms > 2) setTimeout(finish, ms - 2);
+        else setImmediate(finish);
         return;
       }
       case 'status': {
