@@ -25,6 +25,7 @@ function loadOptions(command: Command): Command {
     .option('--seed <n>', 'seed for poisson arrivals and query shuffles', '1')
     .option('--max-inflight <n>', 'in-flight cap per thread; arrivals beyond it are dropped and counted')
     .option('--timeout <time>', 'per-request timeout', '5s')
+    .option('--busy-poll', 'spin between sends: sub-millisecond send times at any rate, for a full core per thread')
     .option('--label <text>', 'series name in reports (default: the target)')
     .option('--slo-p99 <time>', 'saturation: p99 latency bound', '100ms')
     .option('--min-reply-ratio <r>', 'saturation: reply rate / target rate at least', '0.99')
@@ -57,6 +58,7 @@ function commonFrom(o: Record<string, unknown>): CommonOptions {
     ...pick('arrival'),
     ...pick('seed'),
     ...pick('maxInflight'),
+    ...pick('busyPoll'),
     ...pick('timeout'),
     ...pick('label'),
     ...pick('sloP99'),

@@ -28,6 +28,8 @@ export interface CommonOptions {
   seed?: number | string;
   /** In-flight cap per thread; arrivals beyond it are dropped and counted. */
   maxInflight?: number | string;
+  /** Spin between sends: sub-millisecond send times at any rate, for a full core per thread (httperf's way). */
+  busyPoll?: boolean;
   timeout?: string | number;
   label?: string;
   /** Saturation criteria (see Saturation in the result). */
@@ -49,6 +51,7 @@ export interface CommonPlanOptions {
   seed: number;
   /** Per thread; undefined means "choose from the rate" (the protocol knows its own limits). */
   maxInflight: number | undefined;
+  busyPoll: boolean;
   timeoutMs: number;
   label: string | undefined;
   criteria: { minReplyRatio: number; maxErrorRatio: number; sloP99Ms: number };
@@ -176,6 +179,7 @@ export function normalizeCommon(o: CommonOptions, problems: string[]): CommonPla
     arrival,
     seed,
     maxInflight,
+    busyPoll: o.busyPoll ?? false,
     timeoutMs,
     label: o.label,
     criteria: { minReplyRatio, maxErrorRatio, sloP99Ms },

@@ -254,6 +254,7 @@ async function run(common: CommonPlanOptions, target: string, driver: string, dr
       arrival: common.arrival,
       seed: common.seed,
       maxInflight: common.maxInflight ?? defaultMaxInflight(common),
+      busyPoll: common.busyPoll,
       timeoutMs: common.timeoutMs,
       // The driver reports a timeout within its sweep period after the deadline.
       drainMs: common.timeoutMs + 250,

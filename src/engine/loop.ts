@@ -33,6 +33,8 @@ export interface LoopConfig {
   arrival: Arrival;
   seed: number;
   maxInflight: number;
+  /** Always wait out the last millisecond before a send on setImmediate (see PRECISE_BELOW_RATE). */
+  busyPoll: boolean;
   /** Called when a second of the measured window closes. */
   onSecond: (report: SecondReport) => void;
 }
@@ -130,7 +132,7 @@ export class OpenLoop implements Completion {
       seed: (this.config.seed + threadIndex * 7919 + order.index * 104729) >>> 0,
     });
     this.nextDue = this.schedule.peek();
-    this.precise = order.rate / threadCount <= PRECISE_BELOW_RATE;
+    this.precise = this.config.busyPoll || order.rate / threadCount <= PRECISE_BELOW_RATE;
     this.sending = true;
     this.draining = false;
     return new Promise((resolve) => {

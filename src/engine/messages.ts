@@ -13,6 +13,8 @@ export interface WorkerPlan {
   /** In-flight cap per thread. */
   maxInflight: number;
   timeoutMs: number;
+  /** Spin between sends for sub-millisecond send times, at the cost of a full core per thread. */
+  busyPoll: boolean;
 }
 
 export interface StepOrder {

@@ -65,6 +65,7 @@ export async function runPlan(plan: RunPlan, hooks: RunHooks = {}): Promise<Plan
       seed: plan.seed,
       maxInflight: plan.maxInflight,
       timeoutMs: plan.timeoutMs,
+      busyPoll: plan.busyPoll,
     };
     return pool.run({ plan: workerPlan, threadIndex, port: port2 }, { transferList: [port2] }).catch((error: unknown) => {
       failure ??= error;

@@ -17,6 +17,7 @@ export default async function runWorker(task: WorkerTask): Promise<void> {
     arrival: plan.arrival,
     seed: plan.seed,
     maxInflight: plan.maxInflight,
+    busyPoll: plan.busyPoll,
     onSecond: post,
   });
   const driver = await driverModule.createDriver(plan.driverOptions, loop, {
