@@ -63,6 +63,18 @@ describe('open-loop HTTP engine', () => {
     expect(step.latencyMs.min).toBeGreaterThanOrEqual(19.9);
   });
 
+  it('sends within a fraction of a millisecond of schedule at low rates, and at any rate with busyPoll', async () => {
+    // Low rates: the loop wakes early and waits out the last millisecond, so timers' granularity does not show.
+    const low = (await runHttp({ url: target.url, rate: 100, duration: 2000, warmup: 200 })).steps[0]!;
+    expect(low.scheduleLagMs.p50).toBeLessThan(0.2);
+    // Higher rates: timers alone leave a tenth of the sends a millisecond late; spinning does not.
+    const timers = (await runHttp({ url: target.url, rate: 3000, duration: 2000, warmup: 200 })).steps[0]!;
+    const busy = (await runHttp({ url: target.url, rate: 3000, duration: 2000, warmup: 200, busyPoll: true })).steps[0]!;
+    expect(busy.sent).toBe(6000);
+    expect(busy.scheduleLagMs.p90).toBeLessThan(0.5);
+    expect(busy.scheduleLagMs.p90).toBeLessThan(timers.scheduleLagMs.p90 / 2);
+  });
+
   it('shows a one-second server freeze in p99 but not p50 (no coordinated omission)', async () => {
     // The target runs in its own process, as a real server would: freezing it must not freeze the generator.
     const frozen: SpawnedTarget = await spawnTarget('http', ['--listen', '127.0.0.1:0']);
