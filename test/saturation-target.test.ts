@@ -43,7 +43,8 @@ describe('saturation on a target of known capacity', () => {
     expect(saturation.rate).not.toBeNull();
     // Within one step of the capacity. (Overloaded, a server loses a little to queueing, so the
     // capacity read at overload can sit a hair below the best step it passed.)
-    expect(Math.abs(saturation.rate! - capacity)).toBeLessThanOrEqual(step);
+    // (The step rates are rounded to whole requests, hence the 2 req/s of slack.)
+    expect(Math.abs(saturation.rate! - capacity)).toBeLessThanOrEqual(step + 2);
     expect(saturation.failedCriterion).not.toBeNull();
     const above = result.steps[saturation.failedAt!]!;
     expect(above.targetRate).toBeGreaterThan(saturation.rate!);
