@@ -61,20 +61,17 @@ export async function runHttp(options: HttpOptions): Promise<HttpResult> {
   const body = options.body === undefined ? undefined : readBody(options.body, problems);
   const method = (options.method ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
   if (!/^[A-Z]+$/.test(method)) problems.push(`--method: '${options.method}' is not an HTTP method`);
-  if (options.url !== undefined) {
-    problems.push(
-      ...checkHttpOptions({
-        url: options.url,
-        ...(urls === undefined ? {} : { urls }),
-        method,
-        headers,
-        ...(body === undefined ? {} : { body }),
-        connections,
-        pipelining,
-        newConnectionPerRequest: options.newConnectionPerRequest ?? false,
-      }),
-    );
-  }
+  // Everything about the request but its URL, which may come from the built-in target.
+  const request: Omit<HttpDriverOptions, 'url'> = {
+    ...(urls === undefined ? {} : { urls }),
+    method,
+    headers,
+    ...(body === undefined ? {} : { body }),
+    connections,
+    pipelining,
+    newConnectionPerRequest: options.newConnectionPerRequest ?? false,
+  };
+  if (options.url !== undefined) problems.push(...checkHttpOptions({ url: options.url, ...request }));
   throwIfProblems(problems);
 
   let builtin: SpawnedTarget | undefined;
@@ -86,17 +83,7 @@ export async function runHttp(options: HttpOptions): Promise<HttpResult> {
       options.onNotice?.(`tsload: no URL given; started the built-in HTTP target at ${url} (child process ${builtin.child.pid})`);
     }
     await probeHttp(url, Math.min(common.timeoutMs, 5000));
-    const driverOptions: HttpDriverOptions = {
-      url,
-      ...(urls === undefined ? {} : { urls }),
-      method,
-      headers,
-      ...(body === undefined ? {} : { body }),
-      connections,
-      pipelining,
-      newConnectionPerRequest: options.newConnectionPerRequest ?? false,
-    };
-    const { base, steps } = await run(common, url, './drivers/http', driverOptions, options);
+    const { base, steps } = await run(common, url, './drivers/http', { url, ...request }, options);
     return { protocol: 'http', ...base, steps: steps.map(httpStep) };
   } finally {
     await builtin?.stop();
