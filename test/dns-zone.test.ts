@@ -660,7 +660,6 @@ describe('fixtures/test.zone', () => {
     // -i local: "full" also resolves names below the delegation through the system resolver.
     ['named-checkzone', ['-i', 'local', 'example.com', TEST_ZONE]],
     ['nsd-checkzone', ['example.com', TEST_ZONE]],
-    ['kzonecheck', ['-o', 'example.com', TEST_ZONE]],
   ];
   const present = (tool: string): boolean => {
     try {
@@ -671,6 +670,7 @@ describe('fixtures/test.zone', () => {
     }
   };
   for (const [tool, args] of checkers) {
+    if (!present(tool)) console.warn(`test/dns-zone.test.ts: ${tool} not installed: its check of fixtures/test.zone is skipped`);
     it.skipIf(!present(tool))(`is accepted by ${tool}`, () => {
       // execFileSync throws on a non-zero exit, with the checker's output in the message.
       const out = execFileSync(tool, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -679,6 +679,7 @@ describe('fixtures/test.zone', () => {
   }
 
   // Debian's knot package has no kzonecheck; knotc checks a zone offline given a configuration.
+  if (!present('knotc')) console.warn('test/dns-zone.test.ts: knotc not installed: the Knot check of fixtures/test.zone is skipped');
   it.skipIf(!present('knotc'))('is accepted by knotc zone-check', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsload-knot-'));
     try {
