@@ -1,6 +1,5 @@
 /** runDns end to end: the open-loop engine with the UDP driver against real servers on loopback. */
 import { createSocket, type Socket } from 'node:dgram';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,9 +8,9 @@ import { runDns } from '../src/run.js';
 import { loadZone } from '../src/drivers/dns-zone.js';
 import { startDnsTarget, type DnsTarget } from '../src/targets/dns.js';
 import { parseQueryFile } from '../src/drivers/dns-queries.js';
+import { tsload } from './run-cli.js';
 
 const zoneFile = new URL('../fixtures/test.zone', import.meta.url).pathname;
-const bin = new URL('../bin/tsload.js', import.meta.url).pathname;
 
 /** A UDP server that answers every query with an empty NOERROR reply, except every `dropEvery`-th, which it ignores. */
 async function droppingServer(dropEvery: number): Promise<{ address: string; received: () => number; close: () => void }> {
@@ -26,17 +25,6 @@ async function droppingServer(dropEvery: number): Promise<{ address: string; rec
   });
   await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
   return { address: `127.0.0.1:${socket.address().port}`, received: () => n, close: () => socket.close() };
-}
-
-function tsload(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 describe('open-loop DNS engine', () => {

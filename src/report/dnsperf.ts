@@ -19,6 +19,7 @@
  * arrivals) follow a block as a `# ` line when non-zero.
  */
 import type { DnsResult, DnsStep } from '../result.js';
+import { perStepBlocks } from './blocks.js';
 
 /** RCODE names in numeric order (dns-packet's names), so lists come out in dnsperf's order. */
 const RCODE_ORDER = [
@@ -101,12 +102,5 @@ export function formatDnsperfStep(step: DnsStep): string {
 }
 
 export function formatDnsperf(result: DnsResult): string {
-  const blocks: string[] = [];
-  const sweep = result.steps.length > 1;
-  if (result.aborted) blocks.push('# stopped early: partial results');
-  result.steps.forEach((step, i) => {
-    const head = sweep ? `# step ${i + 1}: rate ${step.targetRate}\n` : '';
-    blocks.push(head + formatDnsperfStep(step));
-  });
-  return blocks.join('\n\n') + '\n';
+  return perStepBlocks(result.steps, result.aborted, formatDnsperfStep);
 }

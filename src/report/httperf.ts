@@ -31,6 +31,7 @@
  * follow a block as a `# ` line when non-zero.
  */
 import type { HttpResult, HttpStep, TimelinePoint } from '../result.js';
+import { perStepBlocks } from './blocks.js';
 
 /**
  * Per-step figures result.ts does not carry (yet). Read when present, so a
@@ -153,12 +154,5 @@ export function formatHttperfStep(step: HttpStep): string {
 }
 
 export function formatHttperf(result: HttpResult): string {
-  const blocks: string[] = [];
-  const sweep = result.steps.length > 1;
-  if (result.aborted) blocks.push('# stopped early: partial results');
-  result.steps.forEach((step, i) => {
-    const head = sweep ? `# step ${i + 1}: rate ${step.targetRate}\n` : '';
-    blocks.push(head + formatHttperfStep(step));
-  });
-  return blocks.join('\n\n') + '\n';
+  return perStepBlocks(result.steps, result.aborted, formatHttperfStep);
 }
