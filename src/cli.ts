@@ -9,6 +9,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, TsloadError, exitCodeOf } from './errors.js';
 import type { CommonOptions } from './options.js';
 import type { Result } from './result.js';
+import type { HttpClient } from './drivers/http.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -136,6 +137,7 @@ export function buildProgram(): Command {
     .option('--body <text|@file>', 'request body, or @file')
     .option('--urls <file>', 'URLs or paths, one per line, used round robin (httperf --wlog)')
     .option('--new-connection-per-request', "httperf's default: a new TCP connection per request (for comparison only)")
+    .option('--client <native|undici>', "HTTP client: tsload's own (http:// only) or undici (default: native for http://, undici for https://)")
     .action(async (url: string | undefined, o: Record<string, unknown> & OutputOptions) => {
       const { runHttp } = await import('./run.js');
       await runLoad('http', o, (hooks) =>
@@ -150,6 +152,7 @@ export function buildProgram(): Command {
           ...(o.body === undefined ? {} : { body: o.body as string }),
           ...(o.urls === undefined ? {} : { urls: o.urls as string }),
           newConnectionPerRequest: o.newConnectionPerRequest === true,
+          ...(o.client === undefined ? {} : { client: o.client as HttpClient }),
         }),
       );
     });

@@ -65,6 +65,7 @@ export type {
 } from './result.js';
 export type { Zone, ZoneRecord } from './drivers/dns-zone.js';
 export type { Query } from './drivers/dns-queries.js';
+export type { HttpClient } from './drivers/http.js';
 export type { HttpTarget, HttpTargetOptions } from './targets/http.js';
 export type { DnsTarget, DnsTargetOptions } from './targets/dns.js';
 export type { Driver, DriverModule, DriverContext, Completion, DriverCounters } from './drivers/driver.js';

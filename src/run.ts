@@ -19,7 +19,7 @@ import {
   type CommonPlanOptions,
 } from './options.js';
 import { RESULT_SCHEMA, type DnsResult, type DnsStep, type HttpResult, type HttpStep } from './result.js';
-import { checkHttpOptions, probeHttp, type HttpDriverOptions } from './drivers/http.js';
+import { checkHttpOptions, probeHttp, type HttpClient, type HttpDriverOptions } from './drivers/http.js';
 import { probeDns, rcodeName, type DnsDriverOptions } from './drivers/dns.js';
 import { loadZone } from './drivers/dns-zone.js';
 import { buildQueryMix, loadQueryFile, type Query } from './drivers/dns-queries.js';
@@ -43,6 +43,8 @@ export interface HttpOptions extends CommonOptions {
   pipelining?: number | string;
   /** httperf's default, for comparison only: a new TCP connection per request, closed after it. */
   newConnectionPerRequest?: boolean;
+  /** 'native' (tsload's own HTTP/1.1 client, http:// only) or 'undici'; default native for http://, undici for https://. */
+  client?: HttpClient;
   /** One-line notices (e.g. that the built-in target was started). */
   onNotice?: (line: string) => void;
 }
@@ -70,6 +72,7 @@ export async function runHttp(options: HttpOptions): Promise<HttpResult> {
     connections,
     pipelining,
     newConnectionPerRequest: options.newConnectionPerRequest ?? false,
+    ...(options.client === undefined ? {} : { client: options.client }),
   };
   if (options.url !== undefined) problems.push(...checkHttpOptions({ url: options.url, ...request }));
   throwIfProblems(problems);

@@ -5,7 +5,7 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkHttpOptions, checkHttpTargets, connectionShare, createDriver, probeHttp, type HttpDriverOptions } from '../src/drivers/http.js';
+import { HTTP_CLIENTS, checkHttpOptions, checkHttpTargets, clientOf, connectionShare, createDriver, probeHttp, type HttpDriverOptions } from '../src/drivers/http.js';
 import { Failure, type Driver } from '../src/drivers/driver.js';
 import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
 import { TargetUnreachableError } from '../src/errors.js';
@@ -115,7 +115,8 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-describe('HTTP driver', () => {
+// One conformance suite for both clients.
+describe.each(HTTP_CLIENTS)('HTTP driver, %s client', (client) => {
   let target: HttpTarget;
   const drivers: Driver[] = [];
   beforeAll(async () => {
@@ -125,8 +126,8 @@ describe('HTTP driver', () => {
     await Promise.all(drivers.map((d) => d.close()));
     await target.close();
   });
-  async function open(...args: Parameters<typeof driver>) {
-    const r = await driver(...args);
+  async function open(options: Parameters<typeof driver>[0], context?: Parameters<typeof driver>[1]) {
+    const r = await driver({ client, ...options }, context);
     drivers.push(r.d);
     return r;
   }
@@ -309,7 +310,7 @@ describe('HTTP driver', () => {
   });
 
   it('close() aborts what is in flight without reporting it', async () => {
-    const r = await driver({ url: `${target.url}/_tsload/delay?ms=2000` });
+    const r = await driver({ client, url: `${target.url}/_tsload/delay?ms=2000` });
     for (let t = 0; t < 4; t++) r.send(t);
     await new Promise((res) => setTimeout(res, 100));
     await r.d.close();
@@ -318,8 +319,8 @@ describe('HTTP driver', () => {
   });
 
   it('rejects bad options', async () => {
-    await expect(driver({ url: `${target.url}/`, urls: ['http://127.0.0.2:1/'] })).rejects.toThrow(/not on http:\/\/127\.0\.0\.1/);
-    await expect(driver({ url: `${target.url}/`, headers: [['bad header', 'x']] })).rejects.toThrow(/header name/);
+    await expect(driver({ client, url: `${target.url}/`, urls: ['http://127.0.0.2:1/'] })).rejects.toThrow(/not on http:\/\/127\.0\.0\.1/);
+    await expect(driver({ client, url: `${target.url}/`, headers: [['bad header', 'x']] })).rejects.toThrow(/header name/);
   });
 });
 
@@ -340,6 +341,121 @@ describe('checkHttpTargets / checkHttpOptions', () => {
     expect(
       checkHttpOptions({ ...base, method: 'G T', headers: [['Content-Length', '3'], ['x', 'a\r\nb']], connections: 0, pipelining: 2, newConnectionPerRequest: true }),
     ).toHaveLength(5);
+  });
+  it('chooses the native client for http:// and undici for https://, and refuses native for https://', () => {
+    expect(clientOf({ url: 'http://127.0.0.1/' })).toBe('native');
+    expect(clientOf({ url: 'https://127.0.0.1/' })).toBe('undici');
+    expect(clientOf({ url: 'http://127.0.0.1/', client: 'undici' })).toBe('undici');
+    const base: HttpDriverOptions = { url: 'https://127.0.0.1/', method: 'GET', headers: [], connections: 1, pipelining: 1, newConnectionPerRequest: false };
+    expect(checkHttpOptions(base)).toEqual([]);
+    expect(checkHttpOptions({ ...base, client: 'native' })[0]).toMatch(/native client speaks plain http/);
+    expect(checkHttpOptions({ ...base, client: 'curl' as 'native' })[0]).toMatch(/client must be one of native, undici/);
+  });
+});
+
+describe('native client: connections the server ends', () => {
+  it('reconnects after a response that says connection: close, and sends again what was pipelined behind it', async () => {
+    // Answers the first request on each connection with "connection: close" and then closes, ignoring the rest.
+    let connections = 0;
+    let answered = 0;
+    const server = createNetServer((socket) => {
+      connections++;
+      socket.once('data', () => {
+        answered++;
+        socket.end('HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok');
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const r = await driver({ client: 'native', url: `http://127.0.0.1:${port}/`, connections: 1, pipelining: 4 }, { maxInflight: 8 });
+    try {
+      for (let t = 0; t < 6; t++) r.send(t);
+      await r.until(6);
+      expect(r.codes()).toEqual([200, 200, 200, 200, 200, 200]);
+      expect(r.outcomes.map((o) => o.token)).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(answered).toBe(6);
+      expect(connections).toBe(6);
+      expect(r.d.counters().connections).toBe(6);
+    } finally {
+      await r.d.close();
+      await new Promise<void>((res) => server.close(() => res()));
+    }
+  });
+
+  it('reads a body delimited by the close', async () => {
+    const server = createNetServer((socket) => {
+      socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\n\r\nuntil the end'));
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const r = await driver({ client: 'native', url: `http://127.0.0.1:${port}/`, connections: 1 });
+    try {
+      r.closedLoop(1, 3);
+      await r.until(3);
+      expect(r.codes()).toEqual([200, 200, 200]);
+      expect(r.d.counters().replyBodyBytes).toBe(3 * 13);
+    } finally {
+      await r.d.close();
+      await new Promise<void>((res) => server.close(() => res()));
+    }
+  });
+
+  it('reports a response that is not HTTP as a failure and drops the connection', async () => {
+    const server = createNetServer((socket) => {
+      socket.on('data', () => socket.write('SSH-2.0-OpenSSH\r\n'));
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const r = await driver({ client: 'native', url: `http://127.0.0.1:${port}/`, connections: 1 });
+    try {
+      r.send(0);
+      await r.until(1);
+      expect(r.codes()).toEqual([Failure.other]);
+    } finally {
+      await r.d.close();
+      await new Promise<void>((res) => server.close(() => res()));
+    }
+  });
+
+  it('after a timeout, sends again elsewhere the requests pipelined behind the overdue one', async () => {
+    // The first request on the first connection is never answered; everything else is, at once.
+    let connections = 0;
+    const server = createNetServer((socket) => {
+      const first = connections++ === 0;
+      let seen = 0;
+      socket.on('data', (chunk: Buffer) => {
+        const requests = chunk.toString('latin1').split('\r\n\r\n').length - 1;
+        for (let i = 0; i < requests; i++) {
+          if (first && seen++ === 0) continue;
+          if (first) continue;
+          socket.write('HTTP/1.1 204 No Content\r\n\r\n');
+        }
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const r = await driver({ client: 'native', url: `http://127.0.0.1:${port}/`, connections: 1, pipelining: 3 }, { timeoutMs: 300, maxInflight: 4 });
+    try {
+      r.send(0);
+      // Later, so they are not yet overdue when 0 is.
+      await new Promise((res) => setTimeout(res, 150));
+      r.send(1);
+      r.send(2);
+      await r.until(3);
+      expect(r.outcomes.map((o) => [o.token, o.code])).toEqual([
+        [0, Failure.timeout],
+        [1, 204],
+        [2, 204],
+      ]);
+      expect(connections).toBe(2);
+    } finally {
+      await r.d.close();
+      await new Promise<void>((res) => server.close(() => res()));
+    }
   });
 });
 

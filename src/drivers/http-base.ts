@@ -1,0 +1,229 @@
+/**
+ * What both HTTP clients share: the requests as bytes, and the book of
+ * requests in flight. The book keeps tokens in send order (so the timeout
+ * sweep only looks at the oldest) and holds requests beyond connections ×
+ * pipelining in a FIFO of its own, so a client never queues internally and a
+ * request that times out while waiting is simply dropped, never sent.
+ */
+import { Failure } from './driver.js';
+import type { Completion, Driver, DriverCounters } from './driver.js';
+import type { HttpDriverOptions } from './http.js';
+
+/** One request of the URL list, as the bytes that go on the wire. */
+export interface EncodedRequest {
+  /** Path and query, as sent in the request line. */
+  path: string;
+  /** Head and body exactly as written (undici writes the same bytes for the same request). */
+  bytes: Buffer;
+}
+
+/** Methods for which undici sends content-length: 0 with an empty body; tsload's client does the same. */
+const payloadMethods = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH']);
+
+/**
+ * The requests of `o` as bytes: `METHOD path HTTP/1.1`, host, connection, the
+ * given headers in order, content-length, blank line, body. This mirrors
+ * undici 7's writeH1, so both clients send the same bytes.
+ */
+export function encodeRequests(o: HttpDriverOptions): EncodedRequest[] {
+  const base = new URL(o.url);
+  const body = Buffer.from(o.body ?? '');
+  let host = `${base.hostname}${base.port === '' ? '' : `:${base.port}`}`;
+  let rest = '';
+  let close = false;
+  for (const [name, value] of o.headers) {
+    const lower = name.toLowerCase();
+    if (lower === 'host') host = value;
+    else if (lower === 'connection') close ||= /\bclose\b/i.test(value);
+    else rest += `${name}: ${value}\r\n`;
+  }
+  const length = body.length > 0 || payloadMethods.has(o.method) ? `content-length: ${body.length}\r\n` : '';
+  return (o.urls ?? [o.url]).map((target) => {
+    const u = new URL(target, base);
+    const path = `${u.pathname}${u.search}`;
+    const head = `${o.method} ${path} HTTP/1.1\r\nhost: ${host}\r\nconnection: ${close ? 'close' : 'keep-alive'}\r\n${rest}${length}\r\n`;
+    return { path, bytes: Buffer.concat([Buffer.from(head, 'latin1'), body]) };
+  });
+}
+
+const NIL = -1;
+const IDLE = 0;
+const WAITING = 1;
+const DISPATCHED = 2;
+
+export abstract class HttpDriverBase implements Driver {
+  protected closed = false;
+  /** Requests the client holds (dispatched, not yet released). */
+  protected busy = 0;
+  private readonly capacity: number;
+  private nextRequest = 0;
+  private readonly requestCount: number;
+  private sweeping = false;
+
+  private readonly state: Uint8Array;
+  /** In-flight tokens (waiting or dispatched) as a list in send order. */
+  private readonly sentAt: Float64Array;
+  private readonly prev: Int32Array;
+  private readonly nextOf: Int32Array;
+  private head = NIL;
+  private tail = NIL;
+  /** Tokens waiting for a connection: a ring, oldest at waitHead (a request a dead connection gives back goes in front). */
+  private readonly waiting: Int32Array;
+  private waitHead = 0;
+  private waitCount = 0;
+  private readonly sweeper: NodeJS.Timeout | undefined;
+
+  connections = 0;
+  bytesSent = 0;
+  requestsWritten = 0;
+  replyHeaderBytes = 0;
+  replyBodyBytes = 0;
+
+  constructor(
+    private readonly completion: Completion,
+    private readonly timeoutMs: number,
+    maxInflight: number,
+    capacity: number,
+    requestCount: number,
+  ) {
+    this.capacity = capacity;
+    this.requestCount = requestCount;
+    this.state = new Uint8Array(maxInflight);
+    this.sentAt = new Float64Array(maxInflight);
+    this.prev = new Int32Array(maxInflight);
+    this.nextOf = new Int32Array(maxInflight);
+    this.waiting = new Int32Array(maxInflight);
+    if (Number.isFinite(timeoutMs) && timeoutMs > 0) {
+      // Coarse on purpose: a timeout is reported at most one period late.
+      const period = Math.min(50, Math.max(10, Math.round(timeoutMs / 20)));
+      this.sweeper = setInterval(() => this.sweep(), period);
+      this.sweeper.unref();
+    }
+  }
+
+  /** Hand request number `request` (an index into the URL list) for `token` to the client. */
+  protected abstract dispatch(token: number, request: number): void;
+  /** `token` timed out while the client held it: stop it without reporting it (the book reports the timeout). */
+  protected abstract cancel(token: number): void;
+
+  send(token: number): void {
+    if (this.closed) return;
+    this.state[token] = WAITING;
+    this.sentAt[token] = performance.now();
+    this.prev[token] = this.tail;
+    this.nextOf[token] = NIL;
+    if (this.tail === NIL) this.head = token;
+    else this.nextOf[this.tail] = token;
+    this.tail = token;
+    if (this.busy < this.capacity && this.waitCount === 0) this.start(token);
+    else this.waiting[(this.waitHead + this.waitCount++) % this.waiting.length] = token;
+  }
+
+  private start(token: number): void {
+    const request = this.nextRequest;
+    this.nextRequest = request + 1 === this.requestCount ? 0 : request + 1;
+    this.state[token] = DISPATCHED;
+    this.busy++;
+    this.dispatch(token, request);
+  }
+
+  /** The client is done with live request `token`: reply (code >= 0) or failure. */
+  protected finished(token: number, code: number): void {
+    this.busy--;
+    this.unlink(token);
+    this.state[token] = IDLE;
+    if (this.closed) return;
+    // Oldest waiting request first, before the engine can send anew on the freed token.
+    if (!this.sweeping) this.pump();
+    this.completion.done(token, code);
+  }
+
+  /** The client freed a slot without a live request ending (an abandoned request it finally let go of). */
+  protected released(): void {
+    this.busy--;
+    if (!this.closed && !this.sweeping) this.pump();
+  }
+
+  /**
+   * Give dispatched `token` back: its connection died before it was answered,
+   * through no fault of its own. It goes to the front of the queue; give back
+   * several newest first so they keep their order.
+   */
+  protected giveBack(token: number): void {
+    this.busy--;
+    this.state[token] = WAITING;
+    this.waitHead = (this.waitHead - 1 + this.waiting.length) % this.waiting.length;
+    this.waiting[this.waitHead] = token;
+    this.waitCount++;
+  }
+
+  /** Dispatch waiting requests while the client has room. */
+  protected pump(): void {
+    while (this.waitCount > 0 && this.busy < this.capacity && !this.closed) {
+      const next = this.waiting[this.waitHead]!;
+      this.waitHead = (this.waitHead + 1) % this.waiting.length;
+      this.waitCount--;
+      this.start(next);
+    }
+  }
+
+  private unlink(token: number): void {
+    const p = this.prev[token]!;
+    const n = this.nextOf[token]!;
+    if (p === NIL) this.head = n;
+    else this.nextOf[p] = n;
+    if (n === NIL) this.tail = p;
+    else this.prev[n] = p;
+  }
+
+  private sweep(): void {
+    const overdue = performance.now() - this.timeoutMs;
+    // Hold the queue until every overdue request is out, so none of them is dispatched only to be cancelled.
+    this.sweeping = true;
+    try {
+      while (this.head !== NIL && this.sentAt[this.head]! <= overdue && !this.closed) {
+        const token = this.head;
+        this.unlink(token);
+        if (this.state[token] === WAITING) {
+          // Dispatched requests are older than waiting ones and the queue is in send order: it is at the head.
+          this.waitHead = (this.waitHead + 1) % this.waiting.length;
+          this.waitCount--;
+        } else {
+          this.cancel(token);
+        }
+        this.state[token] = IDLE;
+        this.completion.done(token, Failure.timeout);
+      }
+    } finally {
+      this.sweeping = false;
+    }
+    this.pump();
+  }
+
+  counters(): DriverCounters {
+    return {
+      connections: this.connections,
+      bytesSent: this.bytesSent,
+      bytesReceived: this.bytesReceived(),
+      requestsWritten: this.requestsWritten,
+      replyHeaderBytes: this.replyHeaderBytes,
+      replyBodyBytes: this.replyBodyBytes,
+    };
+  }
+
+  protected bytesReceived(): number {
+    return this.replyHeaderBytes + this.replyBodyBytes;
+  }
+
+  /** Stop the book; the client then drops its connections. */
+  protected shut(): boolean {
+    if (this.closed) return false;
+    this.closed = true;
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    this.waitCount = 0;
+    this.head = this.tail = NIL;
+    return true;
+  }
+
+  abstract close(): Promise<void>;
+}

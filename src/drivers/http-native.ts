@@ -1,0 +1,245 @@
+/**
+ * tsload's own HTTP/1.1 client for http:// targets: keep-alive connections on
+ * node:net, each request written as prebuilt bytes, each response read in
+ * place from one shared buffer (net's `onread`) by a reader that only tracks
+ * status and framing. Against the same nginx on this project's 2-core VM it
+ * spends about a third of the CPU per request that undici's dispatch() does
+ * (see bench/http.ts), and CPU per request is what bounds a load generator.
+ *
+ * A connection object lives as long as its socket. Requests on a connection
+ * are answered in order, so its in-flight tokens are a small FIFO.
+ */
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+import { Failure, failureOf } from './driver.js';
+import type { Completion } from './driver.js';
+import { HttpDriverBase, encodeRequests } from './http-base.js';
+import type { HttpDriverOptions } from './http.js';
+import { ResponseReader } from './http1-response.js';
+import type { ReplyBytes, ResponseSink } from './http1-response.js';
+
+/** Responses are read into this and parsed in place; one per thread is enough, as reads are handled one at a time. */
+const READ_BUFFER_BYTES = 64 * 1024;
+
+class Connection implements ResponseSink {
+  readonly socket: Socket;
+  open = false;
+  dead = false;
+  /** In the driver's stack of connections with room. */
+  listed = false;
+  /** Writes are being gathered until the end of the current task. */
+  corked = false;
+  /** Tokens written (or to be written on connect) here, oldest first: a ring. */
+  readonly tokens: Int32Array;
+  readonly requests: Int32Array;
+  head = 0;
+  count = 0;
+  readonly reader: ResponseReader;
+
+  constructor(
+    private readonly d: NativeDriver,
+    host: string,
+    port: number,
+    pipelining: number,
+    private readonly readBuffer: Buffer,
+  ) {
+    this.tokens = new Int32Array(pipelining);
+    this.requests = new Int32Array(pipelining);
+    this.reader = new ResponseReader(this, d, d.headRequests);
+    this.socket = connect({ host, port, noDelay: true, onread: { buffer: readBuffer, callback: this.onRead } });
+    this.socket.on('connect', this.onConnect);
+    this.socket.on('end', this.onEnd);
+    this.socket.on('error', this.onError);
+    this.socket.on('close', this.onClose);
+  }
+
+  get full(): boolean {
+    return this.count === this.tokens.length;
+  }
+
+  add(token: number, request: number): void {
+    const at = (this.head + this.count++) % this.tokens.length;
+    this.tokens[at] = token;
+    this.requests[at] = request;
+    if (this.open) this.d.write(this, request);
+  }
+
+  /** Remove and return the oldest token. */
+  shift(): number {
+    const token = this.tokens[this.head]!;
+    this.head = this.head + 1 === this.tokens.length ? 0 : this.head + 1;
+    this.count--;
+    return token;
+  }
+
+  /** Remove and return the newest token. */
+  pop(): number {
+    return this.tokens[(this.head + --this.count) % this.tokens.length]!;
+  }
+
+  response(status: number, keepAlive: boolean): void {
+    this.d.answered(this, this.shift(), status, keepAlive);
+  }
+
+  private readonly onConnect = (): void => {
+    this.open = true;
+    this.d.connected(this);
+  };
+
+  private readonly onRead = (n: number): boolean => {
+    if (!this.dead && !this.reader.feed(this.readBuffer, 0, n)) this.d.broken(this, Failure.other);
+    return true;
+  };
+
+  private readonly onEnd = (): void => {
+    if (this.dead) return;
+    // A response delimited by the close ends here; anything else still in flight was cut off.
+    this.reader.eof();
+    this.d.broken(this, Failure.connreset);
+  };
+
+  private readonly onError = (error: Error): void => {
+    if (!this.dead) this.d.broken(this, failureOf(error));
+  };
+
+  private readonly onClose = (): void => {
+    if (!this.dead) this.d.broken(this, Failure.connreset);
+  };
+}
+
+function uncork(c: Connection): void {
+  c.corked = false;
+  c.socket.uncork();
+}
+
+export class NativeDriver extends HttpDriverBase implements ReplyBytes {
+  readonly headRequests: boolean;
+  replyWireBytes = 0;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly requestBytes: Buffer[];
+  private readonly pipelining: number;
+  private readonly perRequest: boolean;
+  private readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  /** Connection of each dispatched token. */
+  private readonly carrier: (Connection | undefined)[];
+  /** Live connections with room for another request (may hold dead ones, skipped when popped). */
+  private readonly withRoom: Connection[] = [];
+  private readonly live = new Set<Connection>();
+
+  constructor(o: HttpDriverOptions, completion: Completion, timeoutMs: number, maxInflight: number, share: number) {
+    const encoded = encodeRequests(o);
+    super(completion, timeoutMs, maxInflight, share * o.pipelining, encoded.length);
+    const base = new URL(o.url);
+    this.host = base.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.port = base.port === '' ? 80 : Number(base.port);
+    this.requestBytes = encoded.map(({ bytes }) => bytes);
+    this.headRequests = o.method === 'HEAD';
+    this.pipelining = o.pipelining;
+    this.perRequest = o.newConnectionPerRequest;
+    this.carrier = new Array<Connection | undefined>(maxInflight);
+  }
+
+  protected dispatch(token: number, request: number): void {
+    let c: Connection | undefined;
+    if (!this.perRequest) {
+      while ((c = this.withRoom.pop()) !== undefined && c.dead) c.listed = false;
+    }
+    if (c === undefined) {
+      // The book never holds more than connections × pipelining, so there is room for a new one.
+      c = new Connection(this, this.host, this.port, this.perRequest ? 1 : this.pipelining, this.readBuffer);
+      this.live.add(c);
+    } else {
+      c.listed = false;
+    }
+    this.carrier[token] = c;
+    c.add(token, request);
+    if (!c.full && !this.perRequest) {
+      c.listed = true;
+      this.withRoom.push(c);
+    }
+  }
+
+  write(c: Connection, request: number): void {
+    const bytes = this.requestBytes[request]!;
+    this.requestsWritten++;
+    this.bytesSent += bytes.length;
+    // Requests pipelined on one connection in the same task (one pump of the
+    // schedule) leave in one write: one system call instead of several.
+    if (this.pipelining > 1 && !c.corked) {
+      c.corked = true;
+      c.socket.cork();
+      process.nextTick(uncork, c);
+    }
+    c.socket.write(bytes);
+  }
+
+  connected(c: Connection): void {
+    this.connections++;
+    for (let i = 0; i < c.count; i++) this.write(c, c.requests[(c.head + i) % c.tokens.length]!);
+  }
+
+  answered(c: Connection, token: number, status: number, keepAlive: boolean): void {
+    this.carrier[token] = undefined;
+    if (!keepAlive || this.perRequest) {
+      // Closed by the client first, as httperf does: the TIME_WAIT is the client's.
+      c.reader.halt();
+      this.drop(c);
+      this.giveBackAll(c);
+    } else if (!c.listed) {
+      c.listed = true;
+      this.withRoom.push(c);
+    }
+    this.finished(token, status);
+  }
+
+  /** Connection `c` failed: what it carried fails with `code`. */
+  broken(c: Connection, code: number): void {
+    this.drop(c);
+    while (c.count > 0) {
+      const token = c.shift();
+      this.carrier[token] = undefined;
+      this.finished(token, code);
+    }
+  }
+
+  protected cancel(token: number): void {
+    const c = this.carrier[token]!;
+    this.carrier[token] = undefined;
+    // The sweep goes oldest first, so the overdue request is its connection's oldest.
+    c.shift();
+    this.busy--;
+    // HTTP/1.1 cannot abandon one request: the connection goes, and the requests behind it are sent again elsewhere.
+    this.drop(c);
+    this.giveBackAll(c);
+  }
+
+  private giveBackAll(c: Connection): void {
+    while (c.count > 0) {
+      const token = c.pop();
+      this.carrier[token] = undefined;
+      this.giveBack(token);
+    }
+    this.pump();
+  }
+
+  private drop(c: Connection): void {
+    if (c.dead) return;
+    c.dead = true;
+    this.live.delete(c);
+    c.socket.destroy();
+  }
+
+  protected override bytesReceived(): number {
+    return this.replyWireBytes;
+  }
+
+  async close(): Promise<void> {
+    if (!this.shut()) return;
+    for (const c of this.live) {
+      c.dead = true;
+      c.socket.destroy();
+    }
+    this.live.clear();
+  }
+}

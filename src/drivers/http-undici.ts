@@ -1,0 +1,172 @@
+/**
+ * The HTTP client on undici's low-level dispatch() and a keep-alive Pool: the
+ * one for https:// and for `client: 'undici'`.
+ *
+ * Handlers use undici's legacy callbacks (onConnect/onHeaders/onData/
+ * onComplete/onError) because undici passes those straight through, while the
+ * newer controller API costs a wrapper, a controller and a parsed header
+ * object per request. A handler stays with its token and is reused.
+ */
+import { Client, Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import { failureOf } from './driver.js';
+import type { Completion } from './driver.js';
+import { HttpDriverBase, encodeRequests } from './http-base.js';
+import type { HttpDriverOptions } from './http.js';
+
+const NIL = -1;
+
+type Abort = (error?: Error) => void;
+
+/** Error given to undici when tsload aborts an overdue request (undici only reports it back to the orphaned handler). */
+const timeoutAbort = Object.assign(new Error('tsload: request timed out'), { code: 'TSLOAD_TIMEOUT' });
+
+/** One in-flight request's handler; one whose request timed out is orphaned (token -1) until undici lets go of it. */
+class Handler {
+  token = NIL;
+  request = 0;
+  status = 0;
+  abort: Abort | null = null;
+  /** Its own connection, in the new-connection-per-request mode. */
+  client: Client | null = null;
+  /** Between dispatch and undici's last callback; guards against a second end (undici reports a throwing callback as an error). */
+  active = false;
+  constructor(private readonly d: UndiciDriver) {}
+
+  onConnect(abort: Abort): void {
+    // Orphaned while undici still held it queued: cancel before it is written.
+    if (this.token === NIL) return abort(timeoutAbort);
+    this.abort = abort;
+    this.d.wrote(this.request);
+  }
+
+  onHeaders(status: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean {
+    this.status = status;
+    // "HTTP/1.1 200 " + text + CRLF, each "name: value" + CRLF, final CRLF.
+    let size = 15 + statusText.length + 2;
+    for (const field of rawHeaders) size += field.length + 2;
+    this.d.replyHeaderBytes += size;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.d.replyBodyBytes += chunk.length;
+    return true;
+  }
+
+  onComplete(): void {
+    this.d.ended(this, this.status);
+  }
+
+  onError(error: Error): void {
+    this.d.ended(this, failureOf(error));
+  }
+}
+
+export class UndiciDriver extends HttpDriverBase {
+  private readonly pool: Pool;
+  /** Set in the new-connection-per-request mode: each request gets a Client of its own. */
+  private readonly origin: string | undefined;
+  private readonly requests: Dispatcher.DispatchOptions[];
+  private readonly requestBytes: number[];
+  private readonly handlers: (Handler | undefined)[];
+  private readonly spare: Handler[] = [];
+
+  constructor(o: HttpDriverOptions, completion: Completion, timeoutMs: number, maxInflight: number, share: number) {
+    const encoded = encodeRequests(o);
+    super(completion, timeoutMs, maxInflight, share * o.pipelining, encoded.length);
+    const body = Buffer.from(o.body ?? '');
+    const flatHeaders = o.headers.flat();
+    this.requests = encoded.map(({ path }) => ({
+      path,
+      method: o.method as Dispatcher.HttpMethod,
+      headers: flatHeaders,
+      body: body.length > 0 ? body : null,
+      // Always explicit: left unset, undici would also close the connection after every HEAD.
+      // A new connection per request still asks for keep-alive: httperf's artifact is that the
+      // client closes first, so TIME_WAIT lands on the client (see ended).
+      reset: false,
+      // Replies are read whole and small; let pipelined requests go out without waiting for headers.
+      blocking: false,
+    }));
+    this.requestBytes = encoded.map(({ bytes }) => bytes.length);
+    const base = new URL(o.url);
+    this.pool = new Pool(base.origin, {
+      connections: share,
+      pipelining: o.pipelining,
+      // The book enforces its own timeout from the send; undici's per-request timers would only add cost.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+    this.pool.on('connect', this.onConnect);
+    this.origin = o.newConnectionPerRequest ? base.origin : undefined;
+    this.handlers = new Array<Handler | undefined>(maxInflight);
+  }
+
+  protected dispatch(token: number, request: number): void {
+    let h = this.handlers[token];
+    if (h === undefined) h = this.handlers[token] = this.spare.pop() ?? new Handler(this);
+    h.token = token;
+    h.status = 0;
+    h.abort = null;
+    h.active = true;
+    h.request = request;
+    if (this.origin !== undefined) {
+      // httperf's default, on purpose: a connection for this request alone, which the
+      // client closes as soon as the reply is in (see ended), leaving it in TIME_WAIT.
+      h.client = new Client(this.origin, { pipelining: 1, headersTimeout: 0, bodyTimeout: 0 });
+      h.client.on('connect', this.onConnect);
+      h.client.dispatch(this.requests[request]!, h);
+    } else {
+      this.pool.dispatch(this.requests[request]!, h);
+    }
+  }
+
+  protected cancel(token: number): void {
+    const h = this.handlers[token]!;
+    this.handlers[token] = undefined;
+    h.token = NIL;
+    // Aborting destroys the connection (HTTP/1.1 has no other way); undici then calls onError, which recycles h.
+    // Without an abort yet the request is still queued in undici, and onConnect cancels it.
+    h.abort?.(timeoutAbort);
+  }
+
+  private readonly onConnect = (): void => {
+    this.connections++;
+  };
+
+  /** undici is writing a request now. */
+  wrote(request: number): void {
+    this.requestsWritten++;
+    this.bytesSent += this.requestBytes[request]!;
+  }
+
+  /** undici is done with a handler: reply or failure. */
+  ended(h: Handler, code: number): void {
+    if (!h.active) return;
+    h.active = false;
+    h.abort = null;
+    if (h.client !== null) {
+      h.client.destroy().catch(() => {});
+      h.client = null;
+    }
+    const token = h.token;
+    if (token === NIL) {
+      this.spare.push(h);
+      this.released();
+    } else {
+      h.token = NIL;
+      this.finished(token, code);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.shut()) return;
+    for (const h of this.handlers) {
+      if (h === undefined) continue;
+      h.token = NIL;
+      h.client?.destroy().catch(() => {});
+    }
+    await this.pool.destroy();
+  }
+}
