@@ -23,6 +23,7 @@ import {
   cpuAfter,
   freePort,
   highestPassing,
+  median,
   num,
   parseBenchArgs,
   ratio,
@@ -203,65 +204,66 @@ async function emitQueries(): Promise<string> {
 
 async function cpuPerQuery(nsd: Nsd, queries: string): Promise<void> {
   const rate = 20_000;
-  report.section(`1. CPU per query at 20k qps, ${N} s each, same NSD`);
+  const rounds = args.rounds;
+  report.section(`1. CPU per query at 20k qps, ${N} s each, same NSD, ${rounds} alternating round${rounds === 1 ? '' : 's'}`);
+  const rows: Cell[][] = [];
+  const tsUs: number[] = [];
+  const dpUs: number[] = [];
+  const records: unknown[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    progress(`tsload dns --rate ${rate} for ${N} s`);
+    const ts = await runTsload<DnsResult>(
+      ['dns', '--server', `127.0.0.1:${nsd.port}`, '--queries', queries, '--rate', String(rate), '--duration', `${N}s`, '--warmup', '1s', '--timeout', `${TIMEOUT_S}s`],
+      { timeoutMs: (N + 1 + TIMEOUT_S + 10) * 1000 + GRACE_MS, server: nsd.server },
+    );
+    const step = ts.result.steps[0];
+    if (step === undefined) throw new Error('tsload returned no step');
+    // The step's CPU covers warmup + window + drain; `sent` counts the window
+    // only, so the warmup's queries (sent at the target rate) are added.
+    const tsQueries = step.sent + Math.round(step.targetRate * step.warmupS);
+    const tsUsStep = usPer(step.cpu.userS + step.cpu.systemS, tsQueries);
 
-  progress(`tsload dns --rate ${rate} for ${N} s`);
-  const ts = await runTsload<DnsResult>(
-    ['dns', '--server', `127.0.0.1:${nsd.port}`, '--queries', queries, '--rate', String(rate), '--duration', `${N}s`, '--warmup', '1s', '--timeout', `${TIMEOUT_S}s`],
-    { timeoutMs: (N + 1 + TIMEOUT_S + 10) * 1000 + GRACE_MS, server: nsd.server },
-  );
-  const step = ts.result.steps[0];
-  if (step === undefined) throw new Error('tsload returned no step');
-  // The step's CPU covers warmup + window + drain; `sent` counts the window
-  // only, so the warmup's queries (sent at the target rate) are added.
-  const tsQueries = step.sent + Math.round(step.targetRate * step.warmupS);
-  const tsStepCpu = step.cpu.userS + step.cpu.systemS;
-
-  progress(`dnsperf -Q ${rate} for ${N} s`);
-  let dpWindowCpu = NaN;
-  const dp = await runTimed(
-    '/usr/bin/dnsperf',
-    ['-s', '127.0.0.1', '-p', String(nsd.port), '-d', queries, '-Q', String(rate), '-l', String(N), '-t', String(TIMEOUT_S)],
-    {
-      timeoutMs: (N + TIMEOUT_S + 10) * 1000 + GRACE_MS,
-      server: nsd.server,
-      // dnsperf stays up after -l to wait for its last queries: its CPU at the
-      // end of -l is its CPU for the load itself.
-      during: async (child) => {
-        dpWindowCpu = await cpuAfter(child, N);
+    progress(`dnsperf -Q ${rate} for ${N} s`);
+    let dpWindowCpu = NaN;
+    const dp = await runTimed(
+      '/usr/bin/dnsperf',
+      ['-s', '127.0.0.1', '-p', String(nsd.port), '-d', queries, '-Q', String(rate), '-l', String(N), '-t', String(TIMEOUT_S)],
+      {
+        timeoutMs: (N + TIMEOUT_S + 10) * 1000 + GRACE_MS,
+        server: nsd.server,
+        // dnsperf stays up after -l to wait for its last queries: its CPU at the
+        // end of -l is its CPU for the load itself.
+        during: async (child) => {
+          dpWindowCpu = await cpuAfter(child, N);
+        },
       },
-    },
-  );
-  checkRan(dp, 'dnsperf');
-  const d = parseDnsperf(dp.stdout);
-
-  const tsUsStep = usPer(tsStepCpu, tsQueries);
-  const tsUsProc = usPer(cpuOf(ts.timed), tsQueries);
-  const dpUs = usPer(cpuOf(dp), d.sent);
-  const dpUsWindow = usPer(dpWindowCpu, d.sent);
-  report.table(
-    ['tool', 'queries', 'wall s', 'qps', 'lost', 'user s', 'sys s', 'CPU µs/query', 'nsd CPU s', 'UDP rcvbuf drops'],
-    [
-      ['tsload (step cpu)', tsQueries, step.warmupS + step.durationS, step.sendRate, step.lost, step.cpu.userS, step.cpu.systemS, tsUsStep, null, null],
-      ['tsload (process)', tsQueries, ts.timed.wallS, null, null, ts.timed.userS, ts.timed.systemS, tsUsProc, ts.timed.serverCpuS ?? null, ts.timed.udpRcvbufErrors],
-      ['dnsperf (-l window)', d.sent, N, d.qps, d.lost, null, null, dpUsWindow, null, null],
-      ['dnsperf (process)', d.sent, dp.wallS, null, null, dp.userS, dp.systemS, dpUs, dp.serverCpuS ?? null, dp.udpRcvbufErrors],
-    ],
-  );
+    );
+    checkRan(dp, 'dnsperf');
+    const d = parseDnsperf(dp.stdout);
+    const dpUsWindow = usPer(dpWindowCpu, d.sent);
+    tsUs.push(tsUsStep);
+    dpUs.push(dpUsWindow);
+    rows.push(
+      [round, 'tsload (step cpu)', tsQueries, step.sendRate, step.lost, step.cpu.userS, step.cpu.systemS, tsUsStep, usPer(cpuOf(ts.timed), tsQueries), ts.timed.serverCpuS ?? null, ts.timed.udpRcvbufErrors],
+      [round, 'dnsperf (-l window)', d.sent, d.qps, d.lost, null, null, dpUsWindow, usPer(cpuOf(dp), d.sent), dp.serverCpuS ?? null, dp.udpRcvbufErrors],
+    );
+    records.push({
+      tsload: { command: ts.timed.command, queries: tsQueries, usPerQueryStep: tsUsStep, time: timesOf(ts.timed), step: slimStep(step) },
+      dnsperf: { command: dp.command, usPerQueryWindow: dpUsWindow, windowCpuS: dpWindowCpu, usPerQuery: usPer(cpuOf(dp), d.sent), time: timesOf(dp), parsed: d, stdout: withoutTimeoutLines(dp.stdout) },
+    });
+    report.line(
+      `round ${round}: tsload ${step.completed} of ${step.sent} windowed queries answered, ${step.lost} lost, ${step.late} late, ${step.dropped} dropped, ${step.unexpected} unexpected, lag p99 ${num(step.scheduleLagMs.p99)} ms; dnsperf ${d.completed} of ${d.sent} completed, ${d.lost} lost`,
+    );
+  }
+  report.table(['round', 'tool', 'queries', 'qps', 'lost', 'user s', 'sys s', 'CPU µs/query', 'whole process µs/query', 'nsd CPU s', 'UDP rcvbuf drops'], rows);
+  const r = ratio(median(tsUs), median(dpUs));
+  report.line(`medians over ${rounds} round${rounds === 1 ? '' : 's'}: tsload ${num(median(tsUs))} µs/query, dnsperf ${num(median(dpUs))} µs/query`);
+  report.line(`ratio tsload/dnsperf CPU per query (medians): ${r ?? '-'}; per round: ${tsUs.map((t, i) => ratio(t, dpUs[i]!) ?? '-').join(', ')}`);
+  report.line(`target: tsload/dnsperf ≤ 1: ${r !== null && r <= 1 ? 'met' : 'NOT met'}`);
   report.line(
-    `tsload: ${step.completed} of ${step.sent} windowed queries answered, ${step.lost} lost, ${step.late} late, ${step.dropped} dropped, ${step.unexpected} unexpected; schedule lag p99 ${num(step.scheduleLagMs.p99)} ms; latency p50 ${num(step.latencyMs.p50)} ms, mean ${num(step.latencyMs.mean)} ms`,
+    `(tsload step cpu = warmup + window + drain, all threads; dnsperf -l window = its CPU read from /proc ${N} s after start; whole process = /usr/bin/time user+sys, incl. node startup for tsload and the ${TIMEOUT_S} s wait for unanswered queries for both)`,
   );
-  report.line(`dnsperf: ${d.completed} of ${d.sent} completed, ${d.lost} lost; run time ${num(d.runTimeS)} s; average latency ${num(d.avgLatencyMs)} ms`);
-  const r = ratio(tsUsStep, dpUsWindow);
-  report.line(`ratio tsload/dnsperf CPU per query: ${r ?? '-'} (tsload step cpu / dnsperf -l window), ${ratio(tsUsProc, dpUs) ?? '-'} (whole process / whole process)`);
-  report.line(`target: tsload/dnsperf ≤ 1 (step cpu / -l window): ${r !== null && r <= 1 ? 'met' : 'NOT met'}`);
-  report.line(
-    `(whole process = /usr/bin/time user+sys, incl. node startup for tsload and the ${TIMEOUT_S} s wait for unanswered queries for both; step cpu = warmup + window + drain, all threads; dnsperf -l window = its CPU read from /proc ${N} s after start)`,
-  );
-  report.record('cpuPerQuery', {
-    tsload: { command: ts.timed.command, queries: tsQueries, usPerQueryStep: tsUsStep, usPerQueryProcess: tsUsProc, time: timesOf(ts.timed), step: slimStep(step) },
-    dnsperf: { command: dp.command, usPerQueryWindow: dpUsWindow, windowCpuS: dpWindowCpu, usPerQuery: dpUs, time: timesOf(dp), parsed: d, stdout: withoutTimeoutLines(dp.stdout) },
-  });
+  report.record('cpuPerQuery', { rounds, medianUsPerQuery: { tsload: median(tsUs), dnsperf: median(dpUs) }, ratio: r, runs: records });
 }
 
 // ---------------------------------------------------------------------------

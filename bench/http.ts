@@ -23,6 +23,7 @@ import {
   checkRan,
   freePort,
   highestPassing,
+  median,
   num,
   parseBenchArgs,
   ratio,
@@ -218,92 +219,113 @@ function progress(text: string): void {
 // 1. CPU per request at 10k req/s
 
 async function cpuPerRequest(nginx: Nginx): Promise<void> {
-  report.section(`1. CPU per request at 10k req/s, ${N} s each, same nginx`);
+  const rounds = args.rounds;
+  report.section(`1. CPU per request at 10k req/s, ${N} s each, same nginx, ${rounds} alternating round${rounds === 1 ? '' : 's'}`);
   const rate = 10_000;
   const warmupS = 1;
+  const lua = join(tempDir('wrk'), 'delay.lua');
+  writeFileSync(lua, 'function delay()\n  return 10\nend\n');
 
-  const tsload = async (client: 'native' | 'undici') => {
-    progress(`tsload --client ${client} --rate ${rate} for ${N} s`);
-    const run = await runTsload<HttpResult>(['http', nginx.url, '--client', client, '--rate', String(rate), '--duration', `${N}s`, '--warmup', `${warmupS}s`], {
+  /** One measured run: requests, CPU and rate of one tool. */
+  interface Sample {
+    tool: string;
+    mode: string;
+    requests: number;
+    wallS: number;
+    rate: number;
+    userS: number;
+    systemS: number;
+    us: number;
+    serverCpuS: number | null;
+    note: string;
+    record: unknown;
+  }
+  const tsload = async (tool: string, extra: string[]): Promise<Sample> => {
+    progress(`${tool} --rate ${rate} for ${N} s`);
+    const run = await runTsload<HttpResult>(['http', nginx.url, ...extra, '--rate', String(rate), '--duration', `${N}s`, '--warmup', `${warmupS}s`], {
       timeoutMs: (N + warmupS + 10) * 1000 + GRACE_MS,
       server: nginx.server,
     });
     const step = run.result.steps[0];
     if (step === undefined) throw new Error('tsload returned no step');
-    // The step's CPU covers warmup + window + drain; `sent` counts the window
-    // only, so the warmup's requests (sent at the target rate) are added.
+    // The step's CPU covers warmup + window + drain, all threads; `sent` counts
+    // the window only, so the warmup's requests (sent at the target rate) are added.
     const requests = step.sent + Math.round(step.targetRate * step.warmupS);
-    return { run, step, requests, usStep: usPer(step.cpu.userS + step.cpu.systemS, requests), usProc: usPer(cpuOf(run.timed), requests) };
+    return {
+      tool,
+      mode: extra.length === 0 ? 'open loop, defaults' : `open loop, ${extra.join(' ')}`,
+      requests,
+      wallS: step.warmupS + step.durationS,
+      rate: step.sendRate,
+      userS: step.cpu.userS,
+      systemS: step.cpu.systemS,
+      us: usPer(step.cpu.userS + step.cpu.systemS, requests),
+      serverCpuS: run.timed.serverCpuS ?? null,
+      note: `${step.completed}/${step.sent} answered, ${step.errors.total} errors, ${step.timeouts} timeouts, ${step.dropped} dropped, lag p99 ${num(step.scheduleLagMs.p99)} ms, whole process ${num(usPer(cpuOf(run.timed), requests))} µs/req`,
+      record: { command: run.timed.command, time: timesOf(run.timed), step: slimStep(step) },
+    };
   };
-  const ts = await tsload('native');
-  const un = await tsload('undici');
-
-  // httperf: --rate is new connections per second; 100 connections/s × 100
-  // requests each, issued back to back on the connection, is 10k req/s with
-  // keep-alive (httperf's default of one request per connection stalls on
-  // TIME_WAIT well below this rate on this machine).
-  progress(`httperf --rate 100 --num-calls 100 for ${N} s`);
-  const hp = await runTimed(
-    '/usr/bin/httperf',
-    ['--hog', '--server', '127.0.0.1', '--port', String(nginx.port), '--uri', '/1k.html', '--rate', '100', '--num-calls', '100', '--num-conns', String(100 * N), '--timeout', '5'],
-    { timeoutMs: N * 3000 + GRACE_MS, server: nginx.server },
-  );
-  checkRan(hp, 'httperf');
-  const h = parseHttperf(hp.stdout);
-
-  // wrk paced near 10k req/s: each of 115 connections waits 10 ms (wrk's
-  // Lua delay()) after each reply. wrk2, the open-loop wrk, is not in Debian;
-  // this is the closest like-for-like rate from a C event loop.
-  const lua = join(tempDir('wrk'), 'delay.lua');
-  writeFileSync(lua, 'function delay()\n  return 10\nend\n');
-  progress(`wrk -t1 -c115 with a 10 ms delay per connection for ${N} s`);
-  const wp = await runTimed('/usr/bin/wrk', ['-t1', '-c115', `-d${N}s`, '-s', lua, nginx.url], { timeoutMs: N * 1000 + GRACE_MS, server: nginx.server });
-  checkRan(wp, 'wrk');
-  const p = parseWrk(wp.stdout);
-
-  // wrk's own way: as fast as 20 connections allow, so its figure is CPU per
-  // request at whatever rate it reached, with many replies per wakeup.
-  progress(`wrk -t1 -c20 for ${N} s`);
-  const wk = await runTimed('/usr/bin/wrk', ['-t1', '-c20', `-d${N}s`, nginx.url], { timeoutMs: N * 1000 + GRACE_MS, server: nginx.server });
-  checkRan(wk, 'wrk');
-  const w = parseWrk(wk.stdout);
-
-  const hpUs = usPer(cpuOf(hp), h.requests);
-  const wpUs = usPer(cpuOf(wp), p.requests);
-  const wkUs = usPer(cpuOf(wk), w.requests);
-  const tsRow = (name: string, t: typeof ts): Cell[][] => [
-    [`${name} (step cpu)`, 'open loop 10k/s', t.requests, t.step.warmupS + t.step.durationS, t.step.sendRate, t.step.cpu.userS, t.step.cpu.systemS, t.usStep, null],
-    [`${name} (process)`, 'open loop 10k/s', t.requests, t.run.timed.wallS, null, t.run.timed.userS, t.run.timed.systemS, t.usProc, t.run.timed.serverCpuS ?? null],
+  const wrk = async (tool: string, mode: string, extra: string[]): Promise<Sample> => {
+    progress(`${tool} for ${N} s`);
+    const wk = await runTimed('/usr/bin/wrk', ['-t1', ...extra, `-d${N}s`, nginx.url], { timeoutMs: N * 1000 + GRACE_MS, server: nginx.server });
+    checkRan(wk, 'wrk');
+    const w = parseWrk(wk.stdout);
+    return { tool, mode, requests: w.requests, wallS: wk.wallS, rate: w.requestsPerSec, userS: wk.userS, systemS: wk.systemS, us: usPer(cpuOf(wk), w.requests), serverCpuS: wk.serverCpuS ?? null, note: `${w.errors} errors`, record: { command: wk.command, time: timesOf(wk), parsed: w, stdout: wk.stdout } };
+  };
+  const tools: Array<() => Promise<Sample>> = [
+    () => tsload('tsload', []),
+    () => tsload('tsload pipelined', ['--connections', '4', '--pipelining', '16']),
+    () => tsload('tsload undici', ['--client', 'undici']),
+    async () => {
+      // httperf: --rate is new connections per second; 100 connections/s × 100
+      // requests each, issued back to back on the connection, is 10k req/s with
+      // keep-alive (httperf's default of one request per connection stalls on
+      // TIME_WAIT well below this rate on this machine).
+      progress(`httperf --rate 100 --num-calls 100 for ${N} s`);
+      const hp = await runTimed(
+        '/usr/bin/httperf',
+        ['--hog', '--server', '127.0.0.1', '--port', String(nginx.port), '--uri', '/1k.html', '--rate', '100', '--num-calls', '100', '--num-conns', String(100 * N), '--timeout', '5'],
+        { timeoutMs: N * 3000 + GRACE_MS, server: nginx.server },
+      );
+      checkRan(hp, 'httperf');
+      const h = parseHttperf(hp.stdout);
+      return { tool: 'httperf', mode: '100 conn/s × 100 calls', requests: h.requests, wallS: hp.wallS, rate: h.requestRate, userS: hp.userS, systemS: hp.systemS, us: usPer(cpuOf(hp), h.requests), serverCpuS: hp.serverCpuS ?? null, note: `${h.replies} replies, ${h.errors} errors`, record: { command: hp.command, time: timesOf(hp), parsed: h, stdout: hp.stdout } };
+    },
+    // wrk paced near 10k req/s: each of 115 connections waits 10 ms (wrk's Lua
+    // delay()) after each reply. wrk2, the open-loop wrk, is not in Debian;
+    // this is the closest like-for-like rate from a C event loop.
+    () => wrk('wrk paced', '115 conns, 10 ms delay each', ['-c115', '-s', lua]),
+    // wrk's own way: as fast as 20 connections allow, with many replies per wakeup.
+    () => wrk('wrk', 'closed loop, 20 conns', ['-c20']),
   ];
-  report.table(
-    ['tool', 'mode', 'requests', 'wall s', 'req/s', 'user s', 'sys s', 'CPU µs/req', 'nginx CPU s'],
-    [
-      ...tsRow('tsload', ts),
-      ...tsRow('tsload --client undici', un),
-      ['httperf', '100 conn/s × 100 calls', h.requests, hp.wallS, h.requestRate, hp.userS, hp.systemS, hpUs, hp.serverCpuS ?? null],
-      ['wrk, paced', '115 conns, 10 ms delay', p.requests, wp.wallS, p.requestsPerSec, wp.userS, wp.systemS, wpUs, wp.serverCpuS ?? null],
-      ['wrk', 'closed loop, 20 conns', w.requests, wk.wallS, w.requestsPerSec, wk.userS, wk.systemS, wkUs, wk.serverCpuS ?? null],
-    ],
-  );
-  for (const [name, t] of [['tsload', ts], ['tsload --client undici', un]] as const) {
-    const s = t.step;
-    report.line(`${name}: ${s.completed} of ${s.sent} windowed requests answered, ${s.errors.total} errors, ${s.timeouts} timeouts, ${s.dropped} dropped; send rate ${num(s.sendRate)}/s; schedule lag p99 ${num(s.scheduleLagMs.p99)} ms`);
+  const samples: Sample[] = [];
+  const rows: Cell[][] = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const tool of tools) {
+      const sample = await tool();
+      samples.push(sample);
+      rows.push([round, sample.tool, sample.mode, sample.requests, sample.rate, sample.userS, sample.systemS, sample.us, sample.serverCpuS, sample.note]);
+    }
   }
-  report.line(`httperf: ${h.replies} replies, ${h.errors} errors; its own CPU line: user ${h.cpuUserS} s, system ${h.cpuSystemS} s`);
-  report.line(`wrk paced: ${num(p.requestsPerSec)} req/s, ${p.errors} errors. wrk closed loop: ${num(w.requestsPerSec)} req/s, ${w.errors} errors`);
-  report.line(`ratio tsload/wrk paced CPU per request: ${ratio(ts.usStep, wpUs) ?? '-'} (step cpu), ${ratio(ts.usProc, wpUs) ?? '-'} (whole process)`);
-  report.line(`ratio tsload/httperf   CPU per request: ${ratio(ts.usStep, hpUs) ?? '-'} (step cpu), ${ratio(ts.usProc, hpUs) ?? '-'} (whole process)`);
-  report.line(`ratio tsload/wrk closed loop:           ${ratio(ts.usStep, wkUs) ?? '-'} (step cpu; wrk at its own rate)`);
-  report.line(`ratio tsload native/undici client:      ${ratio(ts.usStep, un.usStep) ?? '-'} (step cpu)`);
-  report.line(`target: tsload ≤ ${TARGET_US_PER_REQ} µs/request at 10k req/s (step cpu): ${ts.usStep <= TARGET_US_PER_REQ ? 'met' : 'NOT met'} (${num(ts.usStep)} µs; wrk paced ${num(wpUs)} µs, of which system ${num(usPer(wp.systemS, p.requests))})`);
-  report.line('(whole process = /usr/bin/time user+sys, node startup included; step cpu = warmup + window + drain, all threads)');
-  report.record('cpuPerRequest', {
-    tsload: { command: ts.run.timed.command, requests: ts.requests, usPerReqStep: ts.usStep, usPerReqProcess: ts.usProc, time: timesOf(ts.run.timed), step: slimStep(ts.step) },
-    tsloadUndici: { command: un.run.timed.command, requests: un.requests, usPerReqStep: un.usStep, usPerReqProcess: un.usProc, time: timesOf(un.run.timed), step: slimStep(un.step) },
-    httperf: { command: hp.command, usPerReq: hpUs, time: timesOf(hp), parsed: h, stdout: hp.stdout },
-    wrkPaced: { command: wp.command, usPerReq: wpUs, time: timesOf(wp), parsed: p, stdout: wp.stdout },
-    wrk: { command: wk.command, usPerReq: wkUs, time: timesOf(wk), parsed: w, stdout: wk.stdout },
+  report.table(['round', 'tool', 'mode', 'requests', 'req/s', 'user s', 'sys s', 'CPU µs/req', 'nginx CPU s', ''], rows);
+  const med = (tool: string): number => median(samples.filter((x) => x.tool === tool).map((x) => x.us));
+  const medianRows = [...new Set(samples.map((x) => x.tool))].map((tool) => {
+    const mine = samples.filter((x) => x.tool === tool);
+    return [tool, mine[0]!.mode, median(mine.map((x) => x.rate)), median(mine.map((x) => usPer(x.userS, x.requests))), median(mine.map((x) => usPer(x.systemS, x.requests))), med(tool)];
   });
+  report.line(`medians over ${rounds} round${rounds === 1 ? '' : 's'}:`);
+  report.table(['tool', 'mode', 'req/s', 'user µs/req', 'sys µs/req', 'CPU µs/req'], medianRows);
+  const ts = med('tsload');
+  report.line(`ratio tsload/wrk paced:          ${ratio(ts, med('wrk paced')) ?? '-'} (pipelined: ${ratio(med('tsload pipelined'), med('wrk paced')) ?? '-'})`);
+  report.line(`ratio tsload/httperf:            ${ratio(ts, med('httperf')) ?? '-'}`);
+  report.line(`ratio tsload/wrk closed loop:    ${ratio(ts, med('wrk')) ?? '-'} (wrk at its own rate)`);
+  report.line(`ratio tsload/tsload undici:      ${ratio(ts, med('tsload undici')) ?? '-'}`);
+  const best = Math.min(ts, med('tsload pipelined'));
+  report.line(
+    `target: ≤ ${TARGET_US_PER_REQ} µs/request at 10k req/s: ${best <= TARGET_US_PER_REQ ? 'met' : 'NOT met'} (tsload ${num(ts)} µs, pipelined ${num(med('tsload pipelined'))} µs; wrk paced ${num(med('wrk paced'))} µs, of which system ${num(median(samples.filter((x) => x.tool === 'wrk paced').map((x) => usPer(x.systemS, x.requests))))})`,
+  );
+  report.line('(tsload: step cpu = warmup + window + drain, all threads; others: /usr/bin/time user+sys of the whole process)');
+  report.record('cpuPerRequest', { rounds, medians: Object.fromEntries(medianRows.map((r) => [r[0], r[5]])), samples: samples.map(({ record, ...rest }) => ({ ...rest, run: record })) });
 }
 
 function timesOf(t: Timed): { wallS: number; userS: number; systemS: number; serverCpuS: number | undefined } {

@@ -32,19 +32,26 @@ export interface BenchArgs {
   seconds: number;
   /** Where to write the JSON copy of the report, if anywhere. */
   json: string | undefined;
+  /**
+   * CPU comparisons run every tool this many times, alternating, and compare
+   * medians: this VM's speed wanders by a third from minute to minute, so one
+   * run of each is not a comparison.
+   */
+  rounds: number;
 }
 
 export function parseBenchArgs(name: string): BenchArgs {
   const { values } = parseArgs({
     options: {
       seconds: { type: 'string', default: '10' },
+      rounds: { type: 'string', default: '3' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help === true) {
-    process.stdout.write(`usage: tsx bench/${name}.ts [--seconds N] [--json FILE]\n`);
+    process.stdout.write(`usage: tsx bench/${name}.ts [--seconds N] [--rounds N] [--json FILE]\n`);
     process.exit(0);
   }
   const seconds = Number(values.seconds);
@@ -53,7 +60,12 @@ export function parseBenchArgs(name: string): BenchArgs {
     process.stderr.write('--seconds must be an integer 1..300\n');
     process.exit(2);
   }
-  return { seconds, json: values.json };
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) {
+    process.stderr.write('--rounds must be an integer 1..20\n');
+    process.exit(2);
+  }
+  return { seconds, json: values.json, rounds };
 }
 
 // ---------------------------------------------------------------------------
@@ -536,6 +548,14 @@ export function num(n: number, digits?: number): string {
 /** a / b to two decimals, or null when b is zero or not a number. */
 export function ratio(a: number, b: number): number | null {
   return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? Math.round((a / b) * 100) / 100 : null;
+}
+
+/** The median of some measurements (the mean of the middle two for an even count). */
+export function median(xs: readonly number[]): number {
+  const sorted = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** µs of CPU per request. */

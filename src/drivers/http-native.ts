@@ -27,8 +27,8 @@ class Connection implements ResponseSink {
   dead = false;
   /** In the driver's stack of connections with room. */
   listed = false;
-  /** Writes are being gathered until the end of the current task. */
-  corked = false;
+  /** Requests at the tail of the ring not written yet: gathered until the end of the current task, then written at once. */
+  unwritten = 0;
   /** Tokens written (or to be written on connect) here, oldest first: a ring. */
   readonly tokens: Int32Array;
   readonly requests: Int32Array;
@@ -37,7 +37,7 @@ class Connection implements ResponseSink {
   readonly reader: ResponseReader;
 
   constructor(
-    private readonly d: NativeDriver,
+    readonly driver: NativeDriver,
     host: string,
     port: number,
     pipelining: number,
@@ -45,7 +45,7 @@ class Connection implements ResponseSink {
   ) {
     this.tokens = new Int32Array(pipelining);
     this.requests = new Int32Array(pipelining);
-    this.reader = new ResponseReader(this, d, d.headRequests);
+    this.reader = new ResponseReader(this, driver, driver.headRequests);
     this.socket = connect({ host, port, noDelay: true, onread: { buffer: readBuffer, callback: this.onRead } });
     this.socket.on('connect', this.onConnect);
     this.socket.on('end', this.onEnd);
@@ -61,7 +61,10 @@ class Connection implements ResponseSink {
     const at = (this.head + this.count++) % this.tokens.length;
     this.tokens[at] = token;
     this.requests[at] = request;
-    if (this.open) this.d.write(this, request);
+    if (!this.open) return;
+    // One request per connection: nothing to gather, so no reason to wait.
+    if (this.tokens.length === 1) this.socket.write(this.driver.bytesOf(request));
+    else if (this.unwritten++ === 0) process.nextTick(flush, this);
   }
 
   /** Remove and return the oldest token. */
@@ -78,16 +81,16 @@ class Connection implements ResponseSink {
   }
 
   response(status: number, keepAlive: boolean): void {
-    this.d.answered(this, this.shift(), status, keepAlive);
+    this.driver.answered(this, this.shift(), status, keepAlive);
   }
 
   private readonly onConnect = (): void => {
     this.open = true;
-    this.d.connected(this);
+    this.driver.connected(this);
   };
 
   private readonly onRead = (n: number): boolean => {
-    if (!this.dead && !this.reader.feed(this.readBuffer, 0, n)) this.d.broken(this, Failure.other);
+    if (!this.dead && !this.reader.feed(this.readBuffer, 0, n)) this.driver.broken(this, Failure.other);
     return true;
   };
 
@@ -95,21 +98,36 @@ class Connection implements ResponseSink {
     if (this.dead) return;
     // A response delimited by the close ends here; anything else still in flight was cut off.
     this.reader.eof();
-    this.d.broken(this, Failure.connreset);
+    this.driver.broken(this, Failure.connreset);
   };
 
   private readonly onError = (error: Error): void => {
-    if (!this.dead) this.d.broken(this, failureOf(error));
+    if (!this.dead) this.driver.broken(this, failureOf(error));
   };
 
   private readonly onClose = (): void => {
-    if (!this.dead) this.d.broken(this, Failure.connreset);
+    if (!this.dead) this.driver.broken(this, Failure.connreset);
   };
 }
 
-function uncork(c: Connection): void {
-  c.corked = false;
-  c.socket.uncork();
+/**
+ * Write what was added to `c` in this task. Requests pipelined on one
+ * connection in one pump of the schedule leave in one write: one system call,
+ * and one trip through the stream, instead of several.
+ */
+function flush(c: Connection): void {
+  const n = c.unwritten;
+  c.unwritten = 0;
+  if (n === 0 || c.dead) return;
+  const d = c.driver;
+  const first = (c.head + c.count - n + c.tokens.length) % c.tokens.length;
+  if (n === 1) {
+    c.socket.write(d.bytesOf(c.requests[first]!));
+    return;
+  }
+  const parts: Buffer[] = [];
+  for (let k = 0; k < n; k++) parts.push(d.bytesOf(c.requests[(first + k) % c.tokens.length]!));
+  c.socket.write(Buffer.concat(parts));
 }
 
 export class NativeDriver extends HttpDriverBase implements ReplyBytes {
@@ -160,23 +178,18 @@ export class NativeDriver extends HttpDriverBase implements ReplyBytes {
     }
   }
 
-  write(c: Connection, request: number): void {
+  /** The bytes of request `request`, counted as sent (flush writes them at once). */
+  bytesOf(request: number): Buffer {
     const bytes = this.requestBytes[request]!;
     this.requestsWritten++;
     this.bytesSent += bytes.length;
-    // Requests pipelined on one connection in the same task (one pump of the
-    // schedule) leave in one write: one system call instead of several.
-    if (this.pipelining > 1 && !c.corked) {
-      c.corked = true;
-      c.socket.cork();
-      process.nextTick(uncork, c);
-    }
-    c.socket.write(bytes);
+    return bytes;
   }
 
   connected(c: Connection): void {
     this.connections++;
-    for (let i = 0; i < c.count; i++) this.write(c, c.requests[(c.head + i) % c.tokens.length]!);
+    c.unwritten = c.count;
+    flush(c);
   }
 
   answered(c: Connection, token: number, status: number, keepAlive: boolean): void {

@@ -10,7 +10,7 @@
  */
 import type { Completion, Driver, DriverCounters } from '../drivers/driver.js';
 import { FAILURE_CLASSES, Failure } from '../drivers/driver.js';
-import { createHistogram, encodeHistogram, recordMs } from '../measure/histogram.js';
+import { Recorder } from '../measure/histogram.js';
 import type { Arrival, Schedule } from './schedule.js';
 import { createSchedule } from './schedule.js';
 import type { SecondReport, StepOrder, StepReport, WindowCounts } from './messages.js';
@@ -73,6 +73,7 @@ export class OpenLoop implements Completion {
   private sending = false;
   private draining = false;
   private pumping = false;
+  private pumpQueued = false;
   private sendTimer: NodeJS.Timeout | undefined;
   private sendImmediate: NodeJS.Immediate | undefined;
   /** Wake a millisecond early and wait out the rest on setImmediate (see PRECISE_BELOW_RATE). */
@@ -86,10 +87,10 @@ export class OpenLoop implements Completion {
   private readonly counts = emptyCounts();
   private readonly secondCounts = emptyCounts();
   private readonly codes = new Uint32Array(CODE_SLOTS);
-  private readonly latency = createHistogram();
-  private readonly serviceTime = createHistogram();
-  private readonly scheduleLag = createHistogram();
-  private readonly secondLatency = createHistogram();
+  private readonly latency = new Recorder();
+  private readonly serviceTime = new Recorder();
+  private readonly scheduleLag = new Recorder();
+  private readonly secondLatency = new Recorder();
 
   constructor(private readonly config: LoopConfig) {
     const n = config.maxInflight;
@@ -165,9 +166,9 @@ export class OpenLoop implements Completion {
         counts.completed++;
         this.codes[code < CODE_SLOTS ? code : CODE_SLOTS - 1]!++;
         const fromIntended = t - this.intended[token]!;
-        recordMs(this.latency, fromIntended);
-        recordMs(this.serviceTime, t - this.sentAt[token]!);
-        if (t < this.windowEndMs) recordMs(this.secondLatency, fromIntended);
+        this.latency.recordMs(fromIntended);
+        this.serviceTime.recordMs(t - this.sentAt[token]!);
+        if (t < this.windowEndMs) this.secondLatency.recordMs(fromIntended);
       } else if (code === Failure.timeout) {
         counts.timeouts++;
         this.secondCounts.timeouts++;
@@ -186,10 +187,19 @@ export class OpenLoop implements Completion {
     this.inflight--;
     if (this.draining) {
       if (this.inflight === 0) this.finishStep();
-    } else if (this.sending && !this.pumping && this.nextDue <= t) {
-      this.pump();
+    } else if (this.sending && !this.pumping && !this.pumpQueued && this.nextDue <= t) {
+      // Once at the end of this task rather than now: a read that brings
+      // several replies then sends what is due in one go, which a driver can
+      // put in one write per connection.
+      this.pumpQueued = true;
+      process.nextTick(this.onQueuedPump);
     }
   }
+
+  private readonly onQueuedPump = (): void => {
+    this.pumpQueued = false;
+    this.pump();
+  };
 
   private readonly onSendTimer = (): void => {
     this.sendTimer = undefined;
@@ -226,7 +236,7 @@ export class OpenLoop implements Completion {
         this.inflightMeasured++;
         counts.sent++;
         this.secondCounts.sent++;
-        recordMs(this.scheduleLag, t - due);
+        this.scheduleLag.recordMs(t - due);
       }
       if (t >= this.windowStartMs && t < this.windowEndMs) counts.sentInWindow++;
       this.inflight++;
@@ -300,7 +310,7 @@ export class OpenLoop implements Completion {
       step: this.stepIndex,
       second: this.second,
       ...copyCounts(c),
-      latency: encodeHistogram(this.secondLatency),
+      latency: this.secondLatency.encode(),
     });
     this.second++;
     resetCounts(c);
@@ -329,9 +339,9 @@ export class OpenLoop implements Completion {
       inflightAtEnd: this.inflightMeasured,
       codes,
       counters,
-      latency: encodeHistogram(this.latency),
-      serviceTime: encodeHistogram(this.serviceTime),
-      scheduleLag: encodeHistogram(this.scheduleLag),
+      latency: this.latency.encode(),
+      serviceTime: this.serviceTime.encode(),
+      scheduleLag: this.scheduleLag.encode(),
     };
     // Replies to this step that arrive from now on are not counted in it.
     this.tag++;

@@ -9,7 +9,7 @@ import type { LatencyStats } from '../result.js';
 
 export type Histogram = hdr.Histogram;
 
-const HIGHEST_US = 3_600_000_000;
+export const HIGHEST_US = 3_600_000_000;
 
 export function createHistogram(): Histogram {
   // Plain JS histograms: WebAssembly ones are faster to record into but must be
@@ -23,10 +23,70 @@ export function createHistogram(): Histogram {
   });
 }
 
-/** Record a duration given in (fractional) milliseconds. */
-export function recordMs(histogram: Histogram, ms: number): void {
-  const us = Math.round(ms * 1000);
-  histogram.recordValue(us < 1 ? 1 : us > HIGHEST_US ? HIGHEST_US : us);
+/*
+ * The hot path's recorder. hdr-histogram-js's JS recordValue finds a value's
+ * bucket with Math.log2 and Math.pow, which measured ~4 % of tsload's CPU at
+ * 10k req/s. This computes the same HDR index with one clz32 and a shift
+ * (HdrHistogram's own formula, for 1 µs lowest, 3 digits: 2048 sub-buckets)
+ * and hands the counts to a real histogram only when it is encoded, so the
+ * result is identical, bucket for bucket.
+ */
+const SUB_BUCKET_HALF_MAGNITUDE = 10;
+const SUB_BUCKET_MASK = 2047;
+/** 32 − unit magnitude (0) − sub-bucket half magnitude − 1. */
+const LEADING_ZERO_BASE = 21;
+/** Buckets needed to reach HIGHEST_US (22), plus one, times the half count: hdr's countsArrayLength. */
+const COUNTS_LENGTH = 23 * 1024;
+
+/** The counts index of `us` (1 ≤ us ≤ HIGHEST_US < 2³²). */
+function indexOf(us: number): number {
+  const bucket = LEADING_ZERO_BASE - Math.clz32(us | SUB_BUCKET_MASK);
+  return (bucket << SUB_BUCKET_HALF_MAGNITUDE) + (us >>> bucket);
+}
+
+/** The lowest value that falls at counts index `i`. */
+function valueAt(i: number): number {
+  const bucket = (i >> SUB_BUCKET_HALF_MAGNITUDE) - 1;
+  if (bucket < 0) return i;
+  return ((i & ((1 << SUB_BUCKET_HALF_MAGNITUDE) - 1)) + (1 << SUB_BUCKET_HALF_MAGNITUDE)) * 2 ** bucket;
+}
+
+/** Counts durations into HDR buckets; encodes into exactly what a histogram recording the same values would. */
+export class Recorder {
+  private readonly counts = new Uint32Array(COUNTS_LENGTH);
+  private lowest = COUNTS_LENGTH;
+  private highest = -1;
+  private readonly histogram = createHistogram();
+
+  /** Record a duration given in (fractional) milliseconds. */
+  recordMs(ms: number): void {
+    const us = Math.round(ms * 1000);
+    const i = indexOf(us < 1 ? 1 : us > HIGHEST_US ? HIGHEST_US : us);
+    this.counts[i]!++;
+    if (i < this.lowest) this.lowest = i;
+    if (i > this.highest) this.highest = i;
+  }
+
+  /** What was recorded since the last reset, as a histogram (owned by the recorder: valid until the next call). */
+  toHistogram(): Histogram {
+    const h = this.histogram;
+    h.reset();
+    for (let i = this.lowest; i <= this.highest; i++) {
+      const n = this.counts[i]!;
+      if (n !== 0) h.recordValueWithCount(valueAt(i), n);
+    }
+    return h;
+  }
+
+  encode(): string {
+    return encodeHistogram(this.toHistogram());
+  }
+
+  reset(): void {
+    if (this.highest >= 0) this.counts.fill(0, this.lowest, this.highest + 1);
+    this.lowest = COUNTS_LENGTH;
+    this.highest = -1;
+  }
 }
 
 export function encodeHistogram(histogram: Histogram): string {
