@@ -413,18 +413,19 @@ export interface SearchPlan {
 }
 
 /**
- * Highest rate for which `trial` passes: upward in coarse steps until two
- * failures in a row (one failure near a threshold can be noise, and a
- * generator's schedule lag is often worse at low rates, where timers rather
- * than replies wake it), then a few bisection rounds between the highest pass
- * and the failure above it. At most (max - start) / step + 1 + refine trials,
+ * Highest rate for which `trial` passes: upward in coarse steps until three
+ * failures in a row (a failure near a threshold can be noise — on a 2-core
+ * machine a schedule-lag p99 near 2 ms comes and goes with the server's share
+ * of the CPU — and lag is often worse at low rates, where timers rather than
+ * replies wake the generator), then a few bisection rounds between the highest
+ * pass and the failure above it. At most (max - start) / step + 1 + refine trials,
  * so the time is bounded. Returns null when no rate passes.
  */
 export async function highestPassing(plan: SearchPlan, trial: (rate: number) => Promise<boolean>): Promise<number | null> {
   let pass: number | null = null;
   let fail: number | null = null;
   let failuresInARow = 0;
-  for (let rate = plan.start; rate <= plan.max && failuresInARow < 2; rate += plan.step) {
+  for (let rate = plan.start; rate <= plan.max && failuresInARow < 3; rate += plan.step) {
     if (await trial(rate)) {
       pass = rate;
       fail = null;

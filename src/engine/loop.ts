@@ -73,7 +73,6 @@ export class OpenLoop implements Completion {
   private sending = false;
   private draining = false;
   private pumping = false;
-  private pumpQueued = false;
   private sendTimer: NodeJS.Timeout | undefined;
   private sendImmediate: NodeJS.Immediate | undefined;
   /** Wake a millisecond early and wait out the rest on setImmediate (see PRECISE_BELOW_RATE). */
@@ -187,19 +186,10 @@ export class OpenLoop implements Completion {
     this.inflight--;
     if (this.draining) {
       if (this.inflight === 0) this.finishStep();
-    } else if (this.sending && !this.pumping && !this.pumpQueued && this.nextDue <= t) {
-      // Once at the end of this task rather than now: a read that brings
-      // several replies then sends what is due in one go, which a driver can
-      // put in one write per connection.
-      this.pumpQueued = true;
-      process.nextTick(this.onQueuedPump);
+    } else if (this.sending && !this.pumping && this.nextDue <= t) {
+      this.pump();
     }
   }
-
-  private readonly onQueuedPump = (): void => {
-    this.pumpQueued = false;
-    this.pump();
-  };
 
   private readonly onSendTimer = (): void => {
     this.sendTimer = undefined;

@@ -6,7 +6,7 @@
  */
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { mergeEncoded, statsOf } from '../measure/histogram.js';
+import { createHistogram, decodeHistogram, percentileMs } from '../measure/histogram.js';
 import type { ProgressEvent } from '../result.js';
 import { workerEntry } from './module-file.js';
 import type { MainToWorker, SecondReport, StepReport, WorkerPlan, WorkerToMain } from './messages.js';
@@ -139,7 +139,7 @@ function startProgress(
       timeouts: totals.timeouts,
       dropped: totals.dropped,
       sendRate: last?.sent ?? 0,
-      p99Ms: statsOf(mergeEncoded(seconds.map((s) => s.latency))).p99,
+      p99Ms: inbox.p99Ms(),
       remainingS: Math.max(0, (step.durationMs - Math.max(elapsedMs, -step.warmupMs)) / 1000) + later / 1000,
     });
   };
@@ -152,6 +152,8 @@ class Inbox {
   private ready = 0;
   private reports: StepReport[] = [];
   private secondReports: SecondReport[] = [];
+  /** The step's latency so far, merged as each second arrives, so progress costs the same in the last second as in the first. */
+  private latencySoFar = createHistogram();
   private step = -1;
   private wake: (() => void) | undefined;
   private error: unknown;
@@ -160,7 +162,10 @@ class Inbox {
 
   receive(message: WorkerToMain): void {
     if (message.type === 'ready') this.ready++;
-    else if (message.type === 'second' && message.step === this.step) this.secondReports.push(message);
+    else if (message.type === 'second' && message.step === this.step) {
+      this.secondReports.push(message);
+      if (message.latency !== '') this.latencySoFar.add(decodeHistogram(message.latency));
+    }
     else if (message.type === 'stepDone' && message.step === this.step) this.reports.push(message);
     this.wake?.();
   }
@@ -174,10 +179,15 @@ class Inbox {
     this.step = step;
     this.reports = [];
     this.secondReports = [];
+    this.latencySoFar.reset();
   }
 
   seconds(): SecondReport[] {
     return this.secondReports;
+  }
+
+  p99Ms(): number {
+    return percentileMs(this.latencySoFar, 99);
   }
 
   readyAll(): Promise<void> {

@@ -108,6 +108,11 @@ export function mergeEncoded(encoded: readonly string[]): Histogram {
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 const usToMs = (us: number): number => round3(us / 1000);
 
+/** One percentile in milliseconds (0 for an empty histogram), rounded as statsOf rounds. */
+export function percentileMs(histogram: Histogram, percentile: number): number {
+  return histogram.totalCount === 0 ? 0 : usToMs(histogram.getValueAtPercentile(percentile));
+}
+
 export function statsOf(histogram: Histogram): LatencyStats {
   const count = histogram.totalCount;
   if (count === 0) return { count: 0, min: 0, mean: 0, stdev: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
