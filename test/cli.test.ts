@@ -55,6 +55,20 @@ describe('tsload CLI', () => {
     expect(run.stdout).toMatch(/^Errors: total 0 client-timo 0 socket-timo 0 connrefused 0 connreset 0$/m);
   });
 
+  it('sends with either HTTP client, and refuses one it does not know', async () => {
+    for (const client of ['native', 'undici']) {
+      const run = await tsload(['http', `${target.url}/1k.html`, '--client', client, '--rate', '200', '--duration', '1s', '--warmup', '0', '--json', '-', '-q']);
+      expect(run.code, client).toBe(0);
+      const step = JSON.parse(run.stdout).steps[0];
+      expect(step.completed, client).toBe(200);
+      expect(step.statusCodes['200'], client).toBe(200);
+      expect(step.errors.total, client).toBe(0);
+    }
+    const bad = await tsload(['http', target.url, '--client', 'curl', '--rate', '100', '--duration', '1s']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/client must be one of native, undici/);
+  });
+
   it('exits 2 on bad options, listing every problem', async () => {
     const run = await tsload(['http', target.url, '--rate', 'fast', '--duration', 'forever', '--threads', '0']);
     expect(run.code).toBe(2);
