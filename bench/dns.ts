@@ -15,34 +15,36 @@ import { join } from 'node:path';
 import * as dnsPacket from 'dns-packet';
 import type { DnsResult } from '../src/result.js';
 import {
+  GRACE_MS,
   ROOT,
   TSLOAD_BIN,
   Report,
   benchMain,
   checkRan,
   cpuAfter,
+  cpuOf,
   freePort,
   highestPassing,
   median,
   num,
   parseBenchArgs,
+  progress,
   ratio,
   runTimed,
   runTsload,
   slimStep,
   startServer,
   tempDir,
+  timesOf,
   usPer,
   waitFor,
 } from './lib.js';
-import type { Cell, Server, Timed } from './lib.js';
+import type { Cell, Server } from './lib.js';
 
 const args = parseBenchArgs('dns');
 const N = args.seconds;
 const report = new Report('dns', args);
 
-/** Every child run is killed after its nominal length plus this much. */
-const GRACE_MS = 30_000;
 /**
  * Query timeout, the same for both tools. Shorter than dnsperf's default 5 s
  * because dnsperf spins while it waits out the timeout for its last queries
@@ -174,15 +176,8 @@ function withoutTimeoutLines(out: string): string {
     .join('\n');
 }
 
-const cpuOf = (t: Timed): number => t.userS + t.systemS;
 
-function timesOf(t: Timed): { wallS: number; userS: number; systemS: number; serverCpuS: number | undefined } {
-  return { wallS: t.wallS, userS: t.userS, systemS: t.systemS, serverCpuS: t.serverCpuS };
-}
 
-function progress(text: string): void {
-  process.stderr.write(`bench: ${text}\n`);
-}
 
 // ---------------------------------------------------------------------------
 // 0. The query list, shared by both tools

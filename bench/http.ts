@@ -16,16 +16,19 @@ import { join } from 'node:path';
 import type { HttpResult } from '../src/result.js';
 import { runHttp } from '../src/run.js';
 import {
+  GRACE_MS,
   ROOT,
   TSLOAD_BIN,
   Report,
   benchMain,
   checkRan,
+  cpuOf,
   freePort,
   highestPassing,
   median,
   num,
   parseBenchArgs,
+  progress,
   ratio,
   runTimed,
   runTsload,
@@ -34,17 +37,16 @@ import {
   startServer,
   tcpAccepts,
   tempDir,
+  timesOf,
   usPer,
   waitFor,
 } from './lib.js';
-import type { Cell, Server, Timed } from './lib.js';
+import type { Cell, Server } from './lib.js';
 
 const args = parseBenchArgs('http');
 const N = args.seconds;
 const report = new Report('http', args);
 
-/** Every child run is killed after its nominal length plus this much. */
-const GRACE_MS = 30_000;
 
 // The figures the issue sets as targets.
 const TARGET_US_PER_REQ = 15;
@@ -212,12 +214,7 @@ function parseWrk(out: string): WrkOut {
   };
 }
 
-const cpuOf = (t: Timed): number => t.userS + t.systemS;
 
-/** Progress on stderr, so stdout holds only the report. */
-function progress(text: string): void {
-  process.stderr.write(`bench: ${text}\n`);
-}
 
 // ---------------------------------------------------------------------------
 // 1. CPU per request at 10k req/s
@@ -332,9 +329,6 @@ async function cpuPerRequest(nginx: Nginx): Promise<void> {
   report.record('cpuPerRequest', { rounds, medians: Object.fromEntries(medianRows.map((r) => [r[0], r[5]])), samples: samples.map(({ record, ...rest }) => ({ ...rest, run: record })) });
 }
 
-function timesOf(t: Timed): { wallS: number; userS: number; systemS: number; serverCpuS: number | undefined } {
-  return { wallS: t.wallS, userS: t.userS, systemS: t.systemS, serverCpuS: t.serverCpuS };
-}
 
 // ---------------------------------------------------------------------------
 // 2. Highest open-loop rate with one thread

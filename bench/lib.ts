@@ -551,6 +551,22 @@ export function ratio(a: number, b: number): number | null {
   return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? Math.round((a / b) * 100) / 100 : null;
 }
 
+/** Every child run is killed after its nominal length plus this much. */
+export const GRACE_MS = 30_000;
+
+/** user + system CPU seconds of a timed run. */
+export const cpuOf = (t: Timed): number => t.userS + t.systemS;
+
+/** The timings of a run, for the JSON record. */
+export function timesOf(t: Timed): { wallS: number; userS: number; systemS: number; serverCpuS: number | undefined } {
+  return { wallS: t.wallS, userS: t.userS, systemS: t.systemS, serverCpuS: t.serverCpuS };
+}
+
+/** Progress on stderr, so stdout holds only the report. */
+export function progress(text: string): void {
+  process.stderr.write(`bench: ${text}\n`);
+}
+
 /** The median of some measurements (the mean of the middle two for an even count). */
 export function median(xs: readonly number[]): number {
   const sorted = xs.filter(Number.isFinite).sort((a, b) => a - b);

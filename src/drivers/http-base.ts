@@ -46,15 +46,21 @@ export function encodeRequests(o: HttpDriverOptions): EncodedRequest[] {
   });
 }
 
+/** Host (IPv6 literals unbracketed, as sockets want them) and port of an http:// or https:// URL. */
+export function endpointOf(url: URL): { host: string; port: number } {
+  const port = url.port !== '' ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+  return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port };
+}
+
 const NIL = -1;
 const IDLE = 0;
 const WAITING = 1;
 const DISPATCHED = 2;
 
 export abstract class HttpDriverBase implements Driver {
-  protected closed = false;
+  private closed = false;
   /** Requests the client holds (dispatched, not yet released). */
-  protected busy = 0;
+  private busy = 0;
   private readonly capacity: number;
   private nextRequest = 0;
   private readonly requestCount: number;
@@ -138,7 +144,7 @@ export abstract class HttpDriverBase implements Driver {
     this.completion.done(token, code);
   }
 
-  /** The client freed a slot without a live request ending (an abandoned request it finally let go of). */
+  /** The client freed a slot without a live request ending: an abandoned request it let go of (at once, or when its transport finally did). */
   protected released(): void {
     this.busy--;
     if (!this.closed && !this.sweeping) this.pump();

@@ -3,8 +3,8 @@
  * node:net, each request written as prebuilt bytes, each response read in
  * place from one shared buffer (net's `onread`) by a reader that only tracks
  * status and framing. Against the same nginx on this project's 2-core VM it
- * spends about a third of the CPU per request that undici's dispatch() does
- * (see bench/http.ts), and CPU per request is what bounds a load generator.
+ * spends about half the CPU per request that undici's dispatch() does (see
+ * bench/http.ts), and CPU per request is what bounds a load generator.
  *
  * A connection object lives as long as its socket. Requests on a connection
  * are answered in order, so its in-flight tokens are a small FIFO.
@@ -13,7 +13,7 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { Failure, failureOf } from './driver.js';
 import type { Completion } from './driver.js';
-import { HttpDriverBase, encodeRequests } from './http-base.js';
+import { HttpDriverBase, encodeRequests, endpointOf } from './http-base.js';
 import type { HttpDriverOptions } from './http.js';
 import { ResponseReader } from './http1-response.js';
 import type { ReplyBytes, ResponseSink } from './http1-response.js';
@@ -148,9 +148,7 @@ export class NativeDriver extends HttpDriverBase implements ReplyBytes {
   constructor(o: HttpDriverOptions, completion: Completion, timeoutMs: number, maxInflight: number, share: number) {
     const encoded = encodeRequests(o);
     super(completion, timeoutMs, maxInflight, share * o.pipelining, encoded.length);
-    const base = new URL(o.url);
-    this.host = base.hostname.replace(/^\[(.*)\]$/, '$1');
-    this.port = base.port === '' ? 80 : Number(base.port);
+    ({ host: this.host, port: this.port } = endpointOf(new URL(o.url)));
     this.requestBytes = encoded.map(({ bytes }) => bytes);
     this.headRequests = o.method === 'HEAD';
     this.pipelining = o.pipelining;
@@ -221,19 +219,19 @@ export class NativeDriver extends HttpDriverBase implements ReplyBytes {
     this.carrier[token] = undefined;
     // The sweep goes oldest first, so the overdue request is its connection's oldest.
     c.shift();
-    this.busy--;
+    this.released();
     // HTTP/1.1 cannot abandon one request: the connection goes, and the requests behind it are sent again elsewhere.
     this.drop(c);
     this.giveBackAll(c);
   }
 
+  /** Put what `c` still carries back in the queue; the book sends it on when it next pumps (after the reply or the sweep at hand). */
   private giveBackAll(c: Connection): void {
     while (c.count > 0) {
       const token = c.pop();
       this.carrier[token] = undefined;
       this.giveBack(token);
     }
-    this.pump();
   }
 
   private drop(c: Connection): void {

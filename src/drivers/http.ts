@@ -8,6 +8,7 @@
 import { connect as netConnect } from 'node:net';
 import { OptionsError, TargetUnreachableError } from '../errors.js';
 import type { Completion, Driver, DriverContext } from './driver.js';
+import { endpointOf } from './http-base.js';
 import { NativeDriver } from './http-native.js';
 import { UndiciDriver } from './http-undici.js';
 
@@ -34,8 +35,10 @@ export interface HttpDriverOptions {
 
 /** The client that will send for these options. */
 export function clientOf(o: Pick<HttpDriverOptions, 'url' | 'client'>): HttpClient {
-  return o.client ?? (o.url.startsWith('https:') ? 'undici' : 'native');
+  return o.client ?? (isHttps(o.url) ? 'undici' : 'native');
 }
+
+const isHttps = (url: string): boolean => /^https:/i.test(url);
 
 /** Problems with `url` and `urls` (empty when they are fine). */
 export function checkHttpTargets(o: { url: string; urls?: string[] }): string[] {
@@ -81,7 +84,7 @@ export function checkHttpOptions(o: HttpDriverOptions): string[] {
   if (!Number.isInteger(o.pipelining) || o.pipelining < 1) problems.push(`pipelining must be an integer >= 1 (got ${o.pipelining})`);
   if (o.newConnectionPerRequest && o.pipelining > 1) problems.push('a new connection per request cannot be combined with pipelining');
   if (o.client !== undefined && !HTTP_CLIENTS.includes(o.client)) problems.push(`client must be one of ${HTTP_CLIENTS.join(', ')} (got ${JSON.stringify(o.client)})`);
-  else if (clientOf(o) === 'native' && /^https:/i.test(o.url)) problems.push('the native client speaks plain http:// only; use client undici for https://');
+  else if (clientOf(o) === 'native' && isHttps(o.url)) problems.push('the native client speaks plain http:// only; use client undici for https://');
   return problems;
 }
 
@@ -107,9 +110,7 @@ export async function probeHttp(url: string, timeoutMs: number): Promise<void> {
   } catch {
     throw new TargetUnreachableError(url, 'not a valid URL');
   }
-  const port = u.port !== '' ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
-  // URL keeps IPv6 literals bracketed; sockets want them bare.
-  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  const { host, port } = endpointOf(u);
   await new Promise<void>((resolve, reject) => {
     const socket = netConnect({ host, port });
     const timer = setTimeout(() => {

@@ -67,8 +67,8 @@ export class Recorder {
     if (i > this.highest) this.highest = i;
   }
 
-  /** What was recorded since the last reset, as a histogram (owned by the recorder: valid until the next call). */
-  toHistogram(): Histogram {
+  /** What was recorded since the last reset, as a histogram (the recorder's own, refilled on each call). */
+  private toHistogram(): Histogram {
     const h = this.histogram;
     h.reset();
     for (let i = this.lowest; i <= this.highest; i++) {
@@ -121,10 +121,10 @@ export function statsOf(histogram: Histogram): LatencyStats {
     min: usToMs(histogram.minNonZeroValue),
     mean: usToMs(histogram.mean),
     stdev: usToMs(histogram.stdDeviation),
-    p50: usToMs(histogram.getValueAtPercentile(50)),
-    p90: usToMs(histogram.getValueAtPercentile(90)),
-    p99: usToMs(histogram.getValueAtPercentile(99)),
-    p999: usToMs(histogram.getValueAtPercentile(99.9)),
+    p50: percentileMs(histogram, 50),
+    p90: percentileMs(histogram, 90),
+    p99: percentileMs(histogram, 99),
+    p999: percentileMs(histogram, 99.9),
     max: usToMs(histogram.maxValue),
   };
 }
