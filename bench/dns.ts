@@ -254,7 +254,9 @@ async function cpuPerQuery(nsd: Nsd, queries: string): Promise<void> {
   const r = ratio(median(tsUs), median(dpUs));
   report.line(`medians over ${rounds} round${rounds === 1 ? '' : 's'}: tsload ${num(median(tsUs))} µs/query, dnsperf ${num(median(dpUs))} µs/query`);
   report.line(`ratio tsload/dnsperf CPU per query (medians): ${r ?? '-'}; per round: ${tsUs.map((t, i) => ratio(t, dpUs[i]!) ?? '-').join(', ')}`);
-  report.line(`target: tsload/dnsperf ≤ 1: ${r !== null && r <= 1 ? 'met' : 'NOT met'}`);
+  // Judged on the unrounded medians: 1.004 printed as 1 is not "no more than dnsperf".
+  const met = median(tsUs) <= median(dpUs);
+  report.line(`target: tsload/dnsperf ≤ 1: ${met ? 'met' : 'NOT met'} (unrounded ${num(median(tsUs) / median(dpUs), 3)})`);
   report.line(
     `(tsload step cpu = warmup + window + drain, all threads; dnsperf -l window = its CPU read from /proc ${N} s after start; whole process = /usr/bin/time user+sys, incl. node startup for tsload and the ${TIMEOUT_S} s wait for unanswered queries for both)`,
   );

@@ -1,9 +1,9 @@
 /**
  * One thread's open loop. Requests leave when the schedule says, whatever the
  * server does: a reply never triggers or delays a send, except that a reply is
- * a cheap moment to check the clock and send anything already due (timers
- * only have millisecond resolution). When the in-flight cap is reached the
- * arrival is dropped and counted, never queued.
+ * a cheap moment to check the clock and send what is already due (timers only
+ * have millisecond resolution; see REPLY_SENDS_AFTER_GAPS). When the in-flight
+ * cap is reached the arrival is dropped and counted, never queued.
  *
  * Per-request state lives in typed arrays indexed by token, so sending and
  * completing a request allocates nothing.
@@ -24,6 +24,20 @@ const CODE_SLOTS = 4096;
  * enough to check the clock between timers.
  */
 const PRECISE_BELOW_RATE = 200;
+/**
+ * A reply sends what is due only once the oldest due request is this many
+ * arrival gaps late (at most REPLY_SEND_MAX_LATE_MS); otherwise the timer
+ * sends it. Sending at every reply made one-request writes, each answered on
+ * its own and waking both sides once more. Measured side by side on this
+ * project's VM against nginx, CPU per request: at 30k req/s about 19.5 → 9 µs
+ * pipelined (32 × 8) and 19.5 → 17 µs with 64 plain connections; at 10k
+ * pipelined (4 × 16) 15.6 → 14.2 µs. The price is 0.1–0.25 ms more median
+ * schedule lag, which is reported and is part of the latency from the
+ * intended send; --busy-poll (precise) does without it. Four gaps cost more
+ * lag and saved no more CPU.
+ */
+const REPLY_SENDS_AFTER_GAPS = 2;
+const REPLY_SEND_MAX_LATE_MS = 0.5;
 /** After a stop, how long to wait for replies before reporting what is left as in flight. */
 const STOP_DRAIN_MS = 1000;
 
@@ -77,6 +91,8 @@ export class OpenLoop implements Completion {
   private sendImmediate: NodeJS.Immediate | undefined;
   /** Wake a millisecond early and wait out the rest on setImmediate (see PRECISE_BELOW_RATE). */
   private precise = false;
+  /** How late the oldest due request must be before a reply sends it (see REPLY_SENDS_AFTER_GAPS). */
+  private replySendLateMs = 0;
   private secondTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private second = 0;
@@ -133,6 +149,7 @@ export class OpenLoop implements Completion {
     });
     this.nextDue = this.schedule.peek();
     this.precise = this.config.busyPoll || order.rate / threadCount <= PRECISE_BELOW_RATE;
+    this.replySendLateMs = this.precise ? 0 : Math.min(REPLY_SEND_MAX_LATE_MS, (REPLY_SENDS_AFTER_GAPS * 1000 * threadCount) / order.rate);
     this.sending = true;
     this.draining = false;
     return new Promise((resolve) => {
@@ -186,7 +203,7 @@ export class OpenLoop implements Completion {
     this.inflight--;
     if (this.draining) {
       if (this.inflight === 0) this.finishStep();
-    } else if (this.sending && !this.pumping && this.nextDue <= t) {
+    } else if (this.sending && !this.pumping && this.nextDue <= t - this.replySendLateMs) {
       this.pump();
     }
   }
