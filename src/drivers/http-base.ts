@@ -5,6 +5,7 @@
  * pipelining in a FIFO of its own, so a client never queues internally and a
  * request that times out while waiting is simply dropped, never sent.
  */
+import { performance } from 'node:perf_hooks';
 import { Failure } from './driver.js';
 import type { Completion, Driver, DriverCounters } from './driver.js';
 import type { HttpDriverOptions } from './http.js';

@@ -8,6 +8,8 @@
  * Per-request state lives in typed arrays indexed by token, so sending and
  * completing a request allocates nothing.
  */
+// Imported: the global `performance` is a lazy getter, read again on every use.
+import { performance } from 'node:perf_hooks';
 import type { Completion, Driver, DriverCounters } from '../drivers/driver.js';
 import { FAILURE_CLASSES, Failure } from '../drivers/driver.js';
 import { Recorder } from '../measure/histogram.js';
