@@ -34,10 +34,9 @@ const PRECISE_BELOW_RATE = 200;
  * project's VM against nginx, CPU per request: at 30k req/s about 19.5 → 9 µs
  * pipelined (32 × 8), and 19.5 → 17 µs with 64 plain connections (measured
  * with four gaps); at 10k pipelined (4 × 16) 15.6 → 14.2 µs. The price is
- * 0.1–0.25 ms more median
- * schedule lag, which is reported and is part of the latency from the
- * intended send; --busy-poll (precise) does without it. Four gaps cost more
- * lag and saved no more CPU.
+ * 0.1–0.25 ms more median schedule lag, which is reported and is part of the
+ * latency from the intended send; --busy-poll (precise) does without it. Four
+ * gaps cost more lag and saved no more CPU.
  */
 const REPLY_SENDS_AFTER_GAPS = 2;
 const REPLY_SEND_MAX_LATE_MS = 0.5;
