@@ -3,12 +3,13 @@
  * reports, against real servers on loopback.
  */
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HTTP_CLIENTS, checkHttpOptions, checkHttpTargets, clientOf, connectionShare, createDriver, probeHttp, type HttpDriverOptions } from '../src/drivers/http.js';
 import { Failure, type Driver } from '../src/drivers/driver.js';
 import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
 import { TargetUnreachableError } from '../src/errors.js';
+import { closeServer, listenLoopback } from './loopback.js';
 
 interface Outcome {
   token: number;
@@ -97,8 +98,7 @@ async function rawServer(response: string) {
     });
     socket.on('error', () => {});
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenLoopback(server);
   const close = () =>
     new Promise<void>((r) => {
       server.close(() => r());
@@ -109,9 +109,8 @@ async function rawServer(response: string) {
 
 async function closedPort(): Promise<number> {
   const server = createNetServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
+  const port = await listenLoopback(server);
+  await closeServer(server);
   return port;
 }
 
@@ -268,8 +267,7 @@ describe.each(HTTP_CLIENTS)('HTTP driver, %s client', (client) => {
       requests++;
       setTimeout(() => res.end('late'), 1500);
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { port } = server.address() as AddressInfo;
+    const port = await listenLoopback(server);
     try {
       const r = await open({ url: `http://127.0.0.1:${port}/`, connections: 1 }, { timeoutMs: 300, maxInflight: 4 });
       for (let t = 0; t < 4; t++) r.send(t);
@@ -282,7 +280,7 @@ describe.each(HTTP_CLIENTS)('HTTP driver, %s client', (client) => {
       expect(requests).toBe(1);
     } finally {
       server.closeAllConnections();
-      await new Promise<void>((res) => server.close(() => res()));
+      await closeServer(server);
     }
   });
 
@@ -297,15 +295,14 @@ describe.each(HTTP_CLIENTS)('HTTP driver, %s client', (client) => {
 
   it('reports a connection the server drops as a failure, not a reply', async () => {
     const server = createNetServer((socket) => socket.destroy());
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { port } = server.address() as AddressInfo;
+    const port = await listenLoopback(server);
     try {
       const r = await open({ url: `http://127.0.0.1:${port}/` });
       r.send(0);
       await r.until(1);
       expect(r.codes()[0]).toBe(Failure.connreset);
     } finally {
-      await new Promise<void>((res) => server.close(() => res()));
+      await closeServer(server);
     }
   });
 
@@ -366,8 +363,7 @@ describe('native client: connections the server ends', () => {
       });
       socket.on('error', () => {});
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { port } = server.address() as AddressInfo;
+    const port = await listenLoopback(server);
     const r = await driver({ client: 'native', url: `http://127.0.0.1:${port}/`, connections: 1, pipelining: 4 }, { maxInflight: 8 });
     try {
       for (let t = 0; t < 6; t++) r.send(t);
@@ -379,7 +375,7 @@ describe('native client: connections the server ends', () => {
       expect(r.d.counters().connections).toBe(6);
     } finally {
       await r.d.close();
-      await new Promise<void>((res) => server.close(() => res()));
+      await closeServer(server);
     }
   });
 
@@ -388,8 +384,7 @@ describe('native client: connections the server ends', () => {
       socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\n\r\nuntil the end'));
       socket.on('error', () => {});
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { port } = server.address() as AddressInfo;
+    const port = await listenLoopback(server);
     const r = await driver({ client: 'native', url: `http://127.0.0.1:${port}/`, connections: 1 });
     try {
       r.closedLoop(1, 3);
@@ -398,7 +393,7 @@ describe('native client: connections the server ends', () => {
       expect(r.d.counters().replyBodyBytes).toBe(3 * 13);
     } finally {
       await r.d.close();
-      await new Promise<void>((res) => server.close(() => res()));
+      await closeServer(server);
     }
   });
 
@@ -407,8 +402,7 @@ describe('native client: connections the server ends', () => {
       socket.on('data', () => socket.write('SSH-2.0-OpenSSH\r\n'));
       socket.on('error', () => {});
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { port } = server.address() as AddressInfo;
+    const port = await listenLoopback(server);
     const r = await driver({ client: 'native', url: `http://127.0.0.1:${port}/`, connections: 1 });
     try {
       r.send(0);
@@ -416,7 +410,7 @@ describe('native client: connections the server ends', () => {
       expect(r.codes()).toEqual([Failure.other]);
     } finally {
       await r.d.close();
-      await new Promise<void>((res) => server.close(() => res()));
+      await closeServer(server);
     }
   });
 
@@ -436,8 +430,7 @@ describe('native client: connections the server ends', () => {
       });
       socket.on('error', () => {});
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { port } = server.address() as AddressInfo;
+    const port = await listenLoopback(server);
     const r = await driver({ client: 'native', url: `http://127.0.0.1:${port}/`, connections: 1, pipelining: 3 }, { timeoutMs: 300, maxInflight: 4 });
     try {
       r.send(0);
@@ -454,7 +447,7 @@ describe('native client: connections the server ends', () => {
       expect(connections).toBe(2);
     } finally {
       await r.d.close();
-      await new Promise<void>((res) => server.close(() => res()));
+      await closeServer(server);
     }
   });
 });

@@ -3,12 +3,13 @@
  * rate accuracy, latency truth, coordinated omission, timeouts, refusals.
  */
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runHttp } from '../src/run.js';
 import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
 import { spawnTarget, type SpawnedTarget } from '../src/targets/child.js';
 import { TargetUnreachableError } from '../src/errors.js';
+import { closeServer, listenLoopback } from './loopback.js';
 
 /** A server that counts the requests it receives, to check the send rate from the other side. */
 async function countingServer(): Promise<{ url: string; count: () => number; close: () => Promise<void>; closeAll: () => void }> {
@@ -18,12 +19,11 @@ async function countingServer(): Promise<{ url: string; count: () => number; clo
     res.end('ok');
   });
   server.keepAliveTimeout = 60_000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenLoopback(server);
   return {
     url: `http://127.0.0.1:${port}/`,
     count: () => n,
-    close: () => new Promise((r) => server.close(() => r())),
+    close: () => closeServer(server),
     closeAll: () => server.closeAllConnections(),
   };
 }
@@ -99,9 +99,8 @@ describe('open-loop HTTP engine', () => {
         if (n > 0) socket.write(ok.repeat(n));
       });
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = await listenLoopback(server);
     try {
-      const { port } = server.address() as AddressInfo;
       const rate = 20_000;
       const step = (await runHttp({ url: `http://127.0.0.1:${port}/`, rate, duration: 2000, warmup: 500, connections: 1, pipelining: 64 })).steps[0]!;
       expect(step.completed).toBe(rate * 2);
@@ -117,7 +116,7 @@ describe('open-loop HTTP engine', () => {
       expect(step.scheduleLagMs.p50).toBeLessThan(1);
       expect(step.scheduleLagMs.p99).toBeLessThan(10);
     } finally {
-      await new Promise((r) => server.close(r));
+      await closeServer(server);
     }
   });
 
