@@ -123,6 +123,7 @@ function baseStep(spec: StepSpec): Omit<StepBase, 'bytesSent' | 'bytesReceived'>
     dropped,
     inflightAtEnd,
     cpu: { userS: Math.round(requests * 0.02) / 1000, systemS: Math.round(requests * 0.008) / 1000 },
+    cpuWindow: { userS: Math.round(requests * 0.018) / 1000, systemS: Math.round(requests * 0.0075) / 1000 },
     latencyMs,
     // Service time is latency less the generator's own lag: a little lower.
     serviceTimeMs: latencyStats(p50 * 0.93, p99 * 0.97, completed),

@@ -73,7 +73,8 @@ function referenceHttpStep(): HttpStep & HttperfExtras {
     latencyMs: { count: 200, min: 0.31, mean: 3.12, stdev: 1.49, p50: 3.47, p90: 5.1, p99: 7.9, p999: 8.2, max: 8.21 },
     serviceTimeMs: { ...latencyStats(3, 7.5, 200), mean: 3.08 },
     timeline: [],
-    cpu: { userS: 0.4, systemS: 1.55 },
+    cpu: { userS: 0.45, systemS: 1.6 },
+    cpuWindow: { userS: 0.4, systemS: 1.55 },
     maxConnectBurst: 1,
     maxConcurrentConnections: 1,
     connectTimeMs: 0.02,
@@ -335,7 +336,8 @@ describe('formatText', () => {
     expect(value('Timeouts')).toBe('7');
     expect(value('Dropped')).toBe('0 (not sent: in-flight cap reached)');
     expect(value('In flight at end')).toBe('0');
-    expect(value('Generator CPU')).toBe('user 0.24 s, system 0.10 s (warmup and drain included)');
+    expect(value('Generator CPU')).toBe('user 0.22 s, system 0.09 s in the window (30.6 µs per request)');
+    expect(lines[lines.findIndex((l) => l.startsWith('Generator CPU')) + 1]?.trim()).toBe('user 0.24 s, system 0.10 s with warmup and drain');
     const head = lines.findIndex((l) => l.startsWith('(ms) '));
     expect(lines[head]?.split(/\s+/)).toEqual(['(ms)', 'count', 'min', 'mean', 'stdev', 'p50', 'p90', 'p99', 'p99.9', 'max']);
     expect(lines[head + 1]).toMatch(/^latency \(from intended send\) +9990 +0\.180 +0\.518 +0\.587 +0\.450 +0\.855 +1\.80 +3\.24 +5\.76$/);
@@ -395,8 +397,8 @@ describe('formatCsv', () => {
     const result = dnsResult([dnsStep({ targetRate: 100, timeouts: 3, late: 1 })], { label: 'nsd, "one core"' });
     const row = formatCsv(result).split('\n')[1];
     expect(row?.startsWith('"nsd, ""one core""",198.18.0.2:53,dns,1,100,')).toBe(true);
-    // DNS: lost and late filled, connections empty, then CPU.
-    expect(row?.endsWith(',3,1,,0.024,0.01')).toBe(true);
+    // DNS: lost and late filled, connections empty, then CPU (step, window).
+    expect(row?.endsWith(',3,1,,0.024,0.01,0.022,0.009')).toBe(true);
   });
 
   it('puts several results under one header', () => {

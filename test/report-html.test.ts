@@ -80,6 +80,7 @@ function stepBase(rate: number, m: Model, durationS: number): StepBase {
     bytesSent: sent * 72,
     bytesReceived: completed * 1214,
     cpu: { userS: durationS * 0.1, systemS: durationS * 0.05 },
+    cpuWindow: { userS: durationS * 0.09, systemS: durationS * 0.045 },
     latencyMs: lat,
     serviceTimeMs: lat,
     scheduleLagMs: stats(0.01, 0.02, 0.05, 0.1, 0.3, sent),

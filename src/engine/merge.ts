@@ -74,11 +74,16 @@ export function timeline(seconds: readonly SecondReport[]): TimelinePoint[] {
     });
 }
 
+function roundedCpu(cpu: { userS: number; systemS: number }): { userS: number; systemS: number } {
+  return { userS: Math.round(cpu.userS * 1e4) / 1e4, systemS: Math.round(cpu.systemS * 1e4) / 1e4 };
+}
+
 export function mergeSteps(
   plan: { rate: number; warmupMs: number; durationMs: number },
   reports: readonly StepReport[],
   seconds: readonly SecondReport[],
   cpu: { userS: number; systemS: number },
+  cpuWindow: { userS: number; systemS: number },
 ): MergedStep {
   const c = mergeCounts(reports);
   // Threads share one start time, so their windows match; the longest is the step's.
@@ -100,7 +105,8 @@ export function mergeSteps(
     timeouts: c.timeouts,
     dropped: c.dropped,
     inflightAtEnd: reports.reduce((s, r) => s + r.inflightAtEnd, 0),
-    cpu: { userS: Math.round(cpu.userS * 1e4) / 1e4, systemS: Math.round(cpu.systemS * 1e4) / 1e4 },
+    cpu: roundedCpu(cpu),
+    cpuWindow: roundedCpu(cpuWindow),
     latencyMs: statsOf(latency),
     serviceTimeMs: statsOf(serviceTime),
     scheduleLagMs: statsOf(scheduleLag),

@@ -90,13 +90,14 @@ export async function runPlan(plan: RunPlan, hooks: RunHooks = {}): Promise<Plan
       const step = plan.steps[index]!;
       const startAtEpochMs = performance.timeOrigin + performance.now() + START_LEAD_MS;
       const cpuStart = process.cpuUsage();
+      const windowCpu = new WindowCpu(startAtEpochMs + step.warmupMs, startAtEpochMs + step.warmupMs + step.durationMs);
       const progress = startProgress(plan, index, startAtEpochMs, inbox, hooks.onProgress);
       inbox.beginStep(index);
       broadcast({ type: 'step', index, rate: step.rate, warmupMs: step.warmupMs, durationMs: step.durationMs, drainMs: plan.drainMs, startAtEpochMs });
       const reports = await inbox.stepReports();
       clearInterval(progress);
       const cpu = process.cpuUsage(cpuStart);
-      const merged = mergeSteps(step, reports, inbox.seconds(), { userS: cpu.user / 1e6, systemS: cpu.system / 1e6 });
+      const merged = mergeSteps(step, reports, inbox.seconds(), { userS: cpu.user / 1e6, systemS: cpu.system / 1e6 }, windowCpu.end());
       steps.push(merged);
       hooks.onStep?.(merged, index);
     }
@@ -109,6 +110,33 @@ export async function runPlan(plan: RunPlan, hooks: RunHooks = {}): Promise<Plan
   }
   if (failure !== undefined && steps.length === 0) throw failure;
   return { steps, aborted };
+}
+
+/**
+ * The process's CPU (all threads) over a step's measured window only: the
+ * warmup absorbs one-time costs (JIT compilation, connection set-up) and the
+ * drain is idle waiting, so this is what requests cost once running.
+ */
+class WindowCpu {
+  private start: NodeJS.CpuUsage | undefined;
+  private used: NodeJS.CpuUsage | undefined;
+  private readonly timers: NodeJS.Timeout[];
+  constructor(startEpochMs: number, endEpochMs: number) {
+    const at = (epochMs: number): number => Math.max(0, epochMs - performance.timeOrigin - performance.now());
+    this.timers = [
+      setTimeout(() => (this.start = process.cpuUsage()), at(startEpochMs)),
+      setTimeout(() => this.close(), at(endEpochMs)),
+    ];
+  }
+  private close(): void {
+    if (this.start !== undefined && this.used === undefined) this.used = process.cpuUsage(this.start);
+  }
+  /** Seconds used in the window; a step stopped early ends its window now, one stopped in its warmup has none. */
+  end(): { userS: number; systemS: number } {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.close();
+    return { userS: (this.used?.user ?? 0) / 1e6, systemS: (this.used?.system ?? 0) / 1e6 };
+  }
 }
 
 function startProgress(

@@ -247,8 +247,12 @@ function formatSingle(result: Result): string[] {
   const step = result.steps[0];
   if (step === undefined) return ['no step was measured'];
   const rows = 'lost' in step ? dnsSingle(step) : httpSingle(step);
-  const { userS, systemS } = step.cpu;
-  rows.push(['Generator CPU', `user ${userS.toFixed(2)} s, system ${systemS.toFixed(2)} s (warmup and drain included)`]);
+  const w = step.cpuWindow;
+  const perRequestUs = step.sent > 0 ? ` (${(((w.userS + w.systemS) * 1e6) / step.sent).toFixed(1)} µs per request)` : '';
+  rows.push(
+    ['Generator CPU', `user ${w.userS.toFixed(2)} s, system ${w.systemS.toFixed(2)} s in the window${perRequestUs}`],
+    ['', `user ${step.cpu.userS.toFixed(2)} s, system ${step.cpu.systemS.toFixed(2)} s with warmup and drain`],
+  );
   return [...alignColumns(rows, 2), '', ...latencyTable(step)];
 }
 
