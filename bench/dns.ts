@@ -214,11 +214,12 @@ async function cpuPerQuery(nsd: Nsd, queries: string): Promise<void> {
       { timeoutMs: (N + 1 + TIMEOUT_S + 10) * 1000 + GRACE_MS, server: nsd.server },
     );
     const step = t.result.steps[0];
-    if (step === undefined) throw new Error('tsload returned no step');
+    if (step?.cpuWindow === undefined) throw new Error('tsload returned no step with its window CPU');
+    const cpuWindow = step.cpuWindow;
     // The step's CPU covers warmup + window + drain; `sent` counts the window
     // only, so the warmup's queries (sent at the target rate) are added.
     const tsLoadQueries = step.sent + Math.round(step.targetRate * step.warmupS);
-    const tsWindowUs = usPer(step.cpuWindow.userS + step.cpuWindow.systemS, step.sent);
+    const tsWindowUs = usPer(cpuWindow.userS + cpuWindow.systemS, step.sent);
     const tsLoadUs = usPer(step.cpu.userS + step.cpu.systemS, tsLoadQueries);
 
     progress(`dnsperf -Q ${rate} for 1 + ${N} s`);
@@ -251,7 +252,7 @@ async function cpuPerQuery(nsd: Nsd, queries: string): Promise<void> {
     dp.window.push(dpWindowUs);
     dp.load.push(dpLoadUs);
     rows.push(
-      [round, 'tsload', step.sent, step.sendRate, step.lost, step.cpuWindow.userS, step.cpuWindow.systemS, tsWindowUs, tsLoadUs, usPer(cpuOf(t.timed), tsLoadQueries), t.timed.serverCpuS ?? null, t.timed.udpRcvbufErrors],
+      [round, 'tsload', step.sent, step.sendRate, step.lost, cpuWindow.userS, cpuWindow.systemS, tsWindowUs, tsLoadUs, usPer(cpuOf(t.timed), tsLoadQueries), t.timed.serverCpuS ?? null, t.timed.udpRcvbufErrors],
       [round, 'dnsperf', dpWindowQueries, d.qps, d.lost, null, null, dpWindowUs, dpLoadUs, usPer(cpuOf(dpRun), d.sent), dpRun.serverCpuS ?? null, dpRun.udpRcvbufErrors],
     );
     records.push({
@@ -263,21 +264,29 @@ async function cpuPerQuery(nsd: Nsd, queries: string): Promise<void> {
     );
   }
   report.table(['round', 'tool', 'window queries', 'qps', 'lost', 'window user s', 'window sys s', 'window µs/query', 'whole load µs/query', 'whole process µs/query', 'nsd CPU s', 'UDP rcvbuf drops'], rows);
-  const perRound = (a: number[], b: number[]): string => a.map((x, i) => ratio(x, b[i]!) ?? '-').join(', ');
-  report.line(`medians over ${rounds} round${rounds === 1 ? '' : 's'}, measured window: tsload ${num(median(ts.window))} µs/query, dnsperf ${num(median(dp.window))} µs/query`);
-  report.line(`ratio tsload/dnsperf CPU per query, window (medians): ${ratio(median(ts.window), median(dp.window)) ?? '-'}; per round: ${perRound(ts.window, dp.window)}`);
-  report.line(`ratio tsload/dnsperf CPU per query, whole load (medians): ${ratio(median(ts.load), median(dp.load)) ?? '-'}; per round: ${perRound(ts.load, dp.load)}`);
-  // Judged on the unrounded medians: 1.004 printed as 1 is not "no more than dnsperf".
-  const met = median(ts.window) <= median(dp.window);
-  report.line(`target: tsload/dnsperf ≤ 1 over the window: ${met ? 'met' : 'NOT met'} (unrounded ${num(median(ts.window) / median(dp.window), 3)})`);
+  // Each round pairs the two tools within the same minute. This VM drifts
+  // more from round to round than the tools differ within one, so the target
+  // is judged on the rounds' own ratios (their median); the medians of each
+  // tool's series come from different rounds and are shown for comparison.
+  const paired = (a: number[], b: number[]): number[] => a.map((x, i) => x / b[i]!);
+  const list = (xs: number[]): string => xs.map((x) => num(x, 2)).join(', ');
+  const windowRatios = paired(ts.window, dp.window);
+  const loadRatios = paired(ts.load, dp.load);
+  report.line(`medians over ${rounds} round${rounds === 1 ? '' : 's'}, measured window: tsload ${num(median(ts.window))} µs/query, dnsperf ${num(median(dp.window))} µs/query (ratio of the medians ${ratio(median(ts.window), median(dp.window)) ?? '-'})`);
+  report.line(`ratio tsload/dnsperf CPU per query, window, per round: ${list(windowRatios)}; median ${num(median(windowRatios), 3)}`);
+  report.line(`ratio tsload/dnsperf CPU per query, whole load, per round: ${list(loadRatios)}; median ${num(median(loadRatios), 3)}`);
+  const met = median(windowRatios) <= 1;
+  report.line(`target: tsload/dnsperf ≤ 1 (median of the rounds' window ratios): ${met ? 'met' : 'NOT met'} (${num(median(windowRatios), 3)}; ${windowRatios.filter((r) => r <= 1).length} of ${rounds} rounds ≤ 1)`);
   report.line(
     `(window = the ${N} s after each tool's first second, all threads: tsload's cpuWindow over the queries it sent in it; dnsperf's CPU read from /proc 1 s and ${N + 1} s after start over its rate × that time. Whole load = from the start of the load to its end, the first second included: tsload's step CPU (warmup + window + drain), dnsperf's CPU at the end of -l. Whole process = /usr/bin/time user+sys, incl. node startup for tsload and the ${TIMEOUT_S} s wait for unanswered queries for both)`,
   );
   report.record('cpuPerQuery', {
     rounds,
     medianUsPerQuery: { tsload: median(ts.window), dnsperf: median(dp.window) },
-    ratio: ratio(median(ts.window), median(dp.window)),
-    wholeLoad: { medianUsPerQuery: { tsload: median(ts.load), dnsperf: median(dp.load) }, ratio: ratio(median(ts.load), median(dp.load)) },
+    roundRatios: windowRatios,
+    medianRoundRatio: median(windowRatios),
+    ratioOfMedians: ratio(median(ts.window), median(dp.window)),
+    wholeLoad: { medianUsPerQuery: { tsload: median(ts.load), dnsperf: median(dp.load) }, roundRatios: loadRatios, medianRoundRatio: median(loadRatios) },
     runs: records,
   });
 }

@@ -74,8 +74,12 @@ export interface StepBase {
   bytesReceived: number;
   /** CPU tsload's process used over the step (all threads, warmup and drain included), seconds. */
   cpu: { userS: number; systemS: number };
-  /** CPU over the measured window alone (all threads, no warmup, no drain), seconds: what the window's requests cost. */
-  cpuWindow: { userS: number; systemS: number };
+  /**
+   * CPU over the measured window alone (all threads, no warmup, no drain),
+   * seconds: what the window's requests cost. Absent in results written
+   * before tsload measured it.
+   */
+  cpuWindow?: { userS: number; systemS: number };
   /** From the intended send time: the headline figure, free of coordinated omission. */
   latencyMs: LatencyStats;
   /** From the actual send time. */

@@ -74,7 +74,7 @@ describe('open-loop HTTP engine', () => {
     expect(busy.scheduleLagMs.p90).toBeLessThan(0.5);
     expect(busy.scheduleLagMs.p90).toBeLessThan(timers.scheduleLagMs.p90 / 2);
     // The window's CPU is apart from the step's: spinning keeps about a core busy for the whole window.
-    const cpuS = (c: { userS: number; systemS: number }): number => c.userS + c.systemS;
+    const cpuS = (c: { userS: number; systemS: number } | undefined): number => c!.userS + c!.systemS;
     expect(cpuS(busy.cpuWindow)).toBeGreaterThan(0.5 * busy.durationS);
     expect(cpuS(busy.cpuWindow)).toBeLessThan(cpuS(busy.cpu));
     expect(cpuS(busy.cpuWindow)).toBeGreaterThan(2 * cpuS(timers.cpuWindow));

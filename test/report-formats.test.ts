@@ -409,6 +409,18 @@ describe('formatCsv', () => {
     expect(lines[8]?.split(',')[2]).toBe('dns');
     expect(formatCsvMany([])).toBe(`${CSV_COLUMNS.join(',')}\n`);
   });
+
+  it('reads results written before steps carried their window CPU', () => {
+    const { cpuWindow: _, ...older } = dnsStep({ targetRate: 100, timeouts: 3, late: 1 });
+    const result = dnsResult([older]);
+    expect(formatCsv(result).split('\n')[1]?.endsWith(',3,1,,0.024,0.01,,')).toBe(true);
+    const text = formatText(result).split('\n');
+    expect(text.find((l) => l.startsWith('Generator CPU'))).toMatch(/^Generator CPU +user 0\.02 s, system 0\.01 s with warmup and drain$/);
+    // httperf's CPU line then takes the step's CPU over warmup + window.
+    const { cpuWindow: __, ...olderHttp } = referenceHttpStep();
+    const block = formatHttperf(httpResult([{ ...olderHttp, warmupS: 1 }])).split('\n');
+    expect(block).toContain('CPU time [s]: user 0.45 system 1.60 (user 15.0% system 53.4% total 68.4%)');
+  });
 });
 
 describe('formatJson', () => {

@@ -74,7 +74,7 @@ function row(result: Result, step: Step, index: number): string {
   ];
   if ('lost' in step) cells.push(step.lost, step.late, '');
   else cells.push('', '', step.connections);
-  cells.push(step.cpu.userS, step.cpu.systemS, step.cpuWindow.userS, step.cpuWindow.systemS);
+  cells.push(step.cpu.userS, step.cpu.systemS, step.cpuWindow?.userS ?? '', step.cpuWindow?.systemS ?? '');
   return cells.map(csvField).join(',');
 }
 

@@ -24,8 +24,9 @@
  * burst line, "<=N concurrent connections" and "Connection time [ms]: connect"
  * appear only when the step carries the optional fields in `HttperfExtras`.
  * - CPU time ← `step.cpuWindow`, the CPU of the measured window, so the
- *   percentages are of the test duration as httperf's are. Several threads
- *   can take it past 100%. A sweep prints `# step N: rate R` before each block; figures
+ *   percentages are of the test duration as httperf's are. A result from
+ *   before cpuWindow existed gives `step.cpu` (warmup and drain included) as a
+ *   share of warmup + window. Several threads can take it past 100%. A sweep prints `# step N: rate R` before each block; figures
  * httperf has no line for (dropped arrivals, requests in flight at the end)
  * follow a block as a `# ` line when non-zero.
  */
@@ -129,8 +130,9 @@ export function formatHttperfStep(step: HttpStep): string {
   lines.push(`Reply status: 1xx=${s['1xx']} 2xx=${s['2xx']} 3xx=${s['3xx']} 4xx=${s['4xx']} 5xx=${s['5xx']}`, '');
 
   {
-    const { userS, systemS } = step.cpuWindow;
-    const pct = (x: number): string => (100 * div(x, d)).toFixed(1);
+    const { userS, systemS } = step.cpuWindow ?? step.cpu;
+    const wall = step.cpuWindow === undefined ? step.warmupS + d : d;
+    const pct = (x: number): string => (100 * div(x, wall)).toFixed(1);
     lines.push(
       `CPU time [s]: user ${userS.toFixed(2)} system ${systemS.toFixed(2)} (user ${pct(userS)}% system ${pct(systemS)}% total ${pct(userS + systemS)}%)`,
     );

@@ -247,12 +247,14 @@ function formatSingle(result: Result): string[] {
   const step = result.steps[0];
   if (step === undefined) return ['no step was measured'];
   const rows = 'lost' in step ? dnsSingle(step) : httpSingle(step);
+  const whole = `user ${step.cpu.userS.toFixed(2)} s, system ${step.cpu.systemS.toFixed(2)} s with warmup and drain`;
   const w = step.cpuWindow;
-  const perRequestUs = step.sent > 0 ? ` (${(((w.userS + w.systemS) * 1e6) / step.sent).toFixed(1)} µs per request)` : '';
-  rows.push(
-    ['Generator CPU', `user ${w.userS.toFixed(2)} s, system ${w.systemS.toFixed(2)} s in the window${perRequestUs}`],
-    ['', `user ${step.cpu.userS.toFixed(2)} s, system ${step.cpu.systemS.toFixed(2)} s with warmup and drain`],
-  );
+  if (w === undefined) {
+    rows.push(['Generator CPU', whole]);
+  } else {
+    const perRequestUs = step.sent > 0 ? ` (${(((w.userS + w.systemS) * 1e6) / step.sent).toFixed(1)} µs per request)` : '';
+    rows.push(['Generator CPU', `user ${w.userS.toFixed(2)} s, system ${w.systemS.toFixed(2)} s in the window${perRequestUs}`], ['', whole]);
+  }
   return [...alignColumns(rows, 2), '', ...latencyTable(step)];
 }
 
