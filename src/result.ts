@@ -80,6 +80,14 @@ export interface StepBase {
    * before tsload measured it.
    */
   cpuWindow?: { userS: number; systemS: number };
+  /**
+   * Share of the measured window the busiest load thread's event loop was
+   * busy, 0..1. At 0.9 or more tsload itself was near its limit: replies
+   * waited in socket buffers, so latency and loss may be partly its own (add
+   * --threads). Null when the loop spins on purpose (--busy-poll, or 200/s or
+   * less per thread). Absent in results written before tsload measured it.
+   */
+  generatorBusy?: number | null;
   /** From the intended send time: the headline figure, free of coordinated omission. */
   latencyMs: LatencyStats;
   /** From the actual send time. */

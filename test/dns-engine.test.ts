@@ -8,6 +8,7 @@ import { runDns } from '../src/run.js';
 import { loadZone } from '../src/drivers/dns-zone.js';
 import { startDnsTarget, type DnsTarget } from '../src/targets/dns.js';
 import { parseQueryFile } from '../src/drivers/dns-queries.js';
+import { formatText } from '../src/report/text.js';
 import { tsload } from './run-cli.js';
 
 const zoneFile = new URL('../fixtures/test.zone', import.meta.url).pathname;
@@ -51,6 +52,20 @@ describe('open-loop DNS engine', () => {
     expect(step.rcodes.NOERROR! + nx).toBe(10_000);
     expect(step.avgRequestBytes).toBeGreaterThan(20);
     expect(step.avgResponseBytes).toBeGreaterThan(step.avgRequestBytes);
+    // Its thread had time to spare.
+    expect(step.generatorBusy).toBeGreaterThan(0);
+    expect(step.generatorBusy).toBeLessThan(0.7);
+  });
+
+  it('says when its own thread was the limit, and still reads answers while behind', async () => {
+    // No one thread sends 200k queries a second through node:dgram, so the generator falls behind.
+    const result = await runDns({ server: target.address, zone: zoneFile, rate: 200_000, duration: 1000, warmup: 0, timeout: 500, threads: 1 });
+    const step = result.steps[0]!;
+    expect(step.generatorBusy).toBeGreaterThanOrEqual(0.9);
+    expect(step.scheduleLagMs.p99).toBeGreaterThan(10);
+    // Sending yields every millisecond, so answers are read during the window, not only after it.
+    expect(step.replyRate).toBeGreaterThan(0);
+    expect(formatText(result)).toMatch(/\nGenerator busy +\d+% of the window \(busiest thread\): tsload was near its own limit/);
   });
 
   it('reports the true loss of a server that drops a known share, and holds the rate', async () => {

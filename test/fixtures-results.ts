@@ -33,6 +33,8 @@ export interface StepSpec {
   inflightAtEnd?: number;
   /** Per-second completed counts replacing the even split (not checked against `completed`; for reply-rate tests). */
   timelineCompleted?: number[];
+  /** The busiest load thread's share of the window. Default: a thousandth per 100/s of target, capped at 1. */
+  generatorBusy?: number | null;
 }
 
 /** Round to whole microseconds, as values read from an HDR histogram in µs are. */
@@ -124,6 +126,7 @@ function baseStep(spec: StepSpec): Omit<StepBase, 'bytesSent' | 'bytesReceived'>
     inflightAtEnd,
     cpu: { userS: Math.round(requests * 0.02) / 1000, systemS: Math.round(requests * 0.008) / 1000 },
     cpuWindow: { userS: Math.round(requests * 0.018) / 1000, systemS: Math.round(requests * 0.0075) / 1000 },
+    generatorBusy: spec.generatorBusy === undefined ? Math.min(1, spec.targetRate / 100_000) : spec.generatorBusy,
     latencyMs,
     // Service time is latency less the generator's own lag: a little lower.
     serviceTimeMs: latencyStats(p50 * 0.93, p99 * 0.97, completed),

@@ -261,14 +261,14 @@ describe('formatText', () => {
     const table = sweepLines(formatText(sweep));
     expect(table).toHaveLength(2 + sweep.steps.length);
     expect(table[0]?.split(/\s+/)).toEqual([
-      'step', 'target', 'sent', 'replies', 'p50', 'p90', 'p99', 'p99.9', 'max', 'errors', 'timeouts', 'dropped',
+      'step', 'target', 'sent', 'replies', 'p50', 'p90', 'p99', 'p99.9', 'max', 'errors', 'timeouts', 'dropped', 'busy',
     ]);
-    expect(table[1]?.trim().split(/\s+/)).toEqual(['req/s', 'req/s', 'req/s', 'ms', 'ms', 'ms', 'ms', 'ms']);
+    expect(table[1]?.trim().split(/\s+/)).toEqual(['req/s', 'req/s', 'req/s', 'ms', 'ms', 'ms', 'ms', 'ms', '%']);
     expect(table[6]?.trim().split(/\s+/)).toEqual([
-      '5', '4000', '4000.0', '4000.0', '0.500', '1.31', '3.20', '5.76', '10.2', '0', '0', '0',
+      '5', '4000', '4000.0', '4000.0', '0.500', '1.31', '3.20', '5.76', '10.2', '0', '0', '0', '4',
     ]);
     expect(table[7]?.trim().split(/\s+/)).toEqual([
-      '6', '4500', '4500.0', '4499.5', '85.0', '189', '430', '774', '1376', '0', '5', '0',
+      '6', '4500', '4500.0', '4499.5', '85.0', '189', '430', '774', '1376', '0', '5', '0', '5',
     ]);
     // Right-aligned: every header and data row ends at the same column.
     const rows = [table[0], ...table.slice(2)];
@@ -297,12 +297,28 @@ describe('formatText', () => {
     const steps = [dnsStep({ targetRate: 1000 }), dnsStep({ targetRate: 20000, timeouts: 3000, late: 12, p50Ms: 2, p99Ms: 40 })];
     const text = formatText(dnsResult(steps, { saturation: saturationOf(steps) }));
     const table = sweepLines(text);
-    expect(table[0]?.split(/\s+/).slice(-4)).toEqual(['errors', 'lost', 'late', 'dropped']);
+    expect(table[0]?.split(/\s+/).slice(-5)).toEqual(['errors', 'lost', 'late', 'dropped', 'busy']);
     expect(table[0]).not.toContain('timeouts');
     expect(table[1]?.trim().split(/\s+/).slice(0, 3)).toEqual(['q/s', 'q/s', 'q/s']);
-    expect(table[3]?.trim().split(/\s+/).slice(-4)).toEqual(['0', '3000', '12', '0']);
+    expect(table[3]?.trim().split(/\s+/).slice(-5)).toEqual(['0', '3000', '12', '0', '20']);
     expect(text).toContain('\ntotal: sent 210000, completed 207000, errors 0, lost 3000, late 12, dropped 0\n');
     expect(text).toContain('\nsaturation: 1000 q/s (step 1); above it errors failed first at 20000 q/s (step 2)\n');
+  });
+
+  it("says when the first failing step's generator was near its own limit", () => {
+    const steps = [dnsStep({ targetRate: 1000 }), dnsStep({ targetRate: 60000, timeouts: 30000, generatorBusy: 0.968 })];
+    const text = formatText(dnsResult(steps, { saturation: saturationOf(steps) }));
+    expect(text).toContain(
+      "\nsaturation: 1000 q/s (step 1); above it errors failed first at 60000 q/s (step 2), where tsload's busiest thread was busy 97% of the time: the limit may be tsload's own (add --threads)\n",
+    );
+    expect(sweepLines(text)[3]?.trim().split(/\s+/).at(-1)).toBe('97');
+    const single = (busy: number | null): string | undefined =>
+      formatText(dnsResult([dnsStep({ targetRate: 20000, generatorBusy: busy })]))
+        .split('\n')
+        .find((l) => l.startsWith('Generator busy'));
+    expect(single(0.42)).toMatch(/^Generator busy +42% of the window \(busiest thread\)$/);
+    expect(single(0.9)).toMatch(/^Generator busy +90% of the window \(busiest thread\): tsload was near its own limit, so latency and loss may be partly its own; add --threads$/);
+    expect(single(null)).toMatch(/^Generator busy +not measured: the loop spins on purpose/);
   });
 
   it('marks a stopped run', () => {
@@ -398,7 +414,7 @@ describe('formatCsv', () => {
     const row = formatCsv(result).split('\n')[1];
     expect(row?.startsWith('"nsd, ""one core""",198.18.0.2:53,dns,1,100,')).toBe(true);
     // DNS: lost and late filled, connections empty, then CPU (step, window).
-    expect(row?.endsWith(',3,1,,0.024,0.01,0.022,0.009')).toBe(true);
+    expect(row?.endsWith(',3,1,,0.024,0.01,0.022,0.009,0.001')).toBe(true);
   });
 
   it('puts several results under one header', () => {
@@ -411,13 +427,13 @@ describe('formatCsv', () => {
   });
 
   it('reads results written before steps carried their window CPU', () => {
-    const { cpuWindow: _, ...older } = dnsStep({ targetRate: 100, timeouts: 3, late: 1 });
+    const { cpuWindow: _, generatorBusy: _busy, ...older } = dnsStep({ targetRate: 100, timeouts: 3, late: 1 });
     const result = dnsResult([older]);
-    expect(formatCsv(result).split('\n')[1]?.endsWith(',3,1,,0.024,0.01,,')).toBe(true);
+    expect(formatCsv(result).split('\n')[1]?.endsWith(',3,1,,0.024,0.01,,,')).toBe(true);
     const text = formatText(result).split('\n');
     expect(text.find((l) => l.startsWith('Generator CPU'))).toMatch(/^Generator CPU +user 0\.02 s, system 0\.01 s with warmup and drain$/);
     // httperf's CPU line then takes the step's CPU over warmup + window.
-    const { cpuWindow: __, ...olderHttp } = referenceHttpStep();
+    const { cpuWindow: __, generatorBusy: __busy, ...olderHttp } = referenceHttpStep();
     const block = formatHttperf(httpResult([{ ...olderHttp, warmupS: 1 }])).split('\n');
     expect(block).toContain('CPU time [s]: user 0.45 system 1.60 (user 15.0% system 53.4% total 68.4%)');
   });

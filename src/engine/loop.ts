@@ -9,7 +9,7 @@
  * completing a request allocates nothing.
  */
 // Imported: the global `performance` is a lazy getter, read again on every use.
-import { performance } from 'node:perf_hooks';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type { Completion, Driver, DriverCounters } from '../drivers/driver.js';
 import { FAILURE_CLASSES, Failure } from '../drivers/driver.js';
 import { Recorder } from '../measure/histogram.js';
@@ -40,6 +40,14 @@ const PRECISE_BELOW_RATE = 200;
  */
 const REPLY_SENDS_AFTER_GAPS = 2;
 const REPLY_SEND_MAX_LATE_MS = 0.5;
+/**
+ * Longest one pump sends without a break, ms. A generator that has fallen
+ * behind would otherwise send until it caught up, never reading a reply:
+ * they would overflow the socket buffers and read as the server's loss. After
+ * a slice it lets the event loop read what has arrived (setImmediate), then
+ * goes on. Pumps on schedule are far shorter (20k/s is 20 sends a millisecond).
+ */
+const PUMP_SLICE_MS = 1;
 /** After a stop, how long to wait for replies before reporting what is left as in flight. */
 const STOP_DRAIN_MS = 1000;
 
@@ -97,6 +105,11 @@ export class OpenLoop implements Completion {
   private replySendLateMs = 0;
   private secondTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
+  private windowStartTimer: NodeJS.Timeout | undefined;
+  /** This thread's event-loop use when the window opened; undefined until then. */
+  private loopUseAtWindowStart: EventLoopUtilization | undefined;
+  /** Share of the window this thread's event loop was busy (see StepReport.busy). */
+  private busy: number | null = null;
   private second = 0;
   private finish: ((report: StepReport) => void) | undefined;
   private counterBase: DriverCounters = {};
@@ -154,9 +167,12 @@ export class OpenLoop implements Completion {
     this.replySendLateMs = this.precise ? 0 : Math.min(REPLY_SEND_MAX_LATE_MS, (REPLY_SENDS_AFTER_GAPS * 1000 * threadCount) / order.rate);
     this.sending = true;
     this.draining = false;
+    this.loopUseAtWindowStart = undefined;
+    this.busy = null;
     return new Promise((resolve) => {
       this.finish = resolve;
       this.armSendTimer();
+      this.windowStartTimer = setTimeout(this.onWindowStart, this.windowStartMs - performance.now());
       this.secondTimer = setTimeout(this.onSecondTimer, this.windowStartMs + 1000 - performance.now());
     });
   }
@@ -222,7 +238,13 @@ export class OpenLoop implements Completion {
     const schedule = this.schedule!;
     const counts = this.counts;
     let t = performance.now();
+    const sliceEnd = t + PUMP_SLICE_MS;
+    let sliced = false;
     while (this.nextDue <= t) {
+      if (t > sliceEnd) {
+        sliced = true;
+        break;
+      }
       const due = schedule.next();
       this.nextDue = schedule.peek();
       if (due >= this.windowEndMs) {
@@ -254,6 +276,7 @@ export class OpenLoop implements Completion {
     }
     this.pumping = false;
     if (this.nextDue === Infinity || t >= this.windowEndMs) this.endSending(t);
+    else if (sliced) this.sendImmediate ??= setImmediate(this.onSendImmediate);
     else this.armSendTimer();
   }
 
@@ -285,6 +308,11 @@ export class OpenLoop implements Completion {
     this.sending = false;
     this.draining = true;
     this.nextDue = Infinity;
+    clearTimeout(this.windowStartTimer);
+    // A loop that spins on purpose is always busy, so the figure would say nothing.
+    if (this.loopUseAtWindowStart !== undefined && !this.precise) {
+      this.busy = performance.eventLoopUtilization(this.loopUseAtWindowStart).utilization;
+    }
     clearTimeout(this.sendTimer);
     this.sendTimer = undefined;
     clearImmediate(this.sendImmediate);
@@ -295,6 +323,10 @@ export class OpenLoop implements Completion {
     }
     this.drainTimer = setTimeout(this.finishStep, Math.max(0, this.windowEndMs + this.drainMs - t));
   }
+
+  private readonly onWindowStart = (): void => {
+    this.loopUseAtWindowStart = performance.eventLoopUtilization();
+  };
 
   private readonly onSecondTimer = (): void => {
     // The window's last second is flushed when the step ends, so it also takes
@@ -351,6 +383,7 @@ export class OpenLoop implements Completion {
       latency: this.latency.encode(),
       serviceTime: this.serviceTime.encode(),
       scheduleLag: this.scheduleLag.encode(),
+      busy: this.busy,
     };
     // Replies to this step that arrive from now on are not counted in it.
     this.tag++;

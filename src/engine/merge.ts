@@ -74,6 +74,16 @@ export function timeline(seconds: readonly SecondReport[]): TimelinePoint[] {
     });
 }
 
+/** The busiest thread's share of the window (one saturated thread is enough to skew the step); null if not measured. */
+function busiestThread(reports: readonly StepReport[]): number | null {
+  let busiest: number | null = null;
+  for (const r of reports) {
+    if (r.busy === null) return null;
+    busiest = Math.max(busiest ?? 0, Math.round(r.busy * 1000) / 1000);
+  }
+  return busiest;
+}
+
 function roundedCpu(cpu: { userS: number; systemS: number }): { userS: number; systemS: number } {
   return { userS: Math.round(cpu.userS * 1e4) / 1e4, systemS: Math.round(cpu.systemS * 1e4) / 1e4 };
 }
@@ -107,6 +117,7 @@ export function mergeSteps(
     inflightAtEnd: reports.reduce((s, r) => s + r.inflightAtEnd, 0),
     cpu: roundedCpu(cpu),
     cpuWindow: roundedCpu(cpuWindow),
+    generatorBusy: busiestThread(reports),
     latencyMs: statsOf(latency),
     serviceTimeMs: statsOf(serviceTime),
     scheduleLagMs: statsOf(scheduleLag),

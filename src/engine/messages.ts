@@ -69,6 +69,14 @@ export interface StepReport extends WindowCounts {
   latency: string;
   serviceTime: string;
   scheduleLag: string;
+  /**
+   * Share of the measured window this thread's event loop was busy rather than
+   * waiting for I/O or timers (Node's event-loop utilization), 0..1. Near 1 the
+   * thread had no time to spare: replies wait in socket buffers and their
+   * latency is partly the generator's. Null when the loop spins on purpose
+   * (busy-poll, low rates) or the window never opened.
+   */
+  busy: number | null;
 }
 
 export type WorkerToMain = { type: 'ready' } | SecondReport | StepReport;

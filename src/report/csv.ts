@@ -39,6 +39,7 @@ export const CSV_COLUMNS = [
   'cpuSystemS',
   'cpuWindowUserS',
   'cpuWindowSystemS',
+  'generatorBusy',
 ] as const;
 
 /** One field, quoted when RFC 4180 requires it. */
@@ -74,7 +75,7 @@ function row(result: Result, step: Step, index: number): string {
   ];
   if ('lost' in step) cells.push(step.lost, step.late, '');
   else cells.push('', '', step.connections);
-  cells.push(step.cpu.userS, step.cpu.systemS, step.cpuWindow?.userS ?? '', step.cpuWindow?.systemS ?? '');
+  cells.push(step.cpu.userS, step.cpu.systemS, step.cpuWindow?.userS ?? '', step.cpuWindow?.systemS ?? '', step.generatorBusy ?? '');
   return cells.map(csvField).join(',');
 }
 

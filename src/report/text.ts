@@ -92,6 +92,10 @@ export function saturationLine(result: Result): string {
     const at = result.steps[s.failedAt];
     const where = at !== undefined ? `${targetRate(at.targetRate)} ${unit} (step ${s.failedAt + 1})` : `step ${s.failedAt + 1}`;
     failed = `${CRITERION_NAMES[s.failedCriterion]} failed first at ${where}`;
+    const busy = at?.generatorBusy;
+    if (busy !== undefined && busy !== null && busy >= GENERATOR_BUSY_LIMIT) {
+      failed += `, where tsload's busiest thread was busy ${busyPercent(busy)}% of the time: the limit may be tsload's own (add --threads)`;
+    }
   }
   if (s.rate === null) return `saturation: no step met the criteria${failed !== null ? `; ${failed}` : ''}`;
   if (failed === null) return `saturation: not reached; every step met the criteria up to ${targetRate(s.rate)} ${unit}`;
@@ -108,8 +112,8 @@ function sweepTable(result: Result): string[] {
   const unit = rateUnit(result);
   const dns = result.protocol === 'dns';
   const tail = dns ? ['errors', 'lost', 'late', 'dropped'] : ['errors', 'timeouts', 'dropped'];
-  const header = ['step', 'target', 'sent', 'replies', 'p50', 'p90', 'p99', 'p99.9', 'max', ...tail];
-  const units = ['', unit, unit, unit, 'ms', 'ms', 'ms', 'ms', 'ms', ...tail.map(() => '')];
+  const header = ['step', 'target', 'sent', 'replies', 'p50', 'p90', 'p99', 'p99.9', 'max', ...tail, 'busy'];
+  const units = ['', unit, unit, unit, 'ms', 'ms', 'ms', 'ms', 'ms', ...tail.map(() => ''), '%'];
   const rows: string[][] = [header, units];
   result.steps.forEach((step: Step, i) => {
     const l = step.latencyMs;
@@ -127,11 +131,29 @@ function sweepTable(result: Result): string[] {
     ];
     if ('lost' in step) row.push(String(step.lost), String(step.late));
     else row.push(String(step.timeouts));
-    row.push(String(step.dropped));
+    row.push(String(step.dropped), busyPercent(step.generatorBusy));
     rows.push(row);
   });
   // Numbers right-aligned under right-aligned headers; only the step column is a label.
   return alignColumns(rows, 0);
+}
+
+/** The busiest load thread's share of the window, as a whole percentage; '-' when not measured. */
+function busyPercent(busy: number | null | undefined): string {
+  return busy === null || busy === undefined ? '-' : String(Math.round(busy * 100));
+}
+
+/**
+ * At or above this share of the window busy, a load thread had no time to
+ * spare: replies waited in its socket buffers, so what the step shows may be
+ * partly tsload's, not the server's.
+ */
+export const GENERATOR_BUSY_LIMIT = 0.9;
+
+function generatorBusyValue(busy: number | null): string {
+  if (busy === null) return 'not measured: the loop spins on purpose (--busy-poll, or 200/s or less per thread)';
+  const share = `${busyPercent(busy)}% of the window (busiest thread)`;
+  return busy >= GENERATOR_BUSY_LIMIT ? `${share}: tsload was near its own limit, so latency and loss may be partly its own; add --threads` : share;
 }
 
 function sum<T>(items: readonly T[], pick: (item: T) => number): number {
@@ -247,6 +269,7 @@ function formatSingle(result: Result): string[] {
   const step = result.steps[0];
   if (step === undefined) return ['no step was measured'];
   const rows = 'lost' in step ? dnsSingle(step) : httpSingle(step);
+  if (step.generatorBusy !== undefined) rows.push(['Generator busy', generatorBusyValue(step.generatorBusy)]);
   const whole = `user ${step.cpu.userS.toFixed(2)} s, system ${step.cpu.systemS.toFixed(2)} s with warmup and drain`;
   const w = step.cpuWindow;
   if (w === undefined) {
