@@ -322,6 +322,7 @@ async function oneThreadMax(nsd: Nsd, queries: string): Promise<void> {
       s.scheduleLagMs.p99,
       s.latencyMs.p99,
       Math.round(((s.cpu.userS + s.cpu.systemS) / stepS) * 100),
+      s.generatorBusy === undefined || s.generatorBusy === null ? null : Math.round(s.generatorBusy * 100),
       Math.round(((run.timed.serverCpuS ?? NaN) / stepS) * 100),
       run.timed.udpRcvbufErrors,
       pass ? 'pass' : 'FAIL',
@@ -330,7 +331,7 @@ async function oneThreadMax(nsd: Nsd, queries: string): Promise<void> {
     return pass;
   });
   report.table(
-    ['target/s', 'sent/s', 'replies/s', 'sent', 'lost', 'late', 'dropped', 'loss', 'lag p99 ms', 'lat p99 ms', 'tsload CPU %', 'nsd CPU %', 'UDP rcvbuf drops', ''],
+    ['target/s', 'sent/s', 'replies/s', 'sent', 'lost', 'late', 'dropped', 'loss', 'lag p99 ms', 'lat p99 ms', 'tsload CPU %', 'tsload busy %', 'nsd CPU %', 'UDP rcvbuf drops', ''],
     rows,
   );
   report.line(
@@ -340,6 +341,7 @@ async function oneThreadMax(nsd: Nsd, queries: string): Promise<void> {
   );
   report.line('(UDP rcvbuf drops: kernel RcvbufErrors during the run, whole network namespace — datagrams lost at a full socket buffer, on either side)');
   report.line('(CPU % = CPU seconds / (warmup + window) × 100, 100 % being one core: tsload from its step cpu, nsd from /proc over the whole tsload run; NSD has one server process, so near 100 % means the server is the limit)');
+  report.line("(tsload busy % = the window's share its load thread's event loop was busy (generatorBusy); near 100 % tsload itself is the limit)");
 
   // dnsperf's own limit: closed loop, at most 500 queries outstanding, as fast as answers come back.
   progress(`dnsperf -q 500 for ${N} s`);
