@@ -39,6 +39,13 @@ export const DEFAULT_SATURATION_CRITERIA: Readonly<SaturationCriteria> = Object.
   sloP99Ms: 100,
 });
 
+/**
+ * At or above this share of the window busy (a step's generatorBusy), a load
+ * thread had no time to spare: replies waited in its socket buffers, so what
+ * the step shows may be partly tsload's, not the server's.
+ */
+export const GENERATOR_BUSY_LIMIT = 0.9;
+
 /** The fields of a step the criteria read (so callers can pass partial data, e.g. in tests or the progress display). */
 export type SaturationInput = Pick<
   StepBase,

@@ -8,6 +8,7 @@
  */
 import type { DnsStep, ErrorClass, HttpStep, LatencyStats, Result, Saturation, Step } from '../result.js';
 import { orderedRcodes } from './dnsperf.js';
+import { GENERATOR_BUSY_LIMIT } from '../measure/saturation.js';
 
 const ERROR_CLASSES: readonly ErrorClass[] = [
   'connrefused',
@@ -142,13 +143,6 @@ function sweepTable(result: Result): string[] {
 function busyPercent(busy: number | null | undefined): string {
   return busy === null || busy === undefined ? '-' : String(Math.round(busy * 100));
 }
-
-/**
- * At or above this share of the window busy, a load thread had no time to
- * spare: replies waited in its socket buffers, so what the step shows may be
- * partly tsload's, not the server's.
- */
-export const GENERATOR_BUSY_LIMIT = 0.9;
 
 function generatorBusyValue(busy: number | null): string {
   if (busy === null) return 'not measured: the loop spins on purpose (--busy-poll, or 200/s or less per thread)';
