@@ -177,9 +177,6 @@ function withoutTimeoutLines(out: string): string {
     .join('\n');
 }
 
-
-
-
 // ---------------------------------------------------------------------------
 // 0. The query list, shared by both tools
 
@@ -272,20 +269,22 @@ async function cpuPerQuery(nsd: Nsd, queries: string): Promise<void> {
   const list = (xs: number[]): string => xs.map((x) => num(x, 2)).join(', ');
   const windowRatios = paired(ts.window, dp.window);
   const loadRatios = paired(ts.load, dp.load);
-  report.line(`medians over ${rounds} round${rounds === 1 ? '' : 's'}, measured window: tsload ${num(median(ts.window))} µs/query, dnsperf ${num(median(dp.window))} µs/query (ratio of the medians ${ratio(median(ts.window), median(dp.window)) ?? '-'})`);
-  report.line(`ratio tsload/dnsperf CPU per query, window, per round: ${list(windowRatios)}; median ${num(median(windowRatios), 3)}`);
+  const tsMedian = median(ts.window);
+  const dpMedian = median(dp.window);
+  const verdict = median(windowRatios);
+  report.line(`medians over ${rounds} round${rounds === 1 ? '' : 's'}, measured window: tsload ${num(tsMedian)} µs/query, dnsperf ${num(dpMedian)} µs/query (ratio of the medians ${ratio(tsMedian, dpMedian) ?? '-'})`);
+  report.line(`ratio tsload/dnsperf CPU per query, window, per round: ${list(windowRatios)}; median ${num(verdict, 3)}`);
   report.line(`ratio tsload/dnsperf CPU per query, whole load, per round: ${list(loadRatios)}; median ${num(median(loadRatios), 3)}`);
-  const met = median(windowRatios) <= 1;
-  report.line(`target: tsload/dnsperf ≤ 1 (median of the rounds' window ratios): ${met ? 'met' : 'NOT met'} (${num(median(windowRatios), 3)}; ${windowRatios.filter((r) => r <= 1).length} of ${rounds} rounds ≤ 1)`);
+  report.line(`target: tsload/dnsperf ≤ 1 (median of the rounds' window ratios): ${verdict <= 1 ? 'met' : 'NOT met'} (${num(verdict, 3)}; ${windowRatios.filter((r) => r <= 1).length} of ${rounds} rounds ≤ 1)`);
   report.line(
     `(window = the ${N} s after each tool's first second, all threads: tsload's cpuWindow over the queries it sent in it; dnsperf's CPU read from /proc 1 s and ${N + 1} s after start over its rate × that time. Whole load = from the start of the load to its end, the first second included: tsload's step CPU (warmup + window + drain), dnsperf's CPU at the end of -l. Whole process = /usr/bin/time user+sys, incl. node startup for tsload and the ${TIMEOUT_S} s wait for unanswered queries for both)`,
   );
   report.record('cpuPerQuery', {
     rounds,
-    medianUsPerQuery: { tsload: median(ts.window), dnsperf: median(dp.window) },
+    medianUsPerQuery: { tsload: tsMedian, dnsperf: dpMedian },
     roundRatios: windowRatios,
-    medianRoundRatio: median(windowRatios),
-    ratioOfMedians: ratio(median(ts.window), median(dp.window)),
+    medianRoundRatio: verdict,
+    ratioOfMedians: ratio(tsMedian, dpMedian),
     wholeLoad: { medianUsPerQuery: { tsload: median(ts.load), dnsperf: median(dp.load) }, roundRatios: loadRatios, medianRoundRatio: median(loadRatios) },
     runs: records,
   });

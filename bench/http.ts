@@ -47,11 +47,9 @@ const args = parseBenchArgs('http');
 const N = args.seconds;
 const report = new Report('http', args);
 
-
 // The figures the issue sets as targets.
 const TARGET_US_PER_REQ = 15;
 const TARGET_ONE_THREAD_RATE = 50_000;
-
 
 // ---------------------------------------------------------------------------
 // Servers
@@ -214,8 +212,6 @@ function parseWrk(out: string): WrkOut {
   };
 }
 
-
-
 // ---------------------------------------------------------------------------
 // 1. CPU per request at 10k req/s
 
@@ -328,7 +324,6 @@ async function cpuPerRequest(nginx: Nginx): Promise<void> {
   report.line('(tsload: step cpu = warmup + window + drain, all threads; others: /usr/bin/time user+sys of the whole process)');
   report.record('cpuPerRequest', { rounds, medians: Object.fromEntries(medianRows.map((r) => [r[0], r[5]])), samples: samples.map(({ record, ...rest }) => ({ ...rest, run: record })) });
 }
-
 
 // ---------------------------------------------------------------------------
 // 2. Highest open-loop rate with one thread

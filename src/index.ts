@@ -23,7 +23,7 @@ export { testbed } from './testbed/index.js';
 
 // Measurement: HDR histograms as they travel between threads and machines.
 export { mergeEncoded, decodeHistogram, encodeHistogram, statsOf } from './measure/histogram.js';
-export { findSaturation, DEFAULT_SATURATION_CRITERIA, GENERATOR_BUSY_LIMIT } from './measure/saturation.js';
+export { findSaturation, DEFAULT_SATURATION_CRITERIA, GENERATOR_BUSY_LIMIT, generatorAtLimit } from './measure/saturation.js';
 
 // Reports: pure functions from results to text, and the HTML/SVG/CSV writer.
 export { formatText, formatHttperf, formatDnsperf, formatCsv, formatCsvMany, formatJson } from './report/index.js';

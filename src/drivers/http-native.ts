@@ -134,7 +134,6 @@ function flush(c: Connection): void {
   c.socket.write(Buffer.concat(gathered, length));
 }
 
-
 export class NativeDriver extends HttpDriverBase implements ReplyBytes {
   readonly headRequests: boolean;
   replyWireBytes = 0;

@@ -26,9 +26,11 @@
  * - CPU time ← `step.cpuWindow`, the CPU of the measured window, so the
  *   percentages are of the test duration as httperf's are. A result from
  *   before cpuWindow existed gives `step.cpu` (warmup and drain included) as a
- *   share of warmup + window. Several threads can take it past 100%. A sweep prints `# step N: rate R` before each block; figures
- * httperf has no line for (dropped arrivals, requests in flight at the end)
- * follow a block as a `# ` line when non-zero.
+ *   share of warmup + window. Several threads can take it past 100%.
+ *
+ * A sweep prints `# step N: rate R` before each block; figures httperf has no
+ * line for (dropped arrivals, requests in flight at the end) follow a block as
+ * a `# ` line when non-zero.
  */
 import type { HttpResult, HttpStep, TimelinePoint } from '../result.js';
 import { perStepBlocks } from './blocks.js';

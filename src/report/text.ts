@@ -8,7 +8,7 @@
  */
 import type { DnsStep, ErrorClass, HttpStep, LatencyStats, Result, Saturation, Step } from '../result.js';
 import { orderedRcodes } from './dnsperf.js';
-import { GENERATOR_BUSY_LIMIT } from '../measure/saturation.js';
+import { generatorAtLimit } from '../measure/saturation.js';
 
 const ERROR_CLASSES: readonly ErrorClass[] = [
   'connrefused',
@@ -93,9 +93,8 @@ export function saturationLine(result: Result): string {
     const at = result.steps[s.failedAt];
     const where = at !== undefined ? `${targetRate(at.targetRate)} ${unit} (step ${s.failedAt + 1})` : `step ${s.failedAt + 1}`;
     failed = `${CRITERION_NAMES[s.failedCriterion]} failed first at ${where}`;
-    const busy = at?.generatorBusy;
-    if (busy !== undefined && busy !== null && busy >= GENERATOR_BUSY_LIMIT) {
-      failed += `, where tsload's busiest thread was busy ${busyPercent(busy)}% of the time: the limit may be tsload's own (add --threads)`;
+    if (generatorAtLimit(at?.generatorBusy)) {
+      failed += `, where tsload's busiest thread was busy ${busyPercent(at?.generatorBusy)}% of the time: the limit may be tsload's own (add --threads)`;
     }
   }
   if (s.rate === null) return `saturation: no step met the criteria${failed !== null ? `; ${failed}` : ''}`;
@@ -147,7 +146,7 @@ function busyPercent(busy: number | null | undefined): string {
 function generatorBusyValue(busy: number | null): string {
   if (busy === null) return 'not measured: the loop spins on purpose (--busy-poll, or 200/s or less per thread)';
   const share = `${busyPercent(busy)}% of the window (busiest thread)`;
-  return busy >= GENERATOR_BUSY_LIMIT ? `${share}: tsload was near its own limit, so latency and loss may be partly its own; add --threads` : share;
+  return generatorAtLimit(busy) ? `${share}: tsload was near its own limit, so latency and loss may be partly its own; add --threads` : share;
 }
 
 function sum<T>(items: readonly T[], pick: (item: T) => number): number {
