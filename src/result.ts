@@ -65,7 +65,7 @@ export interface StepBase {
   /**
    * Arrivals of the window that were never sent: the in-flight cap was reached
    * (they are dropped, never delayed), or the generator had fallen so far behind
-   * that they were still unsent when the window closed (schedule lag shows it).
+   * that they were still unsent 100 ms after the window closed (schedule lag shows it).
    */
   dropped: number;
   /** Requests still unanswered when the step's drain ended (only after a stop or a short drain). */

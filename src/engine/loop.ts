@@ -48,6 +48,14 @@ const REPLY_SEND_MAX_LATE_MS = 0.5;
  * goes on. Pumps on schedule are far shorter (20k/s is 20 sends a millisecond).
  */
 const PUMP_SLICE_MS = 1;
+/**
+ * How long after the window closes the generator still sends the window's
+ * overdue slots, late (their latency counts from the intended time). A stall
+ * of a few ms across the end (GC, the VM taking the core) must not turn them
+ * into drops; a generator further behind than this is overloaded, and what it
+ * has not sent by then is dropped and counted.
+ */
+const LATE_SENDS_AFTER_WINDOW_MS = 100;
 /** After a stop, how long to wait for replies before reporting what is left as in flight. */
 const STOP_DRAIN_MS = 1000;
 
@@ -275,7 +283,7 @@ export class OpenLoop implements Completion {
       t = performance.now();
     }
     this.pumping = false;
-    if (this.nextDue === Infinity || t >= this.windowEndMs) this.endSending(t);
+    if (this.nextDue === Infinity || t >= this.windowEndMs + (sliced ? LATE_SENDS_AFTER_WINDOW_MS : 0)) this.endSending(t);
     else if (sliced) this.sendImmediate ??= setImmediate(this.onSendImmediate);
     else this.armSendTimer();
   }
