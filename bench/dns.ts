@@ -324,13 +324,14 @@ async function oneThreadMax(nsd: Nsd, queries: string): Promise<void> {
       s.generatorBusy === undefined || s.generatorBusy === null ? null : Math.round(s.generatorBusy * 100),
       Math.round(((run.timed.serverCpuS ?? NaN) / stepS) * 100),
       run.timed.udpRcvbufErrors,
+      s.lostAtGenerator ?? null,
       pass ? 'pass' : 'FAIL',
     ]);
     steps.push(slimStep(s));
     return pass;
   });
   report.table(
-    ['target/s', 'sent/s', 'replies/s', 'sent', 'lost', 'late', 'dropped', 'loss', 'lag p99 ms', 'lat p99 ms', 'tsload CPU %', 'tsload busy %', 'nsd CPU %', 'UDP rcvbuf drops', ''],
+    ['target/s', 'sent/s', 'replies/s', 'sent', 'lost', 'late', 'dropped', 'loss', 'lag p99 ms', 'lat p99 ms', 'tsload CPU %', 'tsload busy %', 'nsd CPU %', 'UDP rcvbuf drops', 'of them at tsload', ''],
     rows,
   );
   report.line(
@@ -338,7 +339,7 @@ async function oneThreadMax(nsd: Nsd, queries: string): Promise<void> {
       ? 'tsload: no rate passed (not even the first)'
       : `tsload highest passing rate, one thread: ${best} qps (target ≥ ${TARGET_ONE_THREAD_RATE}: ${best >= TARGET_ONE_THREAD_RATE ? 'met' : 'NOT met'})`,
   );
-  report.line('(UDP rcvbuf drops: kernel RcvbufErrors during the run, whole network namespace — datagrams lost at a full socket buffer, on either side)');
+  report.line("(UDP rcvbuf drops: kernel RcvbufErrors during the run, whole network namespace — datagrams lost at a full socket buffer, on either side; of them at tsload: at tsload's own sockets during the step, its lostAtGenerator)");
   report.line('(CPU % = CPU seconds / (warmup + window) × 100, 100 % being one core: tsload from its step cpu, nsd from /proc over the whole tsload run; NSD has one server process, so near 100 % means the server is the limit)');
   report.line("(tsload busy % = the window's share its load thread's event loop was busy (generatorBusy); near 100 % tsload itself is the limit)");
 

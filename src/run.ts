@@ -207,6 +207,7 @@ function dnsStep(step: MergedStep): DnsStep {
     bytesSent: counters.bytesSent ?? 0,
     bytesReceived: counters.bytesReceived ?? 0,
     lost: base.timeouts,
+    lostAtGenerator: counters.lostAtGenerator ?? null,
     late: counters.late ?? 0,
     rcodes,
     truncated: counters.truncated ?? 0,

@@ -12,6 +12,7 @@ import { Failure, type Driver } from '../src/drivers/driver.js';
 import { createDriver, probeDns, rcodeName, type DnsDriverOptions } from '../src/drivers/dns.js';
 import { parseZone } from '../src/drivers/dns-zone.js';
 import { TargetUnreachableError } from '../src/errors.js';
+import { spawnTarget } from '../src/targets/child.js';
 import { startDnsTarget, type DnsTarget } from '../src/targets/dns.js';
 
 const ZONE = `$TTL 300
@@ -51,7 +52,7 @@ class Recorder {
 }
 
 type DnsCounters = Record<
-  'queries' | 'requestBytes' | 'responseBytes' | 'responses' | 'truncated' | 'unexpected' | 'late' | 'bytesSent' | 'bytesReceived' | 'socketErrors',
+  'queries' | 'requestBytes' | 'responseBytes' | 'responses' | 'truncated' | 'unexpected' | 'late' | 'bytesSent' | 'bytesReceived' | 'socketErrors' | 'lostAtGenerator',
   number
 >;
 const countersOf = (driver: Driver): DnsCounters => driver.counters() as DnsCounters;
@@ -324,6 +325,38 @@ describe('dns driver loss, late and unexpected answers', () => {
     } finally {
       await driver.close();
       await server.close();
+    }
+  });
+
+  it("counts the answers the kernel dropped at its own socket, apart, when it does not read in time", async () => {
+    // The server in another process, so it answers while this thread is kept from reading.
+    const server = await spawnTarget('dns', ['--zone', fileURLToPath(new URL('../fixtures/test.zone', import.meta.url)), '--listen', '127.0.0.1:0']);
+    const n = 30_000;
+    const rec = new Recorder();
+    const port = Number(server.address.slice(server.address.lastIndexOf(':') + 1));
+    const driver = await createDriver(options(port, [{ name: 'www.example.com', type: 'A' }]), rec.completion, context(2000, n));
+    try {
+      const before = countersOf(driver);
+      expect(before.lostAtGenerator).toBe(0);
+      for (let t = 0; t < n; t++) driver.send(t);
+      // Answers arrive for a second and a half; none is read. One socket's buffer holds a few
+      // thousand at most (4 MiB asked for, capped by net.core.rmem_max), so the kernel drops the rest.
+      const end = performance.now() + 1500;
+      while (performance.now() < end) {
+        // this thread is busy: nothing reads
+      }
+      await rec.waitFor(n, 15_000);
+      const atGenerator = countersOf(driver).lostAtGenerator - before.lostAtGenerator;
+      const lost = rec.count(Failure.timeout);
+      console.info(`${n} queries, not read for 1.5 s: ${rec.count(0)} answered, ${lost} lost, ${atGenerator} of them dropped at tsload's socket`);
+      expect(atGenerator).toBeGreaterThan(0);
+      // Each dropped answer belonged to a query now counted lost; the rest of the lost, if any,
+      // the server itself dropped (its socket filled as fast as this loop sent).
+      expect(atGenerator).toBeLessThanOrEqual(lost);
+      expect(rec.count(0) + lost).toBe(n);
+    } finally {
+      await driver.close();
+      await server.stop();
     }
   });
 

@@ -169,6 +169,8 @@ export interface DnsStepSpec extends StepSpec {
   /** Answers by RCODE name; default all NOERROR. Must sum to the completed count. */
   rcodes?: Record<string, number>;
   late?: number;
+  /** Left out unless given, as in results written before tsload counted it. */
+  lostAtGenerator?: number | null;
   truncated?: number;
   unexpected?: number;
   /** Default 31 B (an A query for a short name). */
@@ -186,6 +188,7 @@ export function dnsStep(spec: DnsStepSpec): DnsStep {
     bytesSent: base.sent * requestBytes,
     bytesReceived: base.completed * responseBytes,
     lost: base.timeouts,
+    ...(spec.lostAtGenerator === undefined ? {} : { lostAtGenerator: spec.lostAtGenerator }),
     late: spec.late ?? 0,
     rcodes: spec.rcodes ?? { NOERROR: base.completed },
     truncated: spec.truncated ?? 0,

@@ -178,7 +178,7 @@ describe('formatHttperf', () => {
     const out = formatHttperf(httpResult([step], { aborted: true }));
     expect(out.startsWith('# stopped early: partial results\n\nTotal:')).toBe(true);
     expect(out.trimEnd().split('\n').at(-1)).toBe(
-      '# tsload: dropped 12 (not sent: in-flight cap reached), in flight at end 3',
+      '# tsload: dropped 12 (not sent: in-flight cap reached, or tsload too far behind), in flight at end 3',
     );
   });
 });
@@ -243,7 +243,7 @@ describe('formatDnsperf', () => {
     expect(out).toContain('\n\n# step 2: rate 20000\nStatistics:\n');
     expect(out.match(/^Statistics:$/gm)).toHaveLength(2);
     expect(out.trimEnd().split('\n').at(-1)).toBe(
-      '# tsload: late 40 (answered after being counted lost), dropped 7 (not sent: in-flight cap reached)',
+      '# tsload: late 40 (answered after being counted lost), dropped 7 (not sent: in-flight cap reached, or tsload too far behind)',
     );
   });
 });
@@ -350,7 +350,7 @@ describe('formatText', () => {
     expect(value('Reply size')).toBe('1265.0 B (12637350 B received)');
     expect(value('Errors')).toBe('3 (connreset 2, other 1)');
     expect(value('Timeouts')).toBe('7');
-    expect(value('Dropped')).toBe('0 (not sent: in-flight cap reached)');
+    expect(value('Dropped')).toBe('0 (not sent: in-flight cap reached, or tsload too far behind)');
     expect(value('In flight at end')).toBe('0');
     expect(value('Generator CPU')).toBe('user 0.22 s, system 0.09 s in the window (30.6 µs per request)');
     expect(lines[lines.findIndex((l) => l.startsWith('Generator CPU')) + 1]?.trim()).toBe('user 0.24 s, system 0.10 s with warmup and drain');
@@ -413,8 +413,20 @@ describe('formatCsv', () => {
     const result = dnsResult([dnsStep({ targetRate: 100, timeouts: 3, late: 1 })], { label: 'nsd, "one core"' });
     const row = formatCsv(result).split('\n')[1];
     expect(row?.startsWith('"nsd, ""one core""",198.18.0.2:53,dns,1,100,')).toBe(true);
-    // DNS: lost and late filled, connections empty, then CPU (step, window).
-    expect(row?.endsWith(',3,1,,0.024,0.01,0.022,0.009,0.001')).toBe(true);
+    // DNS: lost and late filled, lostAtGenerator unknown here, connections empty, then CPU (step, window).
+    expect(row?.endsWith(',3,1,,,0.024,0.01,0.022,0.009,0.001')).toBe(true);
+  });
+
+  it("shows answers lost at tsload's own sockets apart, where the kernel said", () => {
+    const step = dnsStep({ targetRate: 100, timeouts: 3, late: 1, lostAtGenerator: 2 });
+    const result = dnsResult([step]);
+    expect(formatCsv(result).split('\n')[1]?.endsWith(',3,1,2,,0.024,0.01,0.022,0.009,0.001')).toBe(true);
+    expect(formatText(result)).toMatch(/\nLost at tsload +2 of the lost \(answers dropped at tsload's own sockets, not read in time\)\n/);
+    expect(formatDnsperf(result)).toContain("# tsload: lost at tsload 2 (answers dropped at tsload's own sockets, not read in time), late 1");
+    // Known to be zero: still said, in the text report; unknown (null): not shown.
+    expect(formatText(dnsResult([{ ...step, lostAtGenerator: 0 }]))).toMatch(/\nLost at tsload +0 of the lost/);
+    expect(formatText(dnsResult([{ ...step, lostAtGenerator: null }]))).not.toContain('Lost at tsload');
+    expect(formatDnsperf(dnsResult([{ ...step, lostAtGenerator: 0 }]))).not.toContain('lost at tsload');
   });
 
   it('puts several results under one header', () => {
@@ -429,7 +441,7 @@ describe('formatCsv', () => {
   it('reads results written before steps carried their window CPU', () => {
     const { cpuWindow: _, generatorBusy: _busy, ...older } = dnsStep({ targetRate: 100, timeouts: 3, late: 1 });
     const result = dnsResult([older]);
-    expect(formatCsv(result).split('\n')[1]?.endsWith(',3,1,,0.024,0.01,,,')).toBe(true);
+    expect(formatCsv(result).split('\n')[1]?.endsWith(',3,1,,,0.024,0.01,,,')).toBe(true);
     const text = formatText(result).split('\n');
     expect(text.find((l) => l.startsWith('Generator CPU'))).toMatch(/^Generator CPU +user 0\.02 s, system 0\.01 s with warmup and drain$/);
     // httperf's CPU line then takes the step's CPU over warmup + window.

@@ -9,6 +9,7 @@
  * kernel only delivers datagrams from the server) + ID + question.
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -305,6 +306,33 @@ function sweepInterval(timeoutMs: number): number {
   return Math.max(5, Math.min(100, Math.floor(timeoutMs / 4)));
 }
 
+/**
+ * Datagrams the kernel dropped at these sockets because their receive buffer
+ * was full: answers that reached tsload and were not read in time. Linux's
+ * /proc/net/udp{,6} has a drop count per socket (the last column); elsewhere,
+ * or if it cannot be read, undefined. Read at step boundaries only.
+ */
+function ownSocketDrops(localPorts: ReadonlySet<number>, remotePort: number): number | undefined {
+  let total: number | undefined;
+  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'latin1');
+    } catch {
+      continue;
+    }
+    total ??= 0;
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 13) continue;
+      const local = parseInt(f[1]!.slice(f[1]!.lastIndexOf(':') + 1), 16);
+      const remote = parseInt(f[2]!.slice(f[2]!.lastIndexOf(':') + 1), 16);
+      if (localPorts.has(local) && remote === remotePort) total += Number(f[f.length - 1]) || 0;
+    }
+  }
+  return total;
+}
+
 async function openSocket(server: string, port: number): Promise<Socket> {
   const socket = createSocket(isIPv6(server) ? 'udp6' : 'udp4');
   await new Promise<void>((resolve, reject) => {
@@ -360,6 +388,8 @@ export async function createDriver(
     for (const s of socks) s.socket.close();
     throw error;
   }
+
+  const localPorts = new Set(socks.map((s) => s.socket.address().port));
 
   const timeouts = new Fifo(4096);
   const timeoutMs = context.timeoutMs;
@@ -542,7 +572,7 @@ export async function createDriver(
   return {
     send,
     counters(): DriverCounters {
-      return {
+      const c: DriverCounters = {
         queries: queriesSent,
         requestBytes,
         responseBytes,
@@ -554,6 +584,9 @@ export async function createDriver(
         bytesReceived,
         socketErrors,
       };
+      const drops = ownSocketDrops(localPorts, options.port);
+      if (drops !== undefined) c.lostAtGenerator = drops;
+      return c;
     },
     async close(): Promise<void> {
       if (closed) return;

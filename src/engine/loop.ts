@@ -105,6 +105,14 @@ export class OpenLoop implements Completion {
   private sending = false;
   private draining = false;
   private pumping = false;
+  /**
+   * The last pump ran out of its slice. Until one catches up, sends resume
+   * only after the event loop has read what arrived (setImmediate), not from
+   * each reply: a send burst per reply would starve the reads, and answers
+   * would pile up in the socket buffers until the kernel dropped them as the
+   * server's loss. Behind, the shortfall shows as schedule lag, where it belongs.
+   */
+  private catchingUp = false;
   private sendTimer: NodeJS.Timeout | undefined;
   private sendImmediate: NodeJS.Immediate | undefined;
   /** Wake a millisecond early and wait out the rest on setImmediate (see PRECISE_BELOW_RATE). */
@@ -175,6 +183,7 @@ export class OpenLoop implements Completion {
     this.replySendLateMs = this.precise ? 0 : Math.min(REPLY_SEND_MAX_LATE_MS, (REPLY_SENDS_AFTER_GAPS * 1000 * threadCount) / order.rate);
     this.sending = true;
     this.draining = false;
+    this.catchingUp = false;
     this.loopUseAtWindowStart = undefined;
     this.busy = null;
     return new Promise((resolve) => {
@@ -229,7 +238,7 @@ export class OpenLoop implements Completion {
     this.inflight--;
     if (this.draining) {
       if (this.inflight === 0) this.finishStep();
-    } else if (this.sending && !this.pumping && this.nextDue <= t - this.replySendLateMs) {
+    } else if (this.sending && !this.pumping && !this.catchingUp && this.nextDue <= t - this.replySendLateMs) {
       this.pump();
     }
   }
@@ -283,6 +292,7 @@ export class OpenLoop implements Completion {
       t = performance.now();
     }
     this.pumping = false;
+    this.catchingUp = sliced;
     if (this.nextDue === Infinity || t >= this.windowEndMs + (sliced ? LATE_SENDS_AFTER_WINDOW_MS : 0)) this.endSending(t);
     else if (sliced) this.sendImmediate ??= setImmediate(this.onSendImmediate);
     else this.armSendTimer();

@@ -1,3 +1,8 @@
+/** What `dropped` means, in every format that explains it. */
+export const DROPPED_MEANING = 'not sent: in-flight cap reached, or tsload too far behind';
+/** What `lostAtGenerator` means, likewise. */
+export const LOST_AT_GENERATOR_MEANING = "answers dropped at tsload's own sockets, not read in time";
+
 /**
  * One block per step for the formats that mimic single-run tools (httperf,
  * dnsperf): a sweep gets a `# step N: rate R` line before each block, and a

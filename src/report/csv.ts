@@ -2,7 +2,8 @@
  * `--format csv`: one row per step, for spreadsheets and plotting scripts.
  * Numbers are written at full precision (no rounding: this output is for
  * machines); `step` counts from 1 as in the text report. Columns that do not
- * apply to a protocol (lost/late for HTTP, connections for DNS) are empty. CPU
+ * apply to a protocol (lost, late and lostAtGenerator for HTTP, connections for
+ * DNS) are empty, as is lostAtGenerator where the kernel does not say. CPU
  * covers the step's warmup and drain too.
  * Fields are quoted as RFC 4180 says (only when they hold a comma, quote, CR
  * or LF; quotes doubled); lines end in LF, which RFC 4180 readers accept.
@@ -34,6 +35,7 @@ export const CSV_COLUMNS = [
   'lagP99Ms',
   'lost',
   'late',
+  'lostAtGenerator',
   'connections',
   'cpuUserS',
   'cpuSystemS',
@@ -73,8 +75,8 @@ function row(result: Result, step: Step, index: number): string {
     step.serviceTimeMs.p99,
     step.scheduleLagMs.p99,
   ];
-  if ('lost' in step) cells.push(step.lost, step.late, '');
-  else cells.push('', '', step.connections);
+  if ('lost' in step) cells.push(step.lost, step.late, step.lostAtGenerator ?? '', '');
+  else cells.push('', '', '', step.connections);
   cells.push(step.cpu.userS, step.cpu.systemS, step.cpuWindow?.userS ?? '', step.cpuWindow?.systemS ?? '', step.generatorBusy ?? '');
   return cells.map(csvField).join(',');
 }

@@ -19,7 +19,7 @@
  * arrivals) follow a block as a `# ` line when non-zero.
  */
 import type { DnsResult, DnsStep } from '../result.js';
-import { perStepBlocks } from './blocks.js';
+import { DROPPED_MEANING, LOST_AT_GENERATOR_MEANING, perStepBlocks } from './blocks.js';
 
 /** RCODE names in numeric order (dns-packet's names), so lists come out in dnsperf's order. */
 const RCODE_ORDER = [
@@ -93,10 +93,11 @@ export function formatDnsperfStep(step: DnsStep): string {
   if (step.completed > 1) lines.push(`  Latency StdDev (s):   ${seconds(l.stdev)}`);
 
   const beyond: string[] = [];
+  if ((step.lostAtGenerator ?? 0) > 0) beyond.push(`lost at tsload ${step.lostAtGenerator} (${LOST_AT_GENERATOR_MEANING})`);
   if (step.late > 0) beyond.push(`late ${step.late} (answered after being counted lost)`);
   if (step.errors.total > 0) beyond.push(`errors ${step.errors.total}`);
   if (step.truncated > 0) beyond.push(`truncated ${step.truncated}`);
-  if (step.dropped > 0) beyond.push(`dropped ${step.dropped} (not sent: in-flight cap reached)`);
+  if (step.dropped > 0) beyond.push(`dropped ${step.dropped} (${DROPPED_MEANING})`);
   if (beyond.length > 0) lines.push('', `# tsload: ${beyond.join(', ')}`);
   return lines.join('\n');
 }

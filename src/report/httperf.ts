@@ -33,7 +33,7 @@
  * a `# ` line when non-zero.
  */
 import type { HttpResult, HttpStep, TimelinePoint } from '../result.js';
-import { perStepBlocks } from './blocks.js';
+import { DROPPED_MEANING, perStepBlocks } from './blocks.js';
 
 /**
  * Per-step figures result.ts does not carry (yet). Read when present, so a
@@ -149,7 +149,7 @@ export function formatHttperfStep(step: HttpStep): string {
   );
 
   const beyond: string[] = [];
-  if (step.dropped > 0) beyond.push(`dropped ${step.dropped} (not sent: in-flight cap reached)`);
+  if (step.dropped > 0) beyond.push(`dropped ${step.dropped} (${DROPPED_MEANING})`);
   if (step.inflightAtEnd > 0) beyond.push(`in flight at end ${step.inflightAtEnd}`);
   if (beyond.length > 0) lines.push(`# tsload: ${beyond.join(', ')}`);
   return lines.join('\n');

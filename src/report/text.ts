@@ -8,6 +8,7 @@
  */
 import type { DnsStep, ErrorClass, HttpStep, LatencyStats, Result, Saturation, Step } from '../result.js';
 import { orderedRcodes } from './dnsperf.js';
+import { DROPPED_MEANING, LOST_AT_GENERATOR_MEANING } from './blocks.js';
 import { generatorAtLimit } from '../measure/saturation.js';
 
 const ERROR_CLASSES: readonly ErrorClass[] = [
@@ -230,7 +231,7 @@ function httpSingle(step: HttpStep): string[][] {
   rows.push(
     ['Errors', errorsValue(step)],
     ['Timeouts', String(step.timeouts)],
-    ['Dropped', `${step.dropped} (not sent: in-flight cap reached)`],
+    ['Dropped', `${step.dropped} (${DROPPED_MEANING})`],
     ['In flight at end', String(step.inflightAtEnd)],
   );
   return rows;
@@ -244,6 +245,7 @@ function dnsSingle(step: DnsStep): string[][] {
     ['Queries sent', String(step.sent)],
     ['Queries completed', `${step.completed} (${percent(step.completed, step.sent)}%)`],
     ['Queries lost', `${step.lost} (${percent(step.lost, step.sent)}%)`],
+    ...(step.lostAtGenerator == null ? [] : [['Lost at tsload', `${step.lostAtGenerator} of the lost (${LOST_AT_GENERATOR_MEANING})`]]),
     ['Late answers', `${step.late} (after being counted lost)`],
     ['Response codes', codes.length > 0 ? codes.join(', ') : 'none'],
     ['Truncated', String(step.truncated)],
@@ -253,7 +255,7 @@ function dnsSingle(step: DnsStep): string[][] {
     ['Query rate', `${step.sendRate.toFixed(1)} ${unit}`],
     ['Queries per second', `${step.replyRate.toFixed(1)} ${unit} answered`],
     ['Errors', errorsValue(step)],
-    ['Dropped', `${step.dropped} (not sent: in-flight cap reached)`],
+    ['Dropped', `${step.dropped} (${DROPPED_MEANING})`],
     ['In flight at end', String(step.inflightAtEnd)],
   ];
 }
