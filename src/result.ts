@@ -110,11 +110,12 @@ export interface DnsStep extends StepBase {
   /** Queries unanswered within the timeout (same as `timeouts`). */
   lost: number;
   /**
-   * Of the lost, answers the kernel dropped at tsload's own sockets because
-   * their receive buffers were full: the answer came, tsload did not read it
-   * in time, so that loss is the generator's, not the server's or the
-   * network's. From Linux's /proc/net/udp; null where the kernel does not say.
-   * Absent in results written before tsload counted it.
+   * Datagrams the kernel dropped at tsload's own sockets during the step
+   * (warmup included) because their receive buffers were full: the answer
+   * came and tsload did not read it in time, so the query it answered counts
+   * as lost by the generator's fault, not the server's or the network's. From
+   * Linux's /proc/net/udp; null where the kernel does not say. Absent in
+   * results written before tsload counted it.
    */
   lostAtGenerator?: number | null;
   /** Answers that arrived after their query was counted lost (not completions). */

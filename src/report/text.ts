@@ -245,7 +245,7 @@ function dnsSingle(step: DnsStep): string[][] {
     ['Queries sent', String(step.sent)],
     ['Queries completed', `${step.completed} (${percent(step.completed, step.sent)}%)`],
     ['Queries lost', `${step.lost} (${percent(step.lost, step.sent)}%)`],
-    ...(step.lostAtGenerator == null ? [] : [['Lost at tsload', `${step.lostAtGenerator} of the lost (${LOST_AT_GENERATOR_MEANING})`]]),
+    ...(step.lostAtGenerator == null ? [] : [['Lost at tsload', `${step.lostAtGenerator} (${LOST_AT_GENERATOR_MEANING})`]]),
     ['Late answers', `${step.late} (after being counted lost)`],
     ['Response codes', codes.length > 0 ? codes.join(', ') : 'none'],
     ['Truncated', String(step.truncated)],
