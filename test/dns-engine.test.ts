@@ -1,10 +1,13 @@
-/** runDns end to end: the open-loop engine with the UDP driver against real servers on loopback. */
+/** runDns end to end: the open-loop engine with the UDP driver against real servers on loopback (and the loop itself, in this thread, where a test must stall it). */
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDns } from '../src/run.js';
+import { OpenLoop } from '../src/engine/loop.js';
+import type { StepReport } from '../src/engine/messages.js';
+import { createDriver } from '../src/drivers/dns.js';
 import { loadZone } from '../src/drivers/dns-zone.js';
 import { startDnsTarget, type DnsTarget } from '../src/targets/dns.js';
 import { parseQueryFile } from '../src/drivers/dns-queries.js';
@@ -12,6 +15,13 @@ import { formatText } from '../src/report/text.js';
 import { tsload } from './run-cli.js';
 
 const zoneFile = new URL('../fixtures/test.zone', import.meta.url).pathname;
+
+function stallFor(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // The generator's thread is taken away: nothing else runs.
+  }
+}
 
 /** A UDP server that answers every query with an empty NOERROR reply, except every `dropEvery`-th, which it ignores. */
 async function droppingServer(dropEvery: number): Promise<{ address: string; received: () => number; close: () => void }> {
@@ -78,6 +88,35 @@ describe('open-loop DNS engine', () => {
     // The shortfall is the generator's own: slots it never sent.
     expect(step.dropped).toBeGreaterThan(0);
     expect(formatText(result)).toMatch(/\nGenerator busy +\d+% of the window \(busiest thread\): tsload was near its own limit/);
+  });
+
+  // In this thread, so the test can stall the generator itself (a GC pause, or the VM taking the core).
+  it('still sends the slots a short stall at the window\'s end held back, late, instead of dropping them', async () => {
+    const [host, port] = target.address.split(':') as [string, string];
+    const loop = new OpenLoop({ threadIndex: 0, threadCount: 1, arrival: 'constant', seed: 1, maxInflight: 4096, busyPoll: false, onSecond: () => {} });
+    const driver = await createDriver(
+      { server: host, port: Number(port), queries: parseQueryFile('www.example.com A\n'), sockets: 4, dnssec: false, recursionDesired: true },
+      loop,
+      { threadIndex: 0, threadCount: 1, timeoutMs: 2000, maxInflight: 4096 },
+    );
+    loop.attach(driver);
+    try {
+      const rate = 10_000;
+      const durationMs = 500;
+      const startAtEpochMs = performance.timeOrigin + performance.now() + 20;
+      const windowEnd = startAtEpochMs - performance.timeOrigin + durationMs;
+      // 50 ms straddling the window's end holds back 400 of its slots: more than one pump slice sends.
+      const stall = setTimeout(() => stallFor(50), windowEnd - 40 - performance.now());
+      const step: StepReport = await loop.runStep({ type: 'step', index: 0, rate, warmupMs: 0, durationMs, drainMs: 2000, startAtEpochMs });
+      clearTimeout(stall);
+      expect(step.dropped).toBe(0);
+      expect(step.sent).toBe((rate * durationMs) / 1000);
+      expect(step.completed).toBe(step.sent);
+      // Not vacuous: the stall did hold sends back past the window's end.
+      expect(step.sentInWindow).toBeLessThan(step.sent - 200);
+    } finally {
+      await driver.close();
+    }
   });
 
   it('reports the true loss of a server that drops a known share, and holds the rate', async () => {
