@@ -27,6 +27,7 @@ import {
   freePort,
   highestPassing,
   median,
+  medianInterval,
   num,
   parseBenchArgs,
   progress,
@@ -272,10 +273,15 @@ async function cpuPerQuery(nsd: Nsd, queries: string): Promise<void> {
   const tsMedian = median(ts.window);
   const dpMedian = median(dp.window);
   const verdict = median(windowRatios);
+  const interval = medianInterval(windowRatios);
+  const intervalText =
+    interval === null
+      ? 'too few rounds for a 95 % interval (6 or more)'
+      : `${Math.round(interval.coverage * 100)} % interval for the median ${num(interval.low, 2)} – ${num(interval.high, 2)}${interval.low <= 1 && interval.high >= 1 ? ', which holds 1: the two tools are not told apart' : ''}`;
   report.line(`medians over ${rounds} round${rounds === 1 ? '' : 's'}, measured window: tsload ${num(tsMedian)} µs/query, dnsperf ${num(dpMedian)} µs/query (ratio of the medians ${ratio(tsMedian, dpMedian) ?? '-'})`);
   report.line(`ratio tsload/dnsperf CPU per query, window, per round: ${list(windowRatios)}; median ${num(verdict, 3)}`);
   report.line(`ratio tsload/dnsperf CPU per query, whole load, per round: ${list(loadRatios)}; median ${num(median(loadRatios), 3)}`);
-  report.line(`target: tsload/dnsperf ≤ 1 (median of the rounds' window ratios): ${verdict <= 1 ? 'met' : 'NOT met'} (${num(verdict, 3)}; ${windowRatios.filter((r) => r <= 1).length} of ${rounds} rounds ≤ 1)`);
+  report.line(`target: tsload/dnsperf ≤ 1 (median of the rounds' window ratios): ${verdict <= 1 ? 'met' : 'NOT met'} (${num(verdict, 3)}; ${windowRatios.filter((r) => r <= 1).length} of ${rounds} rounds ≤ 1; ${intervalText})`);
   report.line(
     `(window = the ${N} s after each tool's first second, all threads: tsload's cpuWindow over the queries it sent in it; dnsperf's CPU read from /proc 1 s and ${N + 1} s after start over its rate × that time. Whole load = from the start of the load to its end, the first second included: tsload's step CPU (warmup + window + drain), dnsperf's CPU at the end of -l. Whole process = /usr/bin/time user+sys, incl. node startup for tsload and the ${TIMEOUT_S} s wait for unanswered queries for both)`,
   );
@@ -284,6 +290,7 @@ async function cpuPerQuery(nsd: Nsd, queries: string): Promise<void> {
     medianUsPerQuery: { tsload: tsMedian, dnsperf: dpMedian },
     roundRatios: windowRatios,
     medianRoundRatio: verdict,
+    medianRoundRatioInterval: interval,
     ratioOfMedians: ratio(tsMedian, dpMedian),
     wholeLoad: { medianUsPerQuery: { tsload: median(ts.load), dnsperf: median(dp.load) }, roundRatios: loadRatios, medianRoundRatio: median(loadRatios) },
     runs: records,

@@ -575,6 +575,37 @@ export function median(xs: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/**
+ * A distribution-free confidence interval for the median: the order
+ * statistics x(k) and x(n+1-k), with k the largest for which the chance that
+ * fewer than k of n samples fall below the true median is at most
+ * (1 - confidence) / 2 (binomial, p = 1/2). Exact for any distribution; no
+ * resampling. Null when n is too small for the asked confidence (n < 6 at 95 %).
+ */
+export function medianInterval(xs: readonly number[], confidence = 0.95): { low: number; high: number; coverage: number } | null {
+  const sorted = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  const n = sorted.length;
+  const tail = (1 - confidence) / 2;
+  // below[j] = P(Binomial(n, 1/2) ≤ j)
+  let term = 0.5 ** n;
+  let cdf = 0;
+  let k = 0;
+  for (let j = 0; j < n; j++) {
+    cdf += term;
+    if (cdf > tail) break;
+    k = j + 1;
+    term = (term * (n - j)) / (j + 1);
+  }
+  if (k === 0) return null;
+  let lowerTail = 0;
+  term = 0.5 ** n;
+  for (let j = 0; j < k; j++) {
+    lowerTail += term;
+    term = (term * (n - j)) / (j + 1);
+  }
+  return { low: sorted[k - 1]!, high: sorted[n - k]!, coverage: 1 - 2 * lowerTail };
+}
+
 /** µs of CPU per request. */
 export function usPer(cpuS: number, requests: number): number {
   return requests > 0 ? (cpuS * 1e6) / requests : NaN;
