@@ -412,6 +412,15 @@ export interface SearchPlan {
   granularity: number;
 }
 
+export interface SearchResult {
+  /** Highest rate that passed (null when none did). */
+  highest: number | null;
+  /** Highest rate at or below which every rate tried passed: the conservative reading when a lower rate failed. */
+  unbroken: number | null;
+  /** Lowest rate that failed, if any. */
+  lowestFailure: number | null;
+}
+
 /**
  * Highest rate for which `trial` passes: upward in coarse steps until three
  * failures in a row (a failure near a threshold can be noise — on a 2-core
@@ -419,14 +428,21 @@ export interface SearchPlan {
  * of the CPU — and lag is often worse at low rates, where timers rather than
  * replies wake the generator), then a few bisection rounds between the highest
  * pass and the failure above it. At most (max - start) / step + 1 + refine trials,
- * so the time is bounded. Returns null when no rate passes.
+ * so the time is bounded. Also says how far every rate tried passed, since a
+ * pass above a failure may be the VM's good minute rather than tsload's.
  */
-export async function highestPassing(plan: SearchPlan, trial: (rate: number) => Promise<boolean>): Promise<number | null> {
+export async function highestPassing(plan: SearchPlan, trial: (rate: number) => Promise<boolean>): Promise<SearchResult> {
+  const tried: Array<{ rate: number; pass: boolean }> = [];
+  const attempt = async (rate: number): Promise<boolean> => {
+    const pass = await trial(rate);
+    tried.push({ rate, pass });
+    return pass;
+  };
   let pass: number | null = null;
   let fail: number | null = null;
   let failuresInARow = 0;
   for (let rate = plan.start; rate <= plan.max && failuresInARow < 3; rate += plan.step) {
-    if (await trial(rate)) {
+    if (await attempt(rate)) {
       pass = rate;
       fail = null;
       failuresInARow = 0;
@@ -435,16 +451,29 @@ export async function highestPassing(plan: SearchPlan, trial: (rate: number) => 
       failuresInARow++;
     }
   }
-  if (pass === null || fail === null) return pass;
-  let lo: number = pass;
-  let hi: number = fail;
-  for (let round = 0; round < plan.refine; round++) {
-    const mid: number = Math.round((lo + hi) / 2 / plan.granularity) * plan.granularity;
-    if (mid <= lo || mid >= hi) break;
-    if (await trial(mid)) lo = mid;
-    else hi = mid;
+  if (pass !== null && fail !== null) {
+    let lo: number = pass;
+    let hi: number = fail;
+    for (let round = 0; round < plan.refine; round++) {
+      const mid: number = Math.round((lo + hi) / 2 / plan.granularity) * plan.granularity;
+      if (mid <= lo || mid >= hi) break;
+      if (await attempt(mid)) lo = mid;
+      else hi = mid;
+    }
+    pass = lo;
   }
-  return lo;
+  const failures = tried.filter((t) => !t.pass).map((t) => t.rate);
+  const lowestFailure = failures.length > 0 ? Math.min(...failures) : null;
+  const below = tried.filter((t) => t.pass && (lowestFailure === null || t.rate < lowestFailure)).map((t) => t.rate);
+  return { highest: pass, unbroken: below.length > 0 ? Math.max(...below) : null, lowestFailure };
+}
+
+/** "; every rate tried up to U passed (F failed)" when a rate below the highest pass failed, else "". */
+export function unbrokenNote(search: SearchResult, unit: string): string {
+  if (search.highest === null || search.lowestFailure === null || search.lowestFailure > search.highest) return '';
+  return search.unbroken === null
+    ? `; the lowest rate tried, ${search.lowestFailure} ${unit}, failed`
+    : `; every rate tried up to ${search.unbroken} ${unit} passed, ${search.lowestFailure} failed`;
 }
 
 // ---------------------------------------------------------------------------
