@@ -49,13 +49,6 @@ const REPLY_SEND_MAX_LATE_MS = 0.5;
  */
 const PUMP_SLICE_MS = 1;
 /**
- * The same, once behind. Shorter, so that each turn of the event loop reads
- * (libuv takes at most 32 datagrams per socket a turn) about as much as the
- * slice before it sent: with 1 ms slices a fully busy thread at 70k – 80k qps
- * still let answers overflow its own socket buffers (lostAtGenerator).
- */
-const CATCH_UP_SLICE_MS = 0.25;
-/**
  * How long after the window closes the generator still sends the window's
  * overdue slots, late (their latency counts from the intended time). A stall
  * of a few ms across the end (GC, the VM taking the core) must not turn them
@@ -262,7 +255,7 @@ export class OpenLoop implements Completion {
     const schedule = this.schedule!;
     const counts = this.counts;
     let t = performance.now();
-    const sliceEnd = t + (this.catchingUp ? CATCH_UP_SLICE_MS : PUMP_SLICE_MS);
+    const sliceEnd = t + PUMP_SLICE_MS;
     let sliced = false;
     while (this.nextDue <= t) {
       if (t > sliceEnd) {
