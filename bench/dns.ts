@@ -329,7 +329,7 @@ async function oneThreadMax(nsd: Nsd, queries: string): Promise<void> {
       s.scheduleLagMs.p99,
       s.latencyMs.p99,
       Math.round(((s.cpu.userS + s.cpu.systemS) / stepS) * 100),
-      s.generatorBusy === undefined || s.generatorBusy === null ? null : Math.round(s.generatorBusy * 100),
+      s.generatorBusy == null ? null : Math.round(s.generatorBusy * 100),
       Math.round(((run.timed.serverCpuS ?? NaN) / stepS) * 100),
       run.timed.udpRcvbufErrors,
       s.lostAtGenerator ?? null,

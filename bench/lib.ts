@@ -615,23 +615,16 @@ export function medianInterval(xs: readonly number[], confidence = 0.95): { low:
   const sorted = xs.filter(Number.isFinite).sort((a, b) => a - b);
   const n = sorted.length;
   const tail = (1 - confidence) / 2;
-  // below[j] = P(Binomial(n, 1/2) ≤ j)
-  let term = 0.5 ** n;
-  let cdf = 0;
+  // Grow k while P(Binomial(n, 1/2) ≤ k − 1), the chance of missing on one side, stays within the tail.
+  let term = 0.5 ** n; // P(X = k)
+  let lowerTail = 0; // P(X ≤ k − 1)
   let k = 0;
-  for (let j = 0; j < n; j++) {
-    cdf += term;
-    if (cdf > tail) break;
-    k = j + 1;
-    term = (term * (n - j)) / (j + 1);
+  while (k < n && lowerTail + term <= tail) {
+    lowerTail += term;
+    term = (term * (n - k)) / (k + 1);
+    k++;
   }
   if (k === 0) return null;
-  let lowerTail = 0;
-  term = 0.5 ** n;
-  for (let j = 0; j < k; j++) {
-    lowerTail += term;
-    term = (term * (n - j)) / (j + 1);
-  }
   return { low: sorted[k - 1]!, high: sorted[n - k]!, coverage: 1 - 2 * lowerTail };
 }
 

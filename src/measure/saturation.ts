@@ -48,7 +48,7 @@ export const GENERATOR_BUSY_LIMIT = 0.9;
 
 /** True when a step's generatorBusy says tsload itself was near its limit (false when not measured). */
 export function generatorAtLimit(busy: number | null | undefined): boolean {
-  return busy !== null && busy !== undefined && busy >= GENERATOR_BUSY_LIMIT;
+  return busy != null && busy >= GENERATOR_BUSY_LIMIT;
 }
 
 /** The fields of a step the criteria read (so callers can pass partial data, e.g. in tests or the progress display). */

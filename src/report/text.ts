@@ -141,7 +141,7 @@ function sweepTable(result: Result): string[] {
 
 /** The busiest load thread's share of the window, as a whole percentage; '-' when not measured. */
 function busyPercent(busy: number | null | undefined): string {
-  return busy === null || busy === undefined ? '-' : String(Math.round(busy * 100));
+  return busy == null ? '-' : String(Math.round(busy * 100));
 }
 
 function generatorBusyValue(busy: number | null): string {
