@@ -37,7 +37,7 @@ describe('open-loop HTTP engine', () => {
     await target.close();
   });
 
-  it.each([1000, 5000, 20000])('sends at %i req/s within 1%% of the target, as the server counts them', async (rate) => {
+  it.each([1000, 5000, 20000])('sends at %i req/s within one per cent of the target, as the server counts them', async (rate) => {
     const server = await countingServer();
     try {
       const result = await runHttp({ url: server.url, rate, duration: 2000, warmup: 500 });
