@@ -8,6 +8,7 @@ export default defineConfig({
     // A stall of the shared VM (GC, steal) can fail a load test once; a wrong engine fails
     // every attempt. Deterministic tests are not helped by this, and not hurt.
     retry: 1,
+    setupFiles: ['test/attempts.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: ['default'],
