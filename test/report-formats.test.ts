@@ -422,6 +422,7 @@ describe('formatCsv', () => {
     const result = dnsResult([step]);
     expect(formatCsv(result).split('\n')[1]?.endsWith(',3,1,2,,0.024,0.01,0.022,0.009,0.001')).toBe(true);
     expect(formatText(result)).toMatch(/\nLost at tsload +2 \(answers dropped at tsload's own sockets, not read in time\)\n/);
+    expect(formatText(result)).toMatch(/\nGenerator CPU +user [\d.]+ s, system [\d.]+ s in the window \([\d.]+ µs per query\)\n/);
     expect(formatDnsperf(result)).toContain("# tsload: lost at tsload 2 (answers dropped at tsload's own sockets, not read in time), late 1");
     // Known to be zero: still said, in the text report; unknown (null): not shown.
     expect(formatText(dnsResult([{ ...step, lostAtGenerator: 0 }]))).toMatch(/\nLost at tsload +0 \(/);

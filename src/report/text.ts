@@ -263,14 +263,15 @@ function dnsSingle(step: DnsStep): string[][] {
 function formatSingle(result: Result): string[] {
   const step = result.steps[0];
   if (step === undefined) return ['no step was measured'];
-  const rows = 'lost' in step ? dnsSingle(step) : httpSingle(step);
+  const dns = 'lost' in step;
+  const rows = dns ? dnsSingle(step) : httpSingle(step);
   if (step.generatorBusy !== undefined) rows.push(['Generator busy', generatorBusyValue(step.generatorBusy)]);
   const whole = `user ${step.cpu.userS.toFixed(2)} s, system ${step.cpu.systemS.toFixed(2)} s with warmup and drain`;
   const w = step.cpuWindow;
   if (w === undefined) {
     rows.push(['Generator CPU', whole]);
   } else {
-    const perRequestUs = step.sent > 0 ? ` (${(((w.userS + w.systemS) * 1e6) / step.sent).toFixed(1)} µs per request)` : '';
+    const perRequestUs = step.sent > 0 ? ` (${(((w.userS + w.systemS) * 1e6) / step.sent).toFixed(1)} µs per ${dns ? 'query' : 'request'})` : '';
     rows.push(['Generator CPU', `user ${w.userS.toFixed(2)} s, system ${w.systemS.toFixed(2)} s in the window${perRequestUs}`], ['', whole]);
   }
   return [...alignColumns(rows, 2), '', ...latencyTable(step)];
