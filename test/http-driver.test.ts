@@ -265,19 +265,23 @@ describe.each(HTTP_CLIENTS)('HTTP driver, %s client', (client) => {
     let requests = 0;
     const server: Server = createHttpServer((_req, res) => {
       requests++;
-      setTimeout(() => res.end('late'), 1500);
+      // The first holds the one connection while the others queue behind it; the rest never answer in time.
+      setTimeout(() => res.end(requests === 1 ? 'ok' : 'late'), requests === 1 ? 50 : 1500);
     });
     const port = await listenLoopback(server);
     try {
-      const r = await open({ url: `http://127.0.0.1:${port}/`, connections: 1 }, { timeoutMs: 300, maxInflight: 4 });
-      for (let t = 0; t < 4; t++) r.send(t);
-      await r.until(4);
-      expect(r.codes()).toEqual([Failure.timeout, Failure.timeout, Failure.timeout, Failure.timeout]);
-      expect(r.outcomes.map((o) => o.token)).toEqual([0, 1, 2, 3]);
-      // Only the first was written; the other three never left the driver.
-      expect(r.d.counters().requestsWritten).toBe(1);
+      const r = await open({ url: `http://127.0.0.1:${port}/`, connections: 1 }, { timeoutMs: 300, maxInflight: 5 });
+      // Tokens 1–4 all queue (microseconds apart) behind token 0, so they fall overdue in the same
+      // sweep. (Were token 1 dispatched when token 0 is cancelled, before its own deadline, it
+      // would rightly be sent on a new connection: that is what the next test covers.)
+      for (let t = 0; t < 5; t++) r.send(t);
+      await r.until(5);
+      expect(r.codes()).toEqual([200, Failure.timeout, Failure.timeout, Failure.timeout, Failure.timeout]);
+      expect(r.outcomes.map((o) => o.token)).toEqual([0, 1, 2, 3, 4]);
+      // Token 1 was written once token 0's reply freed the connection; the other three never left the driver.
+      expect(r.d.counters().requestsWritten).toBe(2);
       await new Promise((res) => setTimeout(res, 100));
-      expect(requests).toBe(1);
+      expect(requests).toBe(2);
     } finally {
       server.closeAllConnections();
       await closeServer(server);
