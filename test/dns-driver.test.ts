@@ -14,6 +14,7 @@ import { parseZone } from '../src/drivers/dns-zone.js';
 import { TargetUnreachableError } from '../src/errors.js';
 import { spawnTarget } from '../src/targets/child.js';
 import { startDnsTarget, type DnsTarget } from '../src/targets/dns.js';
+import { stallFor } from './loopback.js';
 
 const ZONE = `$TTL 300
 @     IN SOA ns hostmaster 1 3600 600 86400 60
@@ -341,10 +342,7 @@ describe('dns driver loss, late and unexpected answers', () => {
       for (let t = 0; t < n; t++) driver.send(t);
       // Answers arrive for a second and a half; none is read. One socket's buffer holds a few
       // thousand at most (4 MiB asked for, capped by net.core.rmem_max), so the kernel drops the rest.
-      const end = performance.now() + 1500;
-      while (performance.now() < end) {
-        // this thread is busy: nothing reads
-      }
+      stallFor(1500);
       await rec.waitFor(n, 15_000);
       const atGenerator = countersOf(driver).lostAtGenerator - before.lostAtGenerator;
       const lost = rec.count(Failure.timeout);

@@ -13,15 +13,9 @@ import { startDnsTarget, type DnsTarget } from '../src/targets/dns.js';
 import { parseQueryFile } from '../src/drivers/dns-queries.js';
 import { formatText } from '../src/report/text.js';
 import { tsload } from './run-cli.js';
+import { stallFor } from './loopback.js';
 
 const zoneFile = new URL('../fixtures/test.zone', import.meta.url).pathname;
-
-function stallFor(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end) {
-    // The generator's thread is taken away: nothing else runs.
-  }
-}
 
 /** A UDP server that answers every query with an empty NOERROR reply, except every `dropEvery`-th, which it ignores. */
 async function droppingServer(dropEvery: number): Promise<{ address: string; received: () => number; close: () => void }> {

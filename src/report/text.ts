@@ -271,8 +271,8 @@ function formatSingle(result: Result): string[] {
   if (w === undefined) {
     rows.push(['Generator CPU', whole]);
   } else {
-    const perRequestUs = step.sent > 0 ? ` (${(((w.userS + w.systemS) * 1e6) / step.sent).toFixed(1)} µs per ${dns ? 'query' : 'request'})` : '';
-    rows.push(['Generator CPU', `user ${w.userS.toFixed(2)} s, system ${w.systemS.toFixed(2)} s in the window${perRequestUs}`], ['', whole]);
+    const perSendUs = step.sent > 0 ? ` (${(((w.userS + w.systemS) * 1e6) / step.sent).toFixed(1)} µs per ${dns ? 'query' : 'request'})` : '';
+    rows.push(['Generator CPU', `user ${w.userS.toFixed(2)} s, system ${w.systemS.toFixed(2)} s in the window${perSendUs}`], ['', whole]);
   }
   return [...alignColumns(rows, 2), '', ...latencyTable(step)];
 }
