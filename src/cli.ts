@@ -30,7 +30,9 @@ function loadOptions(command: Command): Command {
     .option('--label <text>', 'series name in reports (default: the target)')
     .option('--slo-p99 <time>', 'saturation: p99 latency bound', '100ms')
     .option('--min-reply-ratio <r>', 'saturation: reply rate / target rate at least', '0.99')
-    .option('--max-error-ratio <r>', 'saturation: (errors + timeouts + dropped) / sent below', '0.01')
+    .option('--max-error-ratio <r>', 'saturation: (errors + timeouts + dropped + not sent) / arrivals below', '0.01')
+    .option('--confirm <n>', 'saturation: measure a failing step this many more times before its failure counts', '1')
+    .option('--refine <pct>', 'saturation: bisect between the last pass and the first failure until within this percent of the rate')
     .option('--format <kind>', 'stdout format: text | json | httperf (http) | dnsperf (dns)', 'text')
     .option('--json <file>', "write the result as JSON ('-' for stdout)")
     .option('--csv <file>', 'write the per-step table as CSV')
@@ -65,6 +67,8 @@ function commonFrom(o: Record<string, unknown>): CommonOptions {
     ...pick('sloP99'),
     ...pick('minReplyRatio'),
     ...pick('maxErrorRatio'),
+    ...pick('confirm'),
+    ...pick('refine'),
   } as CommonOptions;
 }
 
@@ -130,7 +134,8 @@ export function buildProgram(): Command {
       .description('HTTP load at a constant rate or a sweep of rates')
       .argument('[url]', 'target URL (default: start the built-in target on 127.0.0.1)'),
   )
-    .option('-c, --connections <n>', 'keep-alive connections in total (default: rate/500, 8..1000)')
+    .option('-c, --connections <n>', 'a fixed pool of keep-alive connections in total, as wrk -c (default: the pool grows on demand)')
+    .option('--max-connections <n>', 'how far the pool may grow (default: the open-file limit less 256, at most the local port range)')
     .option('--pipelining <n>', 'requests in flight per connection', '1')
     .option('-m, --method <method>', 'request method (default GET, or POST with --body)')
     .option('-H, --header <header>', "request header 'name: value' (repeatable)", collect)
@@ -146,6 +151,7 @@ export function buildProgram(): Command {
           ...hooks,
           ...(url === undefined ? {} : { url }),
           ...(o.connections === undefined ? {} : { connections: o.connections as string }),
+          ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections as string }),
           pipelining: o.pipelining as string,
           ...(o.method === undefined ? {} : { method: o.method as string }),
           ...(o.header === undefined ? {} : { headers: o.header as string[] }),

@@ -36,6 +36,10 @@ export interface CommonOptions {
   sloP99?: string | number;
   minReplyRatio?: number | string;
   maxErrorRatio?: number | string;
+  /** Measure a failing step this many more times before its failure counts (default 1; 0: never). */
+  confirm?: number | string;
+  /** Bisect between the last passing step and the first failure until they are within this percent of the rate (default: off). */
+  refine?: number | string;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
   /** Called as each step ends, with its shared figures. */
@@ -55,7 +59,12 @@ export interface CommonPlanOptions {
   timeoutMs: number;
   label: string | undefined;
   criteria: { minReplyRatio: number; maxErrorRatio: number; sloP99Ms: number };
+  confirm: number;
+  refinePct: number | null;
 }
+
+/** A failing step is measured once more by default: one noisy minute must not move a saturation point. */
+export const DEFAULT_CONFIRM = 1;
 
 const DURATION_UNITS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -171,6 +180,8 @@ export function normalizeCommon(o: CommonOptions, problems: string[]): CommonPla
   const minReplyRatio = o.minReplyRatio === undefined ? 0.99 : parseNumber(o.minReplyRatio, 'min-reply-ratio', problems, { min: 0, max: 1 });
   const maxErrorRatio = o.maxErrorRatio === undefined ? 0.01 : parseNumber(o.maxErrorRatio, 'max-error-ratio', problems, { min: 0, max: 1 });
   if (o.label !== undefined && o.label.trim() === '') problems.push('--label: must not be empty');
+  const confirm = o.confirm === undefined ? DEFAULT_CONFIRM : parseNumber(o.confirm, 'confirm', problems, { min: 0, max: 10, integer: true });
+  const refinePct = o.refine === undefined ? null : parseNumber(o.refine, 'refine', problems, { min: 0.1, max: 50 });
   return {
     rates,
     durationMs,
@@ -183,13 +194,19 @@ export function normalizeCommon(o: CommonOptions, problems: string[]): CommonPla
     timeoutMs,
     label: o.label,
     criteria: { minReplyRatio, maxErrorRatio, sloP99Ms },
+    confirm,
+    refinePct,
   };
 }
 
-/** Default in-flight cap per thread: enough that a one-second stall at the peak rate drops nothing. */
+/**
+ * Default in-flight cap per thread: every request leaves within its timeout,
+ * so a rate × (timeout + 1 s) cap is never met by an open loop (the second
+ * covers the timeout sweep and a stall). The cap only bounds memory.
+ */
 export function defaultMaxInflight(plan: CommonPlanOptions): number {
   const peak = Math.max(...plan.rates) / plan.threads;
-  return Math.max(1024, Math.ceil(peak * 2));
+  return Math.max(1024, Math.ceil(peak * (plan.timeoutMs / 1000 + 1)));
 }
 
 export function throwIfProblems(problems: readonly string[]): void {

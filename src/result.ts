@@ -40,6 +40,8 @@ export interface TimelinePoint {
   errors: number;
   timeouts: number;
   dropped: number;
+  /** Requests that timed out inside tsload before they were written (absent in results written before tsload counted it). */
+  notSent?: number;
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
@@ -51,11 +53,16 @@ export interface StepBase {
   /** Length of the measured window (warmup excluded), seconds. Shorter than asked if the run was stopped. */
   durationS: number;
   warmupS: number;
-  /** Requests sent whose intended send time fell in the measured window. */
+  /**
+   * Requests whose intended send time fell in the measured window and that
+   * were written to a socket (or given to a connection that failed before it
+   * could take them: those are counted in errors). A request still waiting
+   * inside tsload is not sent.
+   */
   sent: number;
   /** Of those, how many got a reply (any status / RCODE). */
   completed: number;
-  /** Requests that actually left during the measured window / durationS: below the target when the generator falls behind. */
+  /** Requests written during the measured window / durationS: below the target when the generator falls behind or waits for connections. */
   sendRate: number;
   /** Replies received during the measured window / durationS (what the server actually delivered). */
   replyRate: number;
@@ -68,6 +75,14 @@ export interface StepBase {
    * that they were still unsent 100 ms after the window closed (schedule lag shows it).
    */
   dropped: number;
+  /** Of `dropped`, the slots tsload was too far behind to send; the rest met the in-flight cap. Absent in older results. */
+  droppedBehind?: number;
+  /**
+   * Requests of the window that waited inside tsload (every connection busy)
+   * until their timeout and were never written: tsload's limit, never a server
+   * timeout. Absent in results written before tsload counted it.
+   */
+  notSent?: number;
   /** Requests still unanswered when the step's drain ended (only after a stop or a short drain). */
   inflightAtEnd: number;
   bytesSent: number;
@@ -90,18 +105,114 @@ export interface StepBase {
   generatorBusy?: number | null;
   /** From the intended send time: the headline figure, free of coordinated omission. */
   latencyMs: LatencyStats;
-  /** From the actual send time. */
+  /** From the time the request was written to its socket: the server's part (and the network's). */
   serviceTimeMs: LatencyStats;
-  /** Actual minus intended send time: how late the generator itself was. */
+  /** Hand-off to the driver minus intended send time: how late the generator's schedule itself was. */
   scheduleLagMs: LatencyStats;
+  /**
+   * Time from hand-off to the write, of the sent requests: waiting inside
+   * tsload for a connection (or for a new one to open). Latency from the
+   * intended send = schedule lag + queued + service time. Absent in older results.
+   */
+  queuedMs?: LatencyStats;
   /** Encoded HDR histograms (microseconds, 1 µs..1 h, 3 significant digits; hdr-histogram-js compressed base64). */
-  histograms: { latency: string; serviceTime: string; scheduleLag: string };
+  histograms: { latency: string; serviceTime: string; scheduleLag: string; queued?: string };
   timeline: TimelinePoint[];
+  /**
+   * Where tsload itself was a limit in this step, each with its figures (see
+   * GeneratorLimit). Empty when none was; absent in results written before
+   * tsload looked.
+   */
+  generatorLimits?: GeneratorLimit[];
+  /** True for a step that --refine added between the sweep's steps. */
+  refined?: boolean;
 }
+
+/**
+ * Was the limit tsload's own, or did it fill because the server slowed down?
+ * A connection pool or an in-flight cap fills either way (Little's law); it is
+ * the server's when its service time at this step grew well past the one at
+ * the sweep's lowest rate.
+ */
+export type LimitCause = 'tsload' | 'server';
+
+/** One way tsload itself limited a step, with the figures that show it. */
+export type GeneratorLimit =
+  | {
+      /** Requests waited for a connection: the pool was at its size (fixed) or its maximum (growing). */
+      kind: 'connections';
+      cause: LimitCause;
+      /** The pool's limit, in total across threads. */
+      connections: number;
+      /** True for a fixed pool (--connections), false for one that grew to --max-connections. */
+      fixed: boolean;
+      pipelining: number;
+      /** Share of the step's requests that found every connection busy, 0..1. */
+      waitedShare: number;
+      /** Median time in tsload's queue of the requests that waited, ms. */
+      waitedP50Ms: number;
+      /** Requests that waited until their timeout and were never written. */
+      notSent: number;
+      serviceP50Ms: number;
+      /** Service time p50 at the sweep's lowest rate, for the cause. */
+      baselineServiceP50Ms: number;
+    }
+  | {
+      /** Arrivals dropped because the in-flight cap was reached. */
+      kind: 'inflightCap';
+      cause: LimitCause;
+      /** The cap per thread. */
+      maxInflight: number;
+      threads: number;
+      dropped: number;
+      serviceP50Ms: number;
+      baselineServiceP50Ms: number;
+    }
+  | {
+      /** The busiest load thread had no time to spare. */
+      kind: 'thread';
+      cause: 'tsload';
+      busy: number;
+      threads: number;
+    }
+  | {
+      /** tsload's schedule was late: slots never sent, or lag a large part of the latency. */
+      kind: 'scheduleLag';
+      cause: 'tsload';
+      lagP99Ms: number;
+      latencyP99Ms: number;
+      droppedBehind: number;
+    }
+  | {
+      /** Answers the kernel dropped at tsload's own sockets (DNS). */
+      kind: 'socketBuffers';
+      cause: 'tsload';
+      lostAtGenerator: number;
+    }
+  | {
+      /** Sockets refused for want of file descriptors (EMFILE, ENFILE). */
+      kind: 'fileLimit';
+      cause: 'tsload';
+      /** The process's open-file limit, when known. */
+      fileLimit: number | null;
+      errors: number;
+    };
 
 export interface HttpStep extends StepBase {
   /** HTTP connections opened during the step. */
   connections: number;
+  /** Bytes per request written, and per reply read, over the step (warmup included). Absent in older results. */
+  avgRequestBytes?: number;
+  avgReplyBytes?: number;
+  /**
+   * The connection pool: its limit in total across threads, whether it was
+   * fixed (--connections) or grew on demand up to it (--max-connections), and
+   * how many requests of the step (warmup included) found every connection
+   * busy. Absent in older results.
+   */
+  pool?: { limit: number; fixed: boolean; waited: number };
+  /** Earlier measurements of this rate that failed and were measured again (--confirm), oldest first. */
+  attempts?: Omit<HttpStep, 'attempts'>[];
   statusClasses: { '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number };
   statusCodes: Record<string, number>;
 }
@@ -127,6 +238,8 @@ export interface DnsStep extends StepBase {
   unexpected: number;
   avgRequestBytes: number;
   avgResponseBytes: number;
+  /** Earlier measurements of this rate that failed and were measured again (--confirm), oldest first. */
+  attempts?: Omit<DnsStep, 'attempts'>[];
 }
 
 export interface Saturation {
@@ -139,6 +252,18 @@ export interface Saturation {
   /** The step index where that criterion failed, or null. */
   failedAt: number | null;
   criteria: { minReplyRatio: number; maxErrorRatio: number; sloP99Ms: number };
+  /**
+   * Set when tsload itself was the limit at the first failing step: `rate` is
+   * then a floor (the server kept up at least that far), not the server's
+   * saturation point. Absent in older results.
+   */
+  generatorLimit?: { step: number; kinds: GeneratorLimit['kind'][] } | null;
+  /** Steps that passed above the first failing one (indices): the sweep is not monotone. Absent in older results. */
+  nonMonotone?: number[];
+  /** How many times a failing step was measured again before it counted (--confirm). Absent in older results. */
+  confirm?: number;
+  /** --refine's precision, percent of the rate; null when off. Absent in older results. */
+  refinePct?: number | null;
 }
 
 interface ResultBase {

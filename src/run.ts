@@ -6,10 +6,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname, cpus } from 'node:os';
-import { runPlan } from './engine/pool.js';
+import { runPlan, type PlanStep, type StepSource } from './engine/pool.js';
 import type { MergedStep } from './engine/merge.js';
 import { siblingModule } from './engine/module-file.js';
-import { findSaturation } from './measure/saturation.js';
+import { ephemeralPorts, openFileLimit } from './engine/resources.js';
+import { failedCriterion, findSaturation } from './measure/saturation.js';
+import { generatorLimits, type LimitInputs } from './measure/limits.js';
+import { Sweep } from './measure/sweep.js';
 import {
   defaultMaxInflight,
   normalizeCommon,
@@ -18,7 +21,7 @@ import {
   type CommonOptions,
   type CommonPlanOptions,
 } from './options.js';
-import { RESULT_SCHEMA, type DnsResult, type DnsStep, type HttpResult, type HttpStep } from './result.js';
+import { RESULT_SCHEMA, type DnsResult, type DnsStep, type HttpResult, type HttpStep, type StepBase } from './result.js';
 import { checkHttpOptions, probeHttp, type HttpClient, type HttpDriverOptions } from './drivers/http.js';
 import { probeDns, rcodeName, type DnsDriverOptions } from './drivers/dns.js';
 import { loadZone } from './drivers/dns-zone.js';
@@ -38,8 +41,14 @@ export interface HttpOptions extends CommonOptions {
   headers?: readonly string[] | Record<string, string>;
   /** Request body text, or '@file' to read it from a file. */
   body?: string;
-  /** Total keep-alive connections across threads (default: rate / 500, from 8 to 1000). */
+  /**
+   * A fixed pool of keep-alive connections in total across threads, as wrk's
+   * -c: requests that find them all busy wait, and the wait is measured.
+   * Default: none, the pool grows on demand up to `maxConnections`.
+   */
   connections?: number | string;
+  /** Without `connections`: how far the pool may grow (default: what the file limit and local ports allow; see defaultMaxConnections). */
+  maxConnections?: number | string;
   pipelining?: number | string;
   /** httperf's default, for comparison only: a new TCP connection per request, closed after it. */
   newConnectionPerRequest?: boolean;
@@ -52,11 +61,10 @@ export interface HttpOptions extends CommonOptions {
 export async function runHttp(options: HttpOptions): Promise<HttpResult> {
   const problems: string[] = [];
   const common = normalizeCommon(options, problems);
-  const peakRate = Math.max(0, ...common.rates);
-  const connections =
-    options.connections === undefined
-      ? Math.min(1000, Math.max(8, Math.ceil(peakRate / 500)))
-      : parseNumber(options.connections, 'connections', problems, { min: 1, max: 100_000, integer: true });
+  const connections = options.connections === undefined ? undefined : parseNumber(options.connections, 'connections', problems, { min: 1, max: 100_000, integer: true });
+  if (options.connections !== undefined && options.maxConnections !== undefined) problems.push('--max-connections: applies to a pool that grows; --connections fixes it');
+  const maxConnections =
+    options.maxConnections === undefined ? defaultMaxConnections() : parseNumber(options.maxConnections, 'max-connections', problems, { min: 1, max: 1_000_000, integer: true });
   const pipelining = options.pipelining === undefined ? 1 : parseNumber(options.pipelining, 'pipelining', problems, { min: 1, max: 1024, integer: true });
   const urls = options.urls === undefined ? undefined : typeof options.urls === 'string' ? readLines(options.urls, problems) : [...options.urls];
   const headers = parseHeaders(options.headers, problems);
@@ -69,7 +77,8 @@ export async function runHttp(options: HttpOptions): Promise<HttpResult> {
     method,
     headers,
     ...(body === undefined ? {} : { body }),
-    connections,
+    ...(connections === undefined ? {} : { connections }),
+    maxConnections,
     pipelining,
     newConnectionPerRequest: options.newConnectionPerRequest ?? false,
     ...(options.client === undefined ? {} : { client: options.client }),
@@ -86,8 +95,9 @@ export async function runHttp(options: HttpOptions): Promise<HttpResult> {
       options.onNotice?.(`tsload: no URL given; started the built-in HTTP target at ${url} (child process ${builtin.child.pid})`);
     }
     await probeHttp(url, Math.min(common.timeoutMs, 5000));
-    const { base, steps } = await run(common, url, './drivers/http', { url, ...request }, options);
-    return { protocol: 'http', ...base, steps: steps.map(httpStep) };
+    const pool = { limit: connections ?? maxConnections, fixed: connections !== undefined, pipelining };
+    const { base, steps } = await run(common, url, './drivers/http', { url, ...request }, options, (step, limits) => httpStep(step, limits, pool));
+    return { protocol: 'http', ...base, steps };
   } finally {
     await builtin?.stop();
   }
@@ -169,8 +179,8 @@ export async function runDns(options: DnsOptions): Promise<DnsResult> {
       dnssec: options.dnssec ?? false,
       recursionDesired: options.recursionDesired ?? true,
     };
-    const { base, steps } = await run(common, target, './drivers/dns', driverOptions, options);
-    return { protocol: 'dns', ...base, steps: steps.map(dnsStep) };
+    const { base, steps } = await run(common, target, './drivers/dns', driverOptions, options, dnsStep);
+    return { protocol: 'dns', ...base, steps };
   } finally {
     await builtin?.stop();
   }
@@ -197,46 +207,96 @@ function parseServer(text: string, problems: string[]): { host: string; port: nu
   return { host: m[1] ?? m[2]!, port };
 }
 
-function dnsStep(step: MergedStep): DnsStep {
+/** What a protocol's step mapping needs to name tsload's limits, besides the step. */
+type LimitContext = Omit<LimitInputs, 'step' | 'pool' | 'lostAtGenerator'>;
+
+function dnsStep(step: MergedStep, context: LimitContext): DnsStep {
   const { codes, counters, ...base } = step;
   const rcodes: Record<string, number> = {};
   for (const [code, count] of Object.entries(codes)) rcodes[rcodeName(Number(code))] = count;
   const per = (total: number | undefined, n: number | undefined) => (n ? Math.round(((total ?? 0) / n) * 10) / 10 : 0);
+  const lostAtGenerator = counters.lostAtGenerator ?? null;
   return {
     ...base,
     bytesSent: counters.bytesSent ?? 0,
     bytesReceived: counters.bytesReceived ?? 0,
     lost: base.timeouts,
-    lostAtGenerator: counters.lostAtGenerator ?? null,
+    lostAtGenerator,
     late: counters.late ?? 0,
     rcodes,
     truncated: counters.truncated ?? 0,
     unexpected: counters.unexpected ?? 0,
     avgRequestBytes: per(counters.requestBytes, counters.queries),
     avgResponseBytes: per(counters.responseBytes, counters.responses),
+    generatorLimits: generatorLimits({ ...context, step: base, lostAtGenerator }),
   };
 }
 
-function httpStep(step: MergedStep): HttpStep {
+function httpStep(step: MergedStep, context: LimitContext, pool: { limit: number; fixed: boolean; pipelining: number }): HttpStep {
   const statusClasses = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
   for (const [code, count] of Object.entries(step.codes)) {
     const key = `${code[0]}xx`;
     if (key in statusClasses) statusClasses[key as keyof typeof statusClasses] += count;
   }
   const { codes, counters, ...base } = step;
+  const waited = counters.waitedForConnection ?? 0;
+  const written = counters.requestsWritten ?? 0;
+  const per = (total: number | undefined, n: number | undefined) => (n ? Math.round(((total ?? 0) / n) * 10) / 10 : 0);
   return {
     ...base,
     bytesSent: counters.bytesSent ?? 0,
     bytesReceived: counters.bytesReceived ?? 0,
+    avgRequestBytes: per(counters.bytesSent, written),
+    avgReplyBytes: per(counters.bytesReceived, counters.replies),
     connections: counters.connections ?? 0,
+    pool: { limit: pool.limit, fixed: pool.fixed, waited },
     statusClasses,
     statusCodes: codes,
+    generatorLimits: generatorLimits({ ...context, step: base, pool: { ...pool, waited, written } }),
   };
 }
 
-/** Runs the engine with a driver; returns the protocol-free part of the result and the merged steps. */
-async function run(common: CommonPlanOptions, target: string, driver: string, driverOptions: unknown, hooks: CommonOptions) {
+/**
+ * The default ceiling of a growing connection pool: as many connections as
+ * the process may open files, less a reserve for everything else it opens,
+ * and no more than the local ports one destination can take.
+ */
+export function defaultMaxConnections(): number {
+  const FD_RESERVE = 256;
+  const files = openFileLimit() ?? 1024;
+  const ports = ephemeralPorts() ?? 28_232;
+  return Math.max(1, Math.min(files - FD_RESERVE, ports));
+}
+
+/**
+ * Runs the engine with a driver through a sweep: every planned rate, a
+ * failing one measured again (--confirm), then --refine's bisection. Returns
+ * the protocol-free part of the result and the protocol's steps.
+ */
+async function run<S extends StepBase & { attempts?: unknown[] }>(
+  common: CommonPlanOptions,
+  target: string,
+  driver: string,
+  driverOptions: unknown,
+  hooks: CommonOptions,
+  mapStep: (step: MergedStep, context: LimitContext) => S,
+) {
   const startedAt = new Date();
+  const maxInflight = common.maxInflight ?? defaultMaxInflight(common);
+  const fileLimit = openFileLimit();
+  // A single rate is a measurement, not a search: nothing to confirm.
+  const confirm = common.rates.length > 1 ? common.confirm : 0;
+  const sweep = new Sweep<S>({ rates: common.rates, confirm, refinePct: common.refinePct }, (s) => failedCriterion(s, common.criteria) !== null);
+  const planStep = (rate: number): PlanStep => ({ rate, warmupMs: common.warmupMs, durationMs: common.durationMs });
+  // The service time at the lowest rate measured so far: the server's own, before any queue of its own.
+  let baseline: { rate: number; serviceP50Ms: number } | undefined;
+  const source: StepSource = {
+    next: () => {
+      const next = sweep.rate();
+      return next === undefined ? undefined : planStep(next.rate);
+    },
+    later: () => Array.from({ length: Math.max(0, sweep.remaining() - 1) }, () => planStep(0)),
+  };
   const outcome = await runPlan(
     {
       driverModule: siblingModule(import.meta.url, driver),
@@ -244,19 +304,28 @@ async function run(common: CommonPlanOptions, target: string, driver: string, dr
       threadCount: common.threads,
       arrival: common.arrival,
       seed: common.seed,
-      maxInflight: common.maxInflight ?? defaultMaxInflight(common),
+      maxInflight,
       busyPoll: common.busyPoll,
       timeoutMs: common.timeoutMs,
       // The driver reports a timeout within its sweep period after the deadline.
       drainMs: common.timeoutMs + 250,
-      steps: common.rates.map((rate) => ({ rate, warmupMs: common.warmupMs, durationMs: common.durationMs })),
     },
+    source,
     {
       signal: hooks.signal,
       onProgress: hooks.onProgress,
-      onStep: hooks.onStep && ((step, index) => hooks.onStep?.(step, index, common.rates.length)),
+      onStep: (merged, index) => {
+        if (merged.serviceTimeMs.count > 0 && (baseline === undefined || merged.targetRate < baseline.rate)) {
+          baseline = { rate: merged.targetRate, serviceP50Ms: merged.serviceTimeMs.p50 };
+        }
+        const step = mapStep(merged, { threads: common.threads, maxInflight, fileLimit, baselineServiceP50Ms: baseline?.serviceP50Ms ?? merged.serviceTimeMs.p50 });
+        sweep.record(step);
+        hooks.onStep?.(step, index, index + 1 + sweep.remaining());
+      },
     },
   );
+  sweep.end();
+  const steps = sweep.steps();
   const base = {
     schema: RESULT_SCHEMA as typeof RESULT_SCHEMA,
     tool: { name: 'tsload' as const, version: VERSION },
@@ -268,9 +337,9 @@ async function run(common: CommonPlanOptions, target: string, driver: string, dr
     arrival: common.arrival,
     host: { hostname: hostname(), platform: `${process.platform}-${process.arch}`, cpus: cpus().length, node: process.version },
     label: common.label ?? target,
-    saturation: findSaturation(outcome.steps, common.criteria),
+    saturation: findSaturation(steps, common.criteria, { confirm, refinePct: common.refinePct }),
   };
-  return { base, steps: outcome.steps };
+  return { base, steps };
 }
 
 function readLines(file: string, problems: string[]): string[] {

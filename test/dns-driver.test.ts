@@ -31,7 +31,12 @@ class Recorder {
   readonly codes = new Map<number, number[]>();
   total = 0;
   onDone: ((token: number, code: number) => void) | null = null;
+  /** Tokens the driver said it wrote, in order. */
+  readonly written: number[] = [];
   readonly completion = {
+    written: (token: number): void => {
+      this.written.push(token);
+    },
     done: (token: number, code: number): void => {
       this.total++;
       const list = this.codes.get(token);

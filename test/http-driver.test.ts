@@ -24,11 +24,16 @@ async function driver(
 ) {
   const outcomes: Outcome[] = [];
   const sentAt = new Map<number, number>();
+  /** Tokens in the order the driver said it wrote them. */
+  const written: number[] = [];
   const waiters: { n: number; resolve: () => void }[] = [];
   let onDone: ((token: number, code: number) => void) | undefined;
   const d: Driver = await createDriver(
-    { method: 'GET', headers: [], connections: 4, pipelining: 1, newConnectionPerRequest: false, ...options },
+    { method: 'GET', headers: [], connections: 4, maxConnections: 64, pipelining: 1, newConnectionPerRequest: false, ...options },
     {
+      written(token) {
+        written.push(token);
+      },
       done(token, code) {
         outcomes.push({ token, code, ms: performance.now() - (sentAt.get(token) ?? NaN) });
         for (const w of waiters) if (outcomes.length >= w.n) w.resolve();
@@ -44,6 +49,7 @@ async function driver(
   return {
     d,
     outcomes,
+    written,
     send,
     codes: () => outcomes.map((o) => o.code),
     /** Resolves once n outcomes in all were reported (rejects after a while so a bug cannot hang the file). */
@@ -337,7 +343,7 @@ describe('checkHttpTargets / checkHttpOptions', () => {
     expect(checkHttpTargets({ url: 'http://127.0.0.1/', urls: [] })).toEqual(['url list is empty']);
   });
   it('checks method, headers and counts', () => {
-    const base: HttpDriverOptions = { url: 'http://127.0.0.1/', method: 'GET', headers: [], connections: 1, pipelining: 1, newConnectionPerRequest: false };
+    const base: HttpDriverOptions = { url: 'http://127.0.0.1/', method: 'GET', headers: [], connections: 1, maxConnections: 64, pipelining: 1, newConnectionPerRequest: false };
     expect(checkHttpOptions(base)).toEqual([]);
     expect(
       checkHttpOptions({ ...base, method: 'G T', headers: [['Content-Length', '3'], ['x', 'a\r\nb']], connections: 0, pipelining: 2, newConnectionPerRequest: true }),
@@ -347,7 +353,7 @@ describe('checkHttpTargets / checkHttpOptions', () => {
     expect(clientOf({ url: 'http://127.0.0.1/' })).toBe('native');
     expect(clientOf({ url: 'https://127.0.0.1/' })).toBe('undici');
     expect(clientOf({ url: 'http://127.0.0.1/', client: 'undici' })).toBe('undici');
-    const base: HttpDriverOptions = { url: 'https://127.0.0.1/', method: 'GET', headers: [], connections: 1, pipelining: 1, newConnectionPerRequest: false };
+    const base: HttpDriverOptions = { url: 'https://127.0.0.1/', method: 'GET', headers: [], connections: 1, maxConnections: 64, pipelining: 1, newConnectionPerRequest: false };
     expect(checkHttpOptions(base)).toEqual([]);
     expect(checkHttpOptions({ ...base, client: 'native' })[0]).toMatch(/native client speaks plain http/);
     expect(checkHttpOptions({ ...base, client: 'curl' as 'native' })[0]).toMatch(/client must be one of native, undici/);

@@ -558,6 +558,7 @@ export async function createDriver(
       fail(token, failureOf(error));
       return;
     }
+    completion.written(token);
     s.pending.push(id, seq, 0);
     timeouts.push((si << 16) | id, seq, performance.now() + timeoutMs);
     queriesSent++;

@@ -56,6 +56,14 @@ export function failureOf(error: unknown): FailureCode {
 }
 
 export interface Completion {
+  /**
+   * Request `token` is on its way: written to a socket (or handed to the
+   * kernel). Until then it is waiting inside tsload, and that time is the
+   * generator's, not the server's: `sent` counts writes, service time runs
+   * from the write. Call it when the bytes are written (again if the request is
+   * written again after its connection died); never for a request that was not.
+   */
+  written(token: number): void;
   /** Report the outcome of request `token`. Call exactly once per `send(token)`. */
   done(token: number, code: number): void;
 }

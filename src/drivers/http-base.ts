@@ -68,8 +68,14 @@ export abstract class HttpDriverBase implements Driver {
   private sweeping = false;
 
   private readonly state: Uint8Array;
-  /** In-flight tokens (waiting or dispatched) as a list in send order. */
-  private readonly sentAt: Float64Array;
+  /**
+   * Dispatched tokens as a list in dispatch order, and when each was
+   * dispatched: the server's timeout runs from there. Waiting ones are in
+   * `waiting`, with the time they were handed over: a request gives up waiting
+   * for a connection after the same timeout, unsent.
+   */
+  private readonly dispatchedAt: Float64Array;
+  private readonly queuedAt: Float64Array;
   private readonly prev: Int32Array;
   private readonly nextOf: Int32Array;
   private head = NIL;
@@ -81,8 +87,11 @@ export abstract class HttpDriverBase implements Driver {
   private readonly sweeper: NodeJS.Timeout | undefined;
 
   connections = 0;
+  /** Requests that found every connection busy (at the pool's limit) and waited in the book's queue. */
+  waitedForConnection = 0;
   bytesSent = 0;
   requestsWritten = 0;
+  replies = 0;
   replyHeaderBytes = 0;
   replyBodyBytes = 0;
 
@@ -96,7 +105,8 @@ export abstract class HttpDriverBase implements Driver {
     this.capacity = capacity;
     this.requestCount = requestCount;
     this.state = new Uint8Array(maxInflight);
-    this.sentAt = new Float64Array(maxInflight);
+    this.dispatchedAt = new Float64Array(maxInflight);
+    this.queuedAt = new Float64Array(maxInflight);
     this.prev = new Int32Array(maxInflight);
     this.nextOf = new Int32Array(maxInflight);
     this.waiting = new Int32Array(maxInflight);
@@ -115,27 +125,37 @@ export abstract class HttpDriverBase implements Driver {
 
   send(token: number): void {
     if (this.closed) return;
-    this.state[token] = WAITING;
-    this.sentAt[token] = performance.now();
-    this.prev[token] = this.tail;
-    this.nextOf[token] = NIL;
-    if (this.tail === NIL) this.head = token;
-    else this.nextOf[this.tail] = token;
-    this.tail = token;
     if (this.busy < this.capacity && this.waitCount === 0) this.start(token);
-    else this.waiting[(this.waitHead + this.waitCount++) % this.waiting.length] = token;
+    else {
+      this.waitedForConnection++;
+      this.state[token] = WAITING;
+      this.queuedAt[token] = performance.now();
+      this.waiting[(this.waitHead + this.waitCount++) % this.waiting.length] = token;
+    }
+  }
+
+  /** Request `token` is written now (again, if a dead connection gave it back). */
+  protected wrote(token: number): void {
+    this.completion.written(token);
   }
 
   private start(token: number): void {
     const request = this.nextRequest;
     this.nextRequest = request + 1 === this.requestCount ? 0 : request + 1;
     this.state[token] = DISPATCHED;
+    this.dispatchedAt[token] = performance.now();
+    this.prev[token] = this.tail;
+    this.nextOf[token] = NIL;
+    if (this.tail === NIL) this.head = token;
+    else this.nextOf[this.tail] = token;
+    this.tail = token;
     this.busy++;
     this.dispatch(token, request);
   }
 
   /** The client is done with live request `token`: reply (code >= 0) or failure. */
   protected finished(token: number, code: number): void {
+    if (code >= 0) this.replies++;
     this.busy--;
     this.unlink(token);
     this.state[token] = IDLE;
@@ -158,7 +178,10 @@ export abstract class HttpDriverBase implements Driver {
    */
   protected giveBack(token: number): void {
     this.busy--;
+    this.unlink(token);
     this.state[token] = WAITING;
+    // It has been out since its dispatch: it gives up a timeout after that, as it would have on its connection.
+    this.queuedAt[token] = this.dispatchedAt[token]!;
     this.waitHead = (this.waitHead - 1 + this.waiting.length) % this.waiting.length;
     this.waiting[this.waitHead] = token;
     this.waitCount++;
@@ -188,16 +211,18 @@ export abstract class HttpDriverBase implements Driver {
     // Hold the queue until every overdue request is out, so none of them is dispatched only to be cancelled.
     this.sweeping = true;
     try {
-      while (this.head !== NIL && this.sentAt[this.head]! <= overdue && !this.closed) {
+      // Waiting the longest is at the front; a request given back by a dead connection is older still.
+      while (this.waitCount > 0 && this.queuedAt[this.waiting[this.waitHead]!]! <= overdue && !this.closed) {
+        const token = this.waiting[this.waitHead]!;
+        this.waitHead = (this.waitHead + 1) % this.waiting.length;
+        this.waitCount--;
+        this.state[token] = IDLE;
+        this.completion.done(token, Failure.timeout);
+      }
+      while (this.head !== NIL && this.dispatchedAt[this.head]! <= overdue && !this.closed) {
         const token = this.head;
         this.unlink(token);
-        if (this.state[token] === WAITING) {
-          // Dispatched requests are older than waiting ones and the queue is in send order: it is at the head.
-          this.waitHead = (this.waitHead + 1) % this.waiting.length;
-          this.waitCount--;
-        } else {
-          this.cancel(token);
-        }
+        this.cancel(token);
         this.state[token] = IDLE;
         this.completion.done(token, Failure.timeout);
       }
@@ -210,9 +235,11 @@ export abstract class HttpDriverBase implements Driver {
   counters(): DriverCounters {
     return {
       connections: this.connections,
+      waitedForConnection: this.waitedForConnection,
       bytesSent: this.bytesSent,
       bytesReceived: this.bytesReceived(),
       requestsWritten: this.requestsWritten,
+      replies: this.replies,
       replyHeaderBytes: this.replyHeaderBytes,
       replyBodyBytes: this.replyBodyBytes,
     };

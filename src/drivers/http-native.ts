@@ -63,7 +63,7 @@ class Connection implements ResponseSink {
     this.requests[at] = request;
     if (!this.open) return;
     // One request per connection: nothing to gather, so no reason to wait.
-    if (this.tokens.length === 1) this.socket.write(this.driver.bytesOf(request));
+    if (this.tokens.length === 1) this.socket.write(this.driver.bytesFor(token, request));
     else if (this.unwritten++ === 0) process.nextTick(flush, this);
   }
 
@@ -125,11 +125,14 @@ function flush(c: Connection): void {
   const d = c.driver;
   const first = (c.head + c.count - n + c.tokens.length) % c.tokens.length;
   if (n === 1) {
-    c.socket.write(d.bytesOf(c.requests[first]!));
+    c.socket.write(d.bytesFor(c.tokens[first]!, c.requests[first]!));
     return;
   }
   let length = 0;
-  for (let k = 0; k < n; k++) length += (gathered[k] = d.bytesOf(c.requests[(first + k) % c.tokens.length]!)).length;
+  for (let k = 0; k < n; k++) {
+    const at = (first + k) % c.tokens.length;
+    length += (gathered[k] = d.bytesFor(c.tokens[at]!, c.requests[at]!)).length;
+  }
   gathered.length = n;
   c.socket.write(Buffer.concat(gathered, length));
 }
@@ -180,11 +183,12 @@ export class NativeDriver extends HttpDriverBase implements ReplyBytes {
     }
   }
 
-  /** The bytes of request `request`, counted as sent (flush writes them at once). */
-  bytesOf(request: number): Buffer {
+  /** The bytes of request `request` for `token`, counted as written (the caller writes them at once). */
+  bytesFor(token: number, request: number): Buffer {
     const bytes = this.requestBytes[request]!;
     this.requestsWritten++;
     this.bytesSent += bytes.length;
+    this.wrote(token);
     return bytes;
   }
 

@@ -37,7 +37,7 @@ class Handler {
     // Orphaned while undici still held it queued: cancel before it is written.
     if (this.token === NIL) return abort(timeoutAbort);
     this.abort = abort;
-    this.d.wrote(this.request);
+    this.d.writing(this.token, this.request);
   }
 
   onHeaders(status: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean {
@@ -135,10 +135,11 @@ export class UndiciDriver extends HttpDriverBase {
     this.connections++;
   };
 
-  /** undici is writing a request now. */
-  wrote(request: number): void {
+  /** undici is writing a request now (it calls onConnect just before it writes the request). */
+  writing(token: number, request: number): void {
     this.requestsWritten++;
     this.bytesSent += this.requestBytes[request]!;
+    this.wrote(token);
   }
 
   /** undici is done with a handler: reply or failure. */

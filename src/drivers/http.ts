@@ -23,8 +23,15 @@ export interface HttpDriverOptions {
   method: string;
   headers: [string, string][];
   body?: string;
-  /** Total across threads; each thread opens its share. */
-  connections: number;
+  /**
+   * A fixed pool: at most this many connections in total across threads (each
+   * thread opens its share), as wrk's -c. Requests that find them all busy
+   * wait, and the wait is measured. Unset: the pool grows on demand up to
+   * `maxConnections`.
+   */
+  connections?: number;
+  /** Without `connections`: the most connections the pool may grow to, in total across threads. */
+  maxConnections: number;
   /** Requests in flight per connection (1 = no pipelining). */
   pipelining: number;
   /** httperf's default: a fresh TCP connection per request, closed by the client after the reply. */
@@ -80,7 +87,8 @@ export function checkHttpOptions(o: HttpDriverOptions): string[] {
     else if (reservedHeaders.has(name.toLowerCase())) problems.push(`header ${name} is set by tsload and cannot be given`);
     if (badValuePattern.test(value)) problems.push(`header ${name} has a value with a line break or NUL`);
   }
-  if (!Number.isInteger(o.connections) || o.connections < 1) problems.push(`connections must be an integer >= 1 (got ${o.connections})`);
+  if (o.connections !== undefined && !(Number.isInteger(o.connections) && o.connections >= 1)) problems.push(`connections must be an integer >= 1 (got ${o.connections})`);
+  if (!(Number.isInteger(o.maxConnections) && o.maxConnections >= 1)) problems.push(`max-connections must be an integer >= 1 (got ${o.maxConnections})`);
   if (!Number.isInteger(o.pipelining) || o.pipelining < 1) problems.push(`pipelining must be an integer >= 1 (got ${o.pipelining})`);
   if (o.newConnectionPerRequest && o.pipelining > 1) problems.push('a new connection per request cannot be combined with pipelining');
   if (o.client !== undefined && !HTTP_CLIENTS.includes(o.client)) problems.push(`client must be one of ${HTTP_CLIENTS.join(', ')} (got ${JSON.stringify(o.client)})`);
@@ -97,7 +105,7 @@ export function connectionShare(total: number, threadIndex: number, threadCount:
 export async function createDriver(options: HttpDriverOptions, completion: Completion, context: DriverContext): Promise<Driver> {
   const problems = checkHttpOptions(options);
   if (problems.length > 0) throw new OptionsError(problems);
-  const share = connectionShare(options.connections, context.threadIndex, context.threadCount);
+  const share = connectionShare(options.connections ?? options.maxConnections, context.threadIndex, context.threadCount);
   const Client = clientOf(options) === 'native' ? NativeDriver : UndiciDriver;
   return new Client(options, completion, context.timeoutMs, context.maxInflight, share);
 }

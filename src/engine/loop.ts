@@ -72,7 +72,17 @@ export interface LoopConfig {
 }
 
 function emptyCounts(): WindowCounts {
-  return { sent: 0, sentInWindow: 0, completed: 0, repliesInWindow: 0, timeouts: 0, failures: new Array<number>(FAILURE_CLASSES).fill(0), dropped: 0 };
+  return {
+    sent: 0,
+    sentInWindow: 0,
+    completed: 0,
+    repliesInWindow: 0,
+    timeouts: 0,
+    failures: new Array<number>(FAILURE_CLASSES).fill(0),
+    dropped: 0,
+    droppedBehind: 0,
+    notSent: 0,
+  };
 }
 
 function copyCounts(c: WindowCounts): WindowCounts {
@@ -80,14 +90,17 @@ function copyCounts(c: WindowCounts): WindowCounts {
 }
 
 function resetCounts(c: WindowCounts): void {
-  c.sent = c.sentInWindow = c.completed = c.repliesInWindow = c.timeouts = c.dropped = 0;
+  c.sent = c.sentInWindow = c.completed = c.repliesInWindow = c.timeouts = c.dropped = c.droppedBehind = c.notSent = 0;
   c.failures.fill(0);
 }
 
 export class OpenLoop implements Completion {
   private driver: Driver | undefined;
   private readonly intended: Float64Array;
-  private readonly sentAt: Float64Array;
+  /** When the engine handed a request to the driver. */
+  private readonly handedAt: Float64Array;
+  /** When the driver wrote it (Completion.written); NaN until then. */
+  private readonly writtenAt: Float64Array;
   /** Tag of the measured window a request was sent in; 0 for warmup sends. */
   private readonly windowTag: Int32Array;
   private readonly freeTokens: Int32Array;
@@ -136,12 +149,14 @@ export class OpenLoop implements Completion {
   private readonly latency = new Recorder();
   private readonly serviceTime = new Recorder();
   private readonly scheduleLag = new Recorder();
+  private readonly queued = new Recorder();
   private readonly secondLatency = new Recorder();
 
   constructor(private readonly config: LoopConfig) {
     const n = config.maxInflight;
     this.intended = new Float64Array(n);
-    this.sentAt = new Float64Array(n);
+    this.handedAt = new Float64Array(n);
+    this.writtenAt = new Float64Array(n);
     this.windowTag = new Int32Array(n);
     this.freeTokens = new Int32Array(n);
     for (let i = 0; i < n; i++) this.freeTokens[i] = n - 1 - i;
@@ -168,6 +183,7 @@ export class OpenLoop implements Completion {
     this.latency.reset();
     this.serviceTime.reset();
     this.scheduleLag.reset();
+    this.queued.reset();
     this.secondLatency.reset();
     this.second = 0;
     this.counterBase = { ...this.driver?.counters() };
@@ -208,24 +224,36 @@ export class OpenLoop implements Completion {
     }
   }
 
+  written(token: number): void {
+    const t = performance.now();
+    const first = Number.isNaN(this.writtenAt[token]!);
+    // Service time runs from the latest write (a request given back by a dead connection is written again).
+    this.writtenAt[token] = t;
+    if (!first) return;
+    if (t >= this.windowStartMs && t < this.windowEndMs && this.tag > 0) this.counts.sentInWindow++;
+    if (this.windowTag[token] === this.tag) {
+      this.counts.sent++;
+      this.secondCounts.sent++;
+      this.queued.recordMs(t - this.handedAt[token]!);
+    }
+  }
+
   done(token: number, code: number): void {
     const t = performance.now();
     const counts = this.counts;
     if (this.windowTag[token] === this.tag) {
       this.inflightMeasured--;
-      if (code >= 0) {
-        counts.completed++;
-        this.codes[code < CODE_SLOTS ? code : CODE_SLOTS - 1]!++;
-        const fromIntended = t - this.intended[token]!;
-        this.latency.recordMs(fromIntended);
-        this.serviceTime.recordMs(t - this.sentAt[token]!);
-        if (t < this.windowEndMs) this.secondLatency.recordMs(fromIntended);
-      } else if (code === Failure.timeout) {
-        counts.timeouts++;
-        this.secondCounts.timeouts++;
+      const wroteAt = this.writtenAt[token]!;
+      if (!Number.isNaN(wroteAt)) this.countOutcome(token, code, t, wroteAt);
+      else if (code === Failure.timeout) {
+        // It waited inside tsload (for a connection) until its deadline: not sent, and not the server's timeout.
+        counts.notSent++;
+        this.secondCounts.notSent++;
       } else {
-        counts.failures[-code - 1]!++;
-        this.secondCounts.failures[-code - 1]!++;
+        // Its connection failed before it could take the request (refused, reset): the attempt was made.
+        counts.sent++;
+        this.secondCounts.sent++;
+        this.countOutcome(token, code, t, this.handedAt[token]!);
       }
     }
     if (code >= 0 && t >= this.windowStartMs && t < this.windowEndMs && this.tag > 0) {
@@ -240,6 +268,25 @@ export class OpenLoop implements Completion {
       if (this.inflight === 0) this.finishStep();
     } else if (this.sending && !this.pumping && !this.catchingUp && this.nextDue <= t - this.replySendLateMs) {
       this.pump();
+    }
+  }
+
+  /** Count the outcome of a measured request that was written at `wroteAt`. */
+  private countOutcome(token: number, code: number, t: number, wroteAt: number): void {
+    const counts = this.counts;
+    if (code >= 0) {
+      counts.completed++;
+      this.codes[code < CODE_SLOTS ? code : CODE_SLOTS - 1]!++;
+      const fromIntended = t - this.intended[token]!;
+      this.latency.recordMs(fromIntended);
+      this.serviceTime.recordMs(t - wroteAt);
+      if (t < this.windowEndMs) this.secondLatency.recordMs(fromIntended);
+    } else if (code === Failure.timeout) {
+      counts.timeouts++;
+      this.secondCounts.timeouts++;
+    } else {
+      counts.failures[-code - 1]!++;
+      this.secondCounts.failures[-code - 1]!++;
     }
   }
 
@@ -278,15 +325,13 @@ export class OpenLoop implements Completion {
       }
       const token = this.freeTokens[--this.freeCount]!;
       this.intended[token] = due;
-      this.sentAt[token] = t;
+      this.handedAt[token] = t;
+      this.writtenAt[token] = Number.NaN;
       if (measured) {
         this.windowTag[token] = this.tag;
         this.inflightMeasured++;
-        counts.sent++;
-        this.secondCounts.sent++;
         this.scheduleLag.recordMs(t - due);
       }
-      if (t >= this.windowStartMs && t < this.windowEndMs) counts.sentInWindow++;
       this.inflight++;
       driver.send(token);
       t = performance.now();
@@ -320,7 +365,10 @@ export class OpenLoop implements Completion {
     // Slots of the window the generator fell too far behind to send: dropped, not forgotten.
     const schedule = this.schedule!;
     while (this.nextDue < this.windowEndMs) {
-      if (schedule.next() >= this.windowStartMs) this.counts.dropped++;
+      if (schedule.next() >= this.windowStartMs) {
+        this.counts.dropped++;
+        this.counts.droppedBehind++;
+      }
       this.nextDue = schedule.peek();
     }
     this.sending = false;
@@ -401,6 +449,7 @@ export class OpenLoop implements Completion {
       latency: this.latency.encode(),
       serviceTime: this.serviceTime.encode(),
       scheduleLag: this.scheduleLag.encode(),
+      queued: this.queued.encode(),
       busy: this.busy,
     };
     // Replies to this step that arrive from now on are not counted in it.

@@ -22,7 +22,17 @@ const FAILURE_NAMES: Record<number, ErrorClass> = {
 };
 
 export function mergeCounts(parts: readonly WindowCounts[]): WindowCounts {
-  const sum: WindowCounts = { sent: 0, sentInWindow: 0, completed: 0, repliesInWindow: 0, timeouts: 0, failures: new Array<number>(FAILURE_CLASSES).fill(0), dropped: 0 };
+  const sum: WindowCounts = {
+    sent: 0,
+    sentInWindow: 0,
+    completed: 0,
+    repliesInWindow: 0,
+    timeouts: 0,
+    failures: new Array<number>(FAILURE_CLASSES).fill(0),
+    dropped: 0,
+    droppedBehind: 0,
+    notSent: 0,
+  };
   for (const p of parts) {
     sum.sent += p.sent;
     sum.sentInWindow += p.sentInWindow;
@@ -30,6 +40,8 @@ export function mergeCounts(parts: readonly WindowCounts[]): WindowCounts {
     sum.repliesInWindow += p.repliesInWindow;
     sum.timeouts += p.timeouts;
     sum.dropped += p.dropped;
+    sum.droppedBehind += p.droppedBehind;
+    sum.notSent += p.notSent;
     for (let i = 0; i < FAILURE_CLASSES; i++) sum.failures[i]! += p.failures[i] ?? 0;
   }
   return sum;
@@ -67,6 +79,7 @@ export function timeline(seconds: readonly SecondReport[]): TimelinePoint[] {
         errors: c.failures.reduce((a, b) => a + b, 0),
         timeouts: c.timeouts,
         dropped: c.dropped,
+        notSent: c.notSent,
         p50Ms: stats.p50,
         p99Ms: stats.p99,
         maxMs: stats.max,
@@ -102,6 +115,7 @@ export function mergeSteps(
   const latency = mergeEncoded(reports.map((r) => r.latency));
   const serviceTime = mergeEncoded(reports.map((r) => r.serviceTime));
   const scheduleLag = mergeEncoded(reports.map((r) => r.scheduleLag));
+  const queued = mergeEncoded(reports.map((r) => r.queued));
   const perSecond = (n: number) => (durationS > 0 ? Math.round((n / durationS) * 100) / 100 : 0);
   return {
     targetRate: plan.rate,
@@ -114,6 +128,8 @@ export function mergeSteps(
     errors: errorCounts(c.failures),
     timeouts: c.timeouts,
     dropped: c.dropped,
+    droppedBehind: c.droppedBehind,
+    notSent: c.notSent,
     inflightAtEnd: reports.reduce((s, r) => s + r.inflightAtEnd, 0),
     cpu: roundedCpu(cpu),
     cpuWindow: roundedCpu(cpuWindow),
@@ -121,7 +137,13 @@ export function mergeSteps(
     latencyMs: statsOf(latency),
     serviceTimeMs: statsOf(serviceTime),
     scheduleLagMs: statsOf(scheduleLag),
-    histograms: { latency: encodeHistogram(latency), serviceTime: encodeHistogram(serviceTime), scheduleLag: encodeHistogram(scheduleLag) },
+    queuedMs: statsOf(queued),
+    histograms: {
+      latency: encodeHistogram(latency),
+      serviceTime: encodeHistogram(serviceTime),
+      scheduleLag: encodeHistogram(scheduleLag),
+      queued: encodeHistogram(queued),
+    },
     timeline: timeline(seconds),
     codes: sumRecords(reports.map((r) => r.codes)),
     counters: sumRecords(reports.map((r) => r.counters)),

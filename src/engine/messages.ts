@@ -34,9 +34,9 @@ export type MainToWorker = StepOrder | { type: 'stop' } | { type: 'end' };
 
 /** Counts one thread keeps for a step's measured window (and for each second of it). */
 export interface WindowCounts {
-  /** Requests whose intended send time fell in the window. */
+  /** Requests whose intended send time fell in the window and that were written (see Completion.written). */
   sent: number;
-  /** Requests that actually left while the window was open (lower than `sent` when the generator falls behind). */
+  /** Requests written while the window was open (lower than `sent` when the generator falls behind). */
   sentInWindow: number;
   completed: number;
   /** Replies received while the window was open, whenever their request was sent. */
@@ -45,6 +45,10 @@ export interface WindowCounts {
   /** Indexed by failure class: code c is at -c - 1 (timeouts at 0 stay zero here: see `timeouts`). */
   failures: number[];
   dropped: number;
+  /** Of `dropped`, the slots the generator was too far behind to send (the rest met the in-flight cap). */
+  droppedBehind: number;
+  /** Requests of the window the driver held until they timed out, never written: tsload's limit, not the server's. */
+  notSent: number;
 }
 
 export interface SecondReport extends WindowCounts {
@@ -69,6 +73,8 @@ export interface StepReport extends WindowCounts {
   latency: string;
   serviceTime: string;
   scheduleLag: string;
+  /** Time from hand-off to the driver until written, of the window's written requests. */
+  queued: string;
   /**
    * Share of the measured window this thread's event loop was busy rather than
    * waiting for I/O or timers (Node's event-loop utilization), 0..1. Near 1 the

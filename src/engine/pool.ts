@@ -19,8 +19,24 @@ export interface PlanStep {
 }
 
 export interface RunPlan extends WorkerPlan {
-  steps: PlanStep[];
   drainMs: number;
+}
+
+/**
+ * What to run, one step at a time: a fixed list, or a sweep that decides its
+ * next step from the last one (a failing step measured again, a bisection).
+ */
+export interface StepSource {
+  /** The step to run next, given the step just run (undefined before the first); undefined ends the run. */
+  next(previous: MergedStep | undefined): PlanStep | undefined;
+  /** Steps still planned after the one running, for progress (an estimate while a sweep adapts). */
+  later(): readonly PlanStep[];
+}
+
+/** A source that runs `steps` in order. */
+export function stepList(steps: readonly PlanStep[]): StepSource {
+  let index = 0;
+  return { next: () => steps[index++], later: () => steps.slice(index) };
 }
 
 export interface RunHooks {
@@ -38,7 +54,7 @@ export interface PlanOutcome {
 /** Lead time so every thread has the step order before its start time. */
 const START_LEAD_MS = 50;
 
-export async function runPlan(plan: RunPlan, hooks: RunHooks = {}): Promise<PlanOutcome> {
+export async function runPlan(plan: RunPlan, source: StepSource, hooks: RunHooks = {}): Promise<PlanOutcome> {
   const threads = plan.threadCount;
   const pool = new Piscina({
     filename: workerEntry(),
@@ -86,12 +102,14 @@ export async function runPlan(plan: RunPlan, hooks: RunHooks = {}): Promise<Plan
   const steps: MergedStep[] = [];
   try {
     await inbox.readyAll();
-    for (let index = 0; index < plan.steps.length && !aborted; index++) {
-      const step = plan.steps[index]!;
+    let previous: MergedStep | undefined;
+    for (let index = 0; !aborted; index++) {
+      const step = source.next(previous);
+      if (step === undefined) break;
       const startAtEpochMs = performance.timeOrigin + performance.now() + START_LEAD_MS;
       const cpuStart = process.cpuUsage();
       const windowCpu = new WindowCpu(startAtEpochMs + step.warmupMs, startAtEpochMs + step.warmupMs + step.durationMs);
-      const progress = startProgress(plan, index, startAtEpochMs, inbox, hooks.onProgress);
+      const progress = startProgress(step, source.later(), index, startAtEpochMs, inbox, hooks.onProgress);
       inbox.beginStep(index);
       broadcast({ type: 'step', index, rate: step.rate, warmupMs: step.warmupMs, durationMs: step.durationMs, drainMs: plan.drainMs, startAtEpochMs });
       const reports = await inbox.stepReports();
@@ -99,6 +117,7 @@ export async function runPlan(plan: RunPlan, hooks: RunHooks = {}): Promise<Plan
       const cpu = process.cpuUsage(cpuStart);
       const merged = mergeSteps(step, reports, inbox.seconds(), { userS: cpu.user / 1e6, systemS: cpu.system / 1e6 }, windowCpu.end());
       steps.push(merged);
+      previous = merged;
       hooks.onStep?.(merged, index);
     }
   } finally {
@@ -140,15 +159,15 @@ class WindowCpu {
 }
 
 function startProgress(
-  plan: RunPlan,
+  step: PlanStep,
+  laterSteps: readonly PlanStep[],
   index: number,
   startAtEpochMs: number,
   inbox: Inbox,
   onProgress: RunHooks['onProgress'],
 ): NodeJS.Timeout | undefined {
   if (!onProgress) return undefined;
-  const step = plan.steps[index]!;
-  const later = plan.steps.slice(index + 1).reduce((s, p) => s + p.warmupMs + p.durationMs, 0);
+  const later = laterSteps.reduce((s, p) => s + p.warmupMs + p.durationMs, 0);
   const emit = (): void => {
     const elapsedMs = performance.timeOrigin + performance.now() - startAtEpochMs - step.warmupMs;
     const seconds = inbox.seconds();
@@ -156,7 +175,7 @@ function startProgress(
     const last = seconds.length > 0 ? mergeCounts(seconds.filter((s) => s.second === seconds[seconds.length - 1]!.second)) : undefined;
     onProgress({
       stepIndex: index,
-      stepCount: plan.steps.length,
+      stepCount: index + 1 + laterSteps.length,
       targetRate: step.rate,
       phase: elapsedMs < 0 ? 'warmup' : elapsedMs < step.durationMs ? 'measure' : 'drain',
       elapsedS: elapsedMs / 1000,

@@ -3,7 +3,7 @@
  *
  * A step passes when all three hold, checked in this order:
  *   1. replyRate  — replyRate >= minReplyRatio × targetRate
- *   2. errors     — (errors.total + timeouts + dropped) / (sent + dropped) < maxErrorRatio
+ *   2. errors     — (errors.total + timeouts + dropped + notSent) / (sent + dropped + notSent) < maxErrorRatio
  *                   (a step with no failures at all passes even when the bound is 0)
  *   3. p99        — latencyMs.p99 < sloP99Ms
  *
@@ -13,14 +13,22 @@
  * that stalls look error-free. They are also added to the denominator, which is
  * then every arrival the schedule produced, sent or not.
  *
- * The saturation point is the LAST step of the initial run of passing steps,
- * taking steps in ascending target rate: the highest rate below which every
- * tested rate was served. A step that passes above a failing one (a server that
- * fails at 4000/s but, by noise, passes at 5000/s) does not raise it: capacity
- * you can defend is the rate up to which the server never failed, not the best
- * lucky draw. failedCriterion/failedAt name the first failing step above it.
+ * The saturation point is the highest passing step below the first failing
+ * one, taking steps in ascending target rate: the rate up to which every
+ * tested rate was served. With --confirm, a step fails only once it failed
+ * again when measured again (see sweep.ts), so one noisy minute cannot end the
+ * sweep early. A step that passes above a failing one (a server that fails at
+ * 4000/s but passes at 5000/s) does not raise it: capacity you can defend is
+ * the rate up to which the server never failed, not the best lucky draw. Such
+ * steps are listed as `nonMonotone`. failedCriterion/failedAt name the first
+ * failing step.
+ *
+ * When tsload itself was the limit at that first failing step (its own
+ * connections, cap, thread, schedule: see limits.ts), the server did not
+ * fail there: the result says so (`generatorLimit`), and the rate is only a
+ * floor of the server's capacity.
  */
-import type { Saturation, StepBase } from '../result.js';
+import type { GeneratorLimit, Saturation, StepBase } from '../result.js';
 
 export type SaturationCriterion = 'replyRate' | 'errors' | 'p99';
 
@@ -52,22 +60,21 @@ export function generatorAtLimit(busy: number | null | undefined): boolean {
 }
 
 /** The fields of a step the criteria read (so callers can pass partial data, e.g. in tests or the progress display). */
-export type SaturationInput = Pick<
-  StepBase,
-  'targetRate' | 'replyRate' | 'sent' | 'errors' | 'timeouts' | 'dropped' | 'latencyMs'
->;
+export type SaturationInput = Pick<StepBase, 'targetRate' | 'replyRate' | 'sent' | 'errors' | 'timeouts' | 'dropped' | 'latencyMs'> &
+  Partial<Pick<StepBase, 'notSent' | 'generatorLimits'>>;
 
-/** Failures (errors + timeouts + drops) over arrivals (sent + dropped); 0 when nothing arrived. */
-export function failureRatio(step: Pick<StepBase, 'sent' | 'errors' | 'timeouts' | 'dropped'>): number {
-  const arrivals = step.sent + step.dropped;
-  const failures = step.errors.total + step.timeouts + step.dropped;
+/** Failures (errors + timeouts + drops + not sent) over arrivals (sent + dropped + not sent); 0 when nothing arrived. */
+export function failureRatio(step: Pick<StepBase, 'sent' | 'errors' | 'timeouts' | 'dropped'> & Partial<Pick<StepBase, 'notSent'>>): number {
+  const notSent = step.notSent ?? 0;
+  const arrivals = step.sent + step.dropped + notSent;
+  const failures = step.errors.total + step.timeouts + step.dropped + notSent;
   return arrivals > 0 ? failures / arrivals : 0;
 }
 
 /** The first criterion (replyRate, errors, p99) the step fails, or null when it passes. */
 export function failedCriterion(step: SaturationInput, criteria: SaturationCriteria): SaturationCriterion | null {
   if (!(step.replyRate >= criteria.minReplyRatio * step.targetRate)) return 'replyRate';
-  const failures = step.errors.total + step.timeouts + step.dropped;
+  const failures = step.errors.total + step.timeouts + step.dropped + (step.notSent ?? 0);
   if (failures > 0 && !(failureRatio(step) < criteria.maxErrorRatio)) return 'errors';
   if (!(step.latencyMs.p99 < criteria.sloP99Ms)) return 'p99';
   return null;
@@ -76,21 +83,43 @@ export function failedCriterion(step: SaturationInput, criteria: SaturationCrite
 export function findSaturation(
   steps: readonly SaturationInput[],
   criteria: SaturationCriteria = DEFAULT_SATURATION_CRITERIA,
+  method: { confirm?: number; refinePct?: number | null } = {},
 ): Saturation {
   const copy = { minReplyRatio: criteria.minReplyRatio, maxErrorRatio: criteria.maxErrorRatio, sloP99Ms: criteria.sloP99Ms };
   // Ascending target rate; ties keep sweep order (stable sort). Indices refer to the caller's array.
   const order = steps.map((_, i) => i).sort((a, b) => (steps[a]?.targetRate ?? 0) - (steps[b]?.targetRate ?? 0));
   let best: number | null = null;
+  let failedAt: number | null = null;
+  let failed: SaturationCriterion | null = null;
+  const nonMonotone: number[] = [];
   for (const index of order) {
     const step = steps[index];
     if (step === undefined) continue;
-    const failed = failedCriterion(step, criteria);
-    if (failed !== null) {
-      return { rate: best === null ? null : (steps[best]?.targetRate ?? null), step: best, failedCriterion: failed, failedAt: index, criteria: copy };
-    }
-    best = index;
+    const criterion = failedCriterion(step, criteria);
+    if (failedAt === null) {
+      if (criterion === null) best = index;
+      else {
+        failedAt = index;
+        failed = criterion;
+      }
+    } else if (criterion === null) nonMonotone.push(index);
   }
-  return { rate: best === null ? null : (steps[best]?.targetRate ?? null), step: best, failedCriterion: null, failedAt: null, criteria: copy };
+  const own = failedAt === null ? [] : ownLimitKinds(steps[failedAt]?.generatorLimits);
+  return {
+    rate: best === null ? null : (steps[best]?.targetRate ?? null),
+    step: best,
+    failedCriterion: failed,
+    failedAt,
+    criteria: copy,
+    generatorLimit: failedAt !== null && own.length > 0 ? { step: failedAt, kinds: own } : null,
+    nonMonotone,
+    confirm: method.confirm ?? 0,
+    refinePct: method.refinePct ?? null,
+  };
+}
+
+function ownLimitKinds(limits: readonly GeneratorLimit[] | undefined): GeneratorLimit['kind'][] {
+  return (limits ?? []).filter((l) => l.cause === 'tsload').map((l) => l.kind);
 }
 
 const criterionWords: Record<SaturationCriterion, (c: Saturation['criteria'], reply: string) => string> = {
@@ -113,6 +142,10 @@ export function describeSaturation(saturation: Saturation, steps: readonly Pick<
       ? ''
       : `${failedRate === undefined ? '' : `at ${formatRate(failedRate)}${unit}: `}${criterionWords[saturation.failedCriterion](saturation.criteria, reply)}`;
   if (steps.length === 0) return 'no steps measured';
+  if (saturation.generatorLimit != null) {
+    const floor = saturation.rate === null ? 'no step passed below it' : `the server kept up to at least ${formatRate(saturation.rate)}${unit}`;
+    return `not found: tsload itself was the limit ${failedRate === undefined ? '' : `at ${formatRate(failedRate)}${unit} `}(${saturation.generatorLimit.kinds.join(', ')}); ${floor}`;
+  }
   if (saturation.rate === null) return `no step met the criteria (${why})`;
   if (saturation.failedCriterion === null) return `every step met the criteria, up to ${formatRate(saturation.rate)}${unit} (not saturated)`;
   return `saturation at ${formatRate(saturation.rate)}${unit} (${why})`;

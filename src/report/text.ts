@@ -8,7 +8,7 @@
  */
 import type { DnsStep, ErrorClass, HttpStep, LatencyStats, Result, Saturation, Step } from '../result.js';
 import { orderedRcodes } from './dnsperf.js';
-import { DROPPED_MEANING, LOST_AT_GENERATOR_MEANING } from './blocks.js';
+import { DROPPED_MEANING, LOST_AT_GENERATOR_MEANING, NOT_SENT_MEANING, describeLimit, limitLines } from './blocks.js';
 import { generatorAtLimit } from '../measure/saturation.js';
 
 const ERROR_CLASSES: readonly ErrorClass[] = [
@@ -90,18 +90,24 @@ export function saturationLine(result: Result): string {
   const s = result.saturation;
   const unit = rateUnit(result);
   let failed: string | null = null;
+  const at = s.failedAt === null ? undefined : result.steps[s.failedAt];
   if (s.failedCriterion !== null && s.failedAt !== null) {
-    const at = result.steps[s.failedAt];
     const where = at !== undefined ? `${targetRate(at.targetRate)} ${unit} (step ${s.failedAt + 1})` : `step ${s.failedAt + 1}`;
     failed = `${CRITERION_NAMES[s.failedCriterion]} failed first at ${where}`;
-    if (generatorAtLimit(at?.generatorBusy)) {
-      failed += `, where tsload's busiest thread was busy ${busyPercent(at?.generatorBusy)}% of the time: the limit may be tsload's own (add --threads)`;
-    }
+    const confirmed = at?.attempts?.length ?? 0;
+    if (confirmed > 0) failed += `, in all ${confirmed + 1} measurements`;
   }
-  if (s.rate === null) return `saturation: no step met the criteria${failed !== null ? `; ${failed}` : ''}`;
+  const nonMonotone = (s.nonMonotone ?? []).map((i) => `${targetRate(result.steps[i]?.targetRate ?? 0)} ${unit}`);
+  const monotone = nonMonotone.length > 0 ? `\nnot monotone: passed again above the failure, at ${nonMonotone.join(', ')}; the saturation point stays below the first failure` : '';
+  if (s.generatorLimit != null && at !== undefined) {
+    const limits = (at.generatorLimits ?? []).filter((l) => l.cause === 'tsload').map(describeLimit);
+    const floor = s.rate === null ? 'no step passed below it' : `the server kept up to at least ${targetRate(s.rate)} ${unit}`;
+    return `saturation: not found; at ${targetRate(at.targetRate)} ${unit} (step ${s.failedAt! + 1}) ${limits.join('; ')}. ${floor}${monotone}`;
+  }
+  if (s.rate === null) return `saturation: no step met the criteria${failed !== null ? `; ${failed}` : ''}${monotone}`;
   if (failed === null) return `saturation: not reached; every step met the criteria up to ${targetRate(s.rate)} ${unit}`;
   const step = s.step !== null ? ` (step ${s.step + 1})` : '';
-  return `saturation: ${targetRate(s.rate)} ${unit}${step}; above it ${failed}`;
+  return `saturation: ${targetRate(s.rate)} ${unit}${step}; above it ${failed}${monotone}`;
 }
 
 function criteriaLine(s: Saturation): string {
@@ -112,9 +118,9 @@ function criteriaLine(s: Saturation): string {
 function sweepTable(result: Result): string[] {
   const unit = rateUnit(result);
   const dns = result.protocol === 'dns';
-  const tail = dns ? ['errors', 'lost', 'late', 'dropped'] : ['errors', 'timeouts', 'dropped'];
-  const header = ['step', 'target', 'sent', 'replies', 'p50', 'p90', 'p99', 'p99.9', 'max', ...tail, 'busy'];
-  const units = ['', unit, unit, unit, 'ms', 'ms', 'ms', 'ms', 'ms', ...tail.map(() => ''), '%'];
+  const tail = dns ? ['errors', 'lost', 'late', 'dropped'] : ['errors', 'timeouts', 'unsent', 'dropped'];
+  const header = ['step', 'target', 'sent', 'replies', 'p50', 'p90', 'p99', 'p99.9', 'max', ...tail, 'busy', 'limit'];
+  const units = ['', unit, unit, unit, 'ms', 'ms', 'ms', 'ms', 'ms', ...tail.map(() => ''), '%', ''];
   const rows: string[][] = [header, units];
   result.steps.forEach((step: Step, i) => {
     const l = step.latencyMs;
@@ -131,12 +137,31 @@ function sweepTable(result: Result): string[] {
       String(step.errors.total),
     ];
     if ('lost' in step) row.push(String(step.lost), String(step.late));
-    else row.push(String(step.timeouts));
-    row.push(String(step.dropped), busyPercent(step.generatorBusy));
+    else row.push(String(step.timeouts), String(step.notSent ?? 0));
+    row.push(String(step.dropped), busyPercent(step.generatorBusy), limitMark(step));
     rows.push(row);
   });
   // Numbers right-aligned under right-aligned headers; only the step column is a label.
   return alignColumns(rows, 0);
+}
+
+/** The limit column: 'tsload' where tsload itself was a limit, 'server' where a pool or cap filled because the server slowed. */
+function limitMark(step: Step): string {
+  const limits = step.generatorLimits ?? [];
+  if (limits.some((l) => l.cause === 'tsload')) return 'tsload';
+  return limits.length > 0 ? 'server' : '';
+}
+
+/** One line per step where tsload was a limit (or a pool filled), under the sweep's table. */
+function sweepLimitLines(result: Result): string[] {
+  const unit = rateUnit(result);
+  const lines: string[] = [];
+  result.steps.forEach((step: Step, i) => {
+    for (const line of limitLines(step.generatorLimits)) lines.push(`step ${i + 1} (${targetRate(step.targetRate)} ${unit}): ${line}`);
+    const attempts = step.attempts?.length ?? 0;
+    if (attempts > 0) lines.push(`step ${i + 1} (${targetRate(step.targetRate)} ${unit}): measured ${attempts + 1} times (a failure is measured again before it counts); the table shows the last`);
+  });
+  return lines;
 }
 
 /** The busiest load thread's share of the window, as a whole percentage; '-' when not measured. */
@@ -168,9 +193,12 @@ function formatSweep(result: Result): string[] {
   } else {
     totals.push(`timeouts ${sum(steps, (s) => s.timeouts)}`);
   }
+  if (result.protocol === 'http') totals.push(`not sent ${sum(steps, (s) => s.notSent ?? 0)}`);
   totals.push(`dropped ${sum(steps, (s) => s.dropped)}`);
+  const limits = sweepLimitLines(result);
   return [
     ...sweepTable(result),
+    ...(limits.length > 0 ? ['', ...limits] : []),
     '',
     `total: ${totals.join(', ')}`,
     saturationLine(result),
@@ -203,6 +231,7 @@ function latencyTable(step: Step): string[] {
     row('latency (from intended send)', step.latencyMs),
     row('service time (from actual send)', step.serviceTimeMs),
     row('schedule lag (generator late by)', step.scheduleLagMs),
+    ...(step.queuedMs === undefined ? [] : [row('queued (in tsload before written)', step.queuedMs)]),
   ]);
 }
 
@@ -221,16 +250,21 @@ function httpSingle(step: HttpStep): string[][] {
     ['Request rate', `${step.sendRate.toFixed(1)} ${unit}`],
     ['Reply rate', `${step.replyRate.toFixed(1)} ${unit}`],
     ['Connections opened', String(step.connections)],
+    ...(step.pool === undefined
+      ? []
+      : [['Connection pool', `${step.pool.fixed ? `fixed at ${step.pool.limit}` : `grows on demand up to ${step.pool.limit}`}; ${step.pool.waited} requests found every connection busy`]]),
     ['Status classes', `1xx ${c['1xx']}, 2xx ${c['2xx']}, 3xx ${c['3xx']}, 4xx ${c['4xx']}, 5xx ${c['5xx']}`],
   ];
   if (codes.length > 0) rows.push(['Status codes', codes.join(', ')]);
-  if (step.sent > 0) rows.push(['Request size', `${(step.bytesSent / step.sent).toFixed(1)} B (${step.bytesSent} B sent)`]);
-  if (step.completed > 0) {
-    rows.push(['Reply size', `${(step.bytesReceived / step.completed).toFixed(1)} B (${step.bytesReceived} B received)`]);
-  }
+  // Per request written and per reply read, over the same span as the byte counts (warmup included).
+  const requestSize = step.avgRequestBytes ?? (step.sent > 0 ? step.bytesSent / step.sent : undefined);
+  const replySize = step.avgReplyBytes ?? (step.completed > 0 ? step.bytesReceived / step.completed : undefined);
+  if (requestSize !== undefined && step.bytesSent > 0) rows.push(['Request size', `${requestSize.toFixed(1)} B (${step.bytesSent} B sent)`]);
+  if (replySize !== undefined && step.bytesReceived > 0) rows.push(['Reply size', `${replySize.toFixed(1)} B (${step.bytesReceived} B received)`]);
   rows.push(
     ['Errors', errorsValue(step)],
     ['Timeouts', String(step.timeouts)],
+    ...(step.notSent === undefined ? [] : [['Not sent', `${step.notSent} (${NOT_SENT_MEANING})`]]),
     ['Dropped', `${step.dropped} (${DROPPED_MEANING})`],
     ['In flight at end', String(step.inflightAtEnd)],
   );
@@ -274,7 +308,8 @@ function formatSingle(result: Result): string[] {
     const perSendUs = step.sent > 0 ? ` (${(((w.userS + w.systemS) * 1e6) / step.sent).toFixed(1)} µs per ${dns ? 'query' : 'request'})` : '';
     rows.push(['Generator CPU', `user ${w.userS.toFixed(2)} s, system ${w.systemS.toFixed(2)} s in the window${perSendUs}`], ['', whole]);
   }
-  return [...alignColumns(rows, 2), '', ...latencyTable(step)];
+  const limits = limitLines(step.generatorLimits);
+  return [...alignColumns(rows, 2), '', ...latencyTable(step), ...(limits.length > 0 ? ['', ...limits] : [])];
 }
 
 export function formatText(result: Result): string {
