@@ -144,8 +144,10 @@ export type GeneratorLimit =
       cause: LimitCause;
       /** The pool's limit, in total across threads. */
       connections: number;
-      /** True for a fixed pool (--connections), false for one that grew to --max-connections. */
+      /** True for a fixed pool (--connections), false for one that grows up to --max-connections. */
       fixed: boolean;
+      /** The pool reached its limit; false when requests waited only for new connections to open. */
+      atLimit: boolean;
       pipelining: number;
       /** Share of the step's requests that found every connection busy, 0..1. */
       waitedShare: number;
@@ -210,7 +212,7 @@ export interface HttpStep extends StepBase {
    * how many requests of the step (warmup included) found every connection
    * busy. Absent in older results.
    */
-  pool?: { limit: number; fixed: boolean; waited: number };
+  pool?: { limit: number; fixed: boolean; waited: number; waitedAtLimit: number };
   /** Earlier measurements of this rate that failed and were measured again (--confirm), oldest first. */
   attempts?: Omit<HttpStep, 'attempts'>[];
   statusClasses: { '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number };

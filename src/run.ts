@@ -240,6 +240,7 @@ function httpStep(step: MergedStep, context: LimitContext, pool: { limit: number
   }
   const { codes, counters, ...base } = step;
   const waited = counters.waitedForConnection ?? 0;
+  const waitedAtLimit = counters.waitedAtLimit ?? 0;
   const written = counters.requestsWritten ?? 0;
   const per = (total: number | undefined, n: number | undefined) => (n ? Math.round(((total ?? 0) / n) * 10) / 10 : 0);
   return {
@@ -249,10 +250,10 @@ function httpStep(step: MergedStep, context: LimitContext, pool: { limit: number
     avgRequestBytes: per(counters.bytesSent, written),
     avgReplyBytes: per(counters.bytesReceived, counters.replies),
     connections: counters.connections ?? 0,
-    pool: { limit: pool.limit, fixed: pool.fixed, waited },
+    pool: { limit: pool.limit, fixed: pool.fixed, waited, waitedAtLimit },
     statusClasses,
     statusCodes: codes,
-    generatorLimits: generatorLimits({ ...context, step: base, pool: { ...pool, waited, written } }),
+    generatorLimits: generatorLimits({ ...context, step: base, pool: { ...pool, waited, waitedAtLimit, written } }),
   };
 }
 

@@ -248,7 +248,7 @@ describe('dns driver ID management', () => {
       const codes = [];
       const d = await createDriver(
         { server: '127.0.0.1', port: Number(process.env.PORT), queries: [{ name: 'a.test', type: 'A' }], sockets: 1, dnssec: false, recursionDesired: false },
-        { done: (t, c) => codes.push(c) },
+        { written: () => {}, done: (t, c) => codes.push(c) },
         { threadIndex: 0, threadCount: 1, timeoutMs: 3000, maxInflight: 100 });
       for (let t = 0; t < 100; t++) d.send(t);
       const end = Date.now() + 8000;

@@ -277,15 +277,18 @@ describe.each(HTTP_CLIENTS)('HTTP driver, %s client', (client) => {
     const port = await listenLoopback(server);
     try {
       const r = await open({ url: `http://127.0.0.1:${port}/`, connections: 1 }, { timeoutMs: 300, maxInflight: 5 });
-      // Tokens 1–4 all queue (microseconds apart) behind token 0, so they fall overdue in the same
-      // sweep. (Were token 1 dispatched when token 0 is cancelled, before its own deadline, it
-      // would rightly be sent on a new connection: that is what the next test covers.)
+      // Tokens 1–4 all queue (microseconds apart) behind token 0. Token 1 is written when token 0's
+      // reply frees the connection, and its timeout runs from then; tokens 2–4 give up waiting a
+      // timeout after they were handed over, in one sweep, before token 1's deadline.
       for (let t = 0; t < 5; t++) r.send(t);
       await r.until(5);
       expect(r.codes()).toEqual([200, Failure.timeout, Failure.timeout, Failure.timeout, Failure.timeout]);
-      expect(r.outcomes.map((o) => o.token)).toEqual([0, 1, 2, 3, 4]);
+      expect(r.outcomes.map((o) => o.token)).toEqual([0, 2, 3, 4, 1]);
       // Token 1 was written once token 0's reply freed the connection; the other three never left the driver.
       expect(r.d.counters().requestsWritten).toBe(2);
+      expect(r.written).toEqual([0, 1]);
+      // Token 1 waited for 0's reply, then had its whole timeout on the wire.
+      expect(r.outcomes.find((o) => o.token === 1)!.ms).toBeGreaterThan(300 + 40);
       await new Promise((res) => setTimeout(res, 100));
       expect(requests).toBe(2);
     } finally {

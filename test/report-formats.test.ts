@@ -261,14 +261,14 @@ describe('formatText', () => {
     const table = sweepLines(formatText(sweep));
     expect(table).toHaveLength(2 + sweep.steps.length);
     expect(table[0]?.split(/\s+/)).toEqual([
-      'step', 'target', 'sent', 'replies', 'p50', 'p90', 'p99', 'p99.9', 'max', 'errors', 'timeouts', 'dropped', 'busy',
+      'step', 'target', 'sent', 'replies', 'p50', 'p90', 'p99', 'p99.9', 'max', 'errors', 'timeouts', 'unsent', 'dropped', 'busy', 'limit',
     ]);
     expect(table[1]?.trim().split(/\s+/)).toEqual(['req/s', 'req/s', 'req/s', 'ms', 'ms', 'ms', 'ms', 'ms', '%']);
     expect(table[6]?.trim().split(/\s+/)).toEqual([
-      '5', '4000', '4000.0', '4000.0', '0.500', '1.31', '3.20', '5.76', '10.2', '0', '0', '0', '4',
+      '5', '4000', '4000.0', '4000.0', '0.500', '1.31', '3.20', '5.76', '10.2', '0', '0', '0', '0', '4', '-',
     ]);
     expect(table[7]?.trim().split(/\s+/)).toEqual([
-      '6', '4500', '4500.0', '4499.5', '85.0', '189', '430', '774', '1376', '0', '5', '0', '5',
+      '6', '4500', '4500.0', '4499.5', '85.0', '189', '430', '774', '1376', '0', '5', '0', '0', '5', '-',
     ]);
     // Right-aligned: every header and data row ends at the same column.
     const rows = [table[0], ...table.slice(2)];
@@ -277,7 +277,7 @@ describe('formatText', () => {
 
   it('sums the sweep and names the saturation point and what failed above it', () => {
     const text = formatText(httpSweep());
-    expect(text).toContain('\ntotal: sent 200000, completed 199985, errors 0, timeouts 15, dropped 0\n');
+    expect(text).toContain('\ntotal: sent 200000, completed 199985, errors 0, timeouts 15, not sent 0, dropped 0\n');
     expect(text).toContain('\nsaturation: 4000 req/s (step 5); above it p99 failed first at 4500 req/s (step 6)\n');
     expect(text).toContain('\ncriteria: replies >= 95% of target rate, errors <= 1%, p99 <= 100 ms\n');
   });
@@ -297,10 +297,10 @@ describe('formatText', () => {
     const steps = [dnsStep({ targetRate: 1000 }), dnsStep({ targetRate: 20000, timeouts: 3000, late: 12, p50Ms: 2, p99Ms: 40 })];
     const text = formatText(dnsResult(steps, { saturation: saturationOf(steps) }));
     const table = sweepLines(text);
-    expect(table[0]?.split(/\s+/).slice(-5)).toEqual(['errors', 'lost', 'late', 'dropped', 'busy']);
+    expect(table[0]?.split(/\s+/).slice(-6)).toEqual(['errors', 'lost', 'late', 'dropped', 'busy', 'limit']);
     expect(table[0]).not.toContain('timeouts');
     expect(table[1]?.trim().split(/\s+/).slice(0, 3)).toEqual(['q/s', 'q/s', 'q/s']);
-    expect(table[3]?.trim().split(/\s+/).slice(-5)).toEqual(['0', '3000', '12', '0', '20']);
+    expect(table[3]?.trim().split(/\s+/).slice(-6)).toEqual(['0', '3000', '12', '0', '20', '-']);
     expect(text).toContain('\ntotal: sent 210000, completed 207000, errors 0, lost 3000, late 12, dropped 0\n');
     expect(text).toContain('\nsaturation: 1000 q/s (step 1); above it errors failed first at 20000 q/s (step 2)\n');
   });
@@ -311,7 +311,7 @@ describe('formatText', () => {
     expect(text).toContain(
       "\nsaturation: 1000 q/s (step 1); above it errors failed first at 60000 q/s (step 2), where tsload's busiest thread was busy 97% of the time: the limit may be tsload's own (add --threads)\n",
     );
-    expect(sweepLines(text)[3]?.trim().split(/\s+/).at(-1)).toBe('97');
+    expect(sweepLines(text)[3]?.trim().split(/\s+/).at(-2)).toBe('97');
     const single = (busy: number | null): string | undefined =>
       formatText(dnsResult([dnsStep({ targetRate: 20000, generatorBusy: busy })]))
         .split('\n')

@@ -87,8 +87,10 @@ export abstract class HttpDriverBase implements Driver {
   private readonly sweeper: NodeJS.Timeout | undefined;
 
   connections = 0;
-  /** Requests that found every connection busy (at the pool's limit) and waited in the book's queue. */
+  /** Requests that found every connection busy and waited in the book's queue: for new ones to open, or for a free one. */
   waitedForConnection = 0;
+  /** Of those, the ones that waited because the pool was at its limit. */
+  waitedAtLimit = 0;
   bytesSent = 0;
   requestsWritten = 0;
   replies = 0;
@@ -118,6 +120,14 @@ export abstract class HttpDriverBase implements Driver {
     }
   }
 
+  /**
+   * Whether the client can take a request now, below the capacity: a client
+   * may hold back while its new connections are still opening.
+   */
+  protected hasRoom(): boolean {
+    return true;
+  }
+
   /** Hand request number `request` (an index into the URL list) for `token` to the client. */
   protected abstract dispatch(token: number, request: number): void;
   /** `token` timed out while the client held it: stop it without reporting it (the book reports the timeout). */
@@ -125,9 +135,10 @@ export abstract class HttpDriverBase implements Driver {
 
   send(token: number): void {
     if (this.closed) return;
-    if (this.busy < this.capacity && this.waitCount === 0) this.start(token);
+    if (this.waitCount === 0 && this.busy < this.capacity && this.hasRoom()) this.start(token);
     else {
       this.waitedForConnection++;
+      if (this.busy >= this.capacity) this.waitedAtLimit++;
       this.state[token] = WAITING;
       this.queuedAt[token] = performance.now();
       this.waiting[(this.waitHead + this.waitCount++) % this.waiting.length] = token;
@@ -189,7 +200,7 @@ export abstract class HttpDriverBase implements Driver {
 
   /** Dispatch waiting requests while the client has room. */
   protected pump(): void {
-    while (this.waitCount > 0 && this.busy < this.capacity && !this.closed) {
+    while (this.waitCount > 0 && this.busy < this.capacity && !this.closed && this.hasRoom()) {
       const next = this.waiting[this.waitHead]!;
       this.waitHead = (this.waitHead + 1) % this.waiting.length;
       this.waitCount--;
@@ -236,6 +247,7 @@ export abstract class HttpDriverBase implements Driver {
     return {
       connections: this.connections,
       waitedForConnection: this.waitedForConnection,
+      waitedAtLimit: this.waitedAtLimit,
       bytesSent: this.bytesSent,
       bytesReceived: this.bytesReceived(),
       requestsWritten: this.requestsWritten,

@@ -20,6 +20,17 @@ import type { ReplyBytes, ResponseSink } from './http1-response.js';
 
 /** Responses are read into this and parsed in place; one per thread is enough, as reads are handled one at a time. */
 const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * A pool that grows opens at most CONNECT_AT_ONCE connections at a time, or
+ * an eighth of those open if more. Opening one costs more than waiting a
+ * little for a busy one: after a stall, the requests it held back are served
+ * by the open connections sooner than new ones could open, and a connection
+ * per request would put tsload behind its schedule, which opens more. The
+ * pool still grows by an eighth every connect round trip, so a slow server
+ * that needs thousands of connections gets them within tens of round trips.
+ */
+const CONNECT_AT_ONCE = 2;
+const CONNECT_SHARE = 8;
 
 class Connection implements ResponseSink {
   readonly socket: Socket;
@@ -151,6 +162,8 @@ export class NativeDriver extends HttpDriverBase implements ReplyBytes {
   /** Live connections with room for another request (may hold dead ones, skipped when popped). */
   private readonly withRoom: Connection[] = [];
   private readonly live = new Set<Connection>();
+  /** Of `live`, the connections still opening. */
+  private connecting = 0;
 
   constructor(o: HttpDriverOptions, completion: Completion, timeoutMs: number, maxInflight: number, share: number) {
     const encoded = encodeRequests(o);
@@ -172,6 +185,7 @@ export class NativeDriver extends HttpDriverBase implements ReplyBytes {
       // The book never holds more than connections × pipelining, so there is room for a new one.
       c = new Connection(this, this.host, this.port, this.perRequest ? 1 : this.pipelining, this.readBuffer);
       this.live.add(c);
+      this.connecting++;
     } else {
       c.listed = false;
     }
@@ -192,10 +206,18 @@ export class NativeDriver extends HttpDriverBase implements ReplyBytes {
     return bytes;
   }
 
+  protected override hasRoom(): boolean {
+    if (this.withRoom.length > 0 && !this.perRequest) return true;
+    return this.connecting < Math.max(CONNECT_AT_ONCE, (this.live.size - this.connecting) / CONNECT_SHARE);
+  }
+
   connected(c: Connection): void {
     this.connections++;
+    this.connecting--;
     c.unwritten = c.count;
     flush(c);
+    // One fewer opening: requests held back for it may go now.
+    this.pump();
   }
 
   answered(c: Connection, token: number, status: number, keepAlive: boolean): void {
@@ -246,6 +268,7 @@ export class NativeDriver extends HttpDriverBase implements ReplyBytes {
     if (c.dead) return;
     c.dead = true;
     this.live.delete(c);
+    if (!c.open) this.connecting--;
     c.socket.destroy();
   }
 

@@ -40,7 +40,7 @@ export interface LimitInputs {
   /** Service time p50 at the sweep's lowest rate so far (this step's own when it is the first). */
   baselineServiceP50Ms: number;
   /** HTTP: the connection pool, and how many of the step's requests (warmup included) found it full. */
-  pool?: { limit: number; fixed: boolean; pipelining: number; waited: number; written: number };
+  pool?: { limit: number; fixed: boolean; pipelining: number; waited: number; waitedAtLimit: number; written: number };
   /** DNS: answers the kernel dropped at tsload's own sockets. */
   lostAtGenerator?: number | null;
   /** The process's open-file limit, when known. */
@@ -69,6 +69,7 @@ export function generatorLimits(inputs: LimitInputs): GeneratorLimit[] {
       cause,
       connections: pool.limit,
       fixed: pool.fixed,
+      atLimit: pool.waitedAtLimit > 0,
       pipelining: pool.pipelining,
       waitedShare: round(waitedShare, 4),
       waitedP50Ms: step.histograms.queued === undefined ? 0 : waitedMedian(step.histograms.queued, waitedShare),

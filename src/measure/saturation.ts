@@ -148,7 +148,9 @@ export function describeSaturation(saturation: Saturation, steps: readonly Pick<
   }
   if (saturation.rate === null) return `no step met the criteria (${why})`;
   if (saturation.failedCriterion === null) return `every step met the criteria, up to ${formatRate(saturation.rate)}${unit} (not saturated)`;
-  return `saturation at ${formatRate(saturation.rate)}${unit} (${why})`;
+  const again = (saturation.nonMonotone ?? []).map((i) => steps[i]?.targetRate).filter((r) => r !== undefined);
+  const monotone = again.length > 0 ? `; not monotone: passed again at ${again.map((r) => `${formatRate(r)}${unit}`).join(', ')}` : '';
+  return `saturation at ${formatRate(saturation.rate)}${unit} (${why})${monotone}`;
 }
 
 function formatPercent(ratio: number): string {

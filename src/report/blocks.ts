@@ -40,11 +40,19 @@ export function describeLimit(limit: GeneratorLimit): string {
   const own = 'tsload was the limit here';
   switch (limit.kind) {
     case 'connections': {
-      const pool = limit.fixed ? `all ${limit.connections} connections busy` : `the pool grew to its maximum of ${limit.connections} connections, all busy`;
+      const pool = !limit.atLimit
+        ? 'requests waited for new connections to open'
+        : limit.fixed
+          ? `all ${limit.connections} connections busy`
+          : `the pool grew to its maximum of ${limit.connections} connections, all busy`;
       const waited = `${pct(limit.waitedShare)} of requests waited for one, a median ${duration(limit.waitedP50Ms)}`;
       const unsent = limit.notSent > 0 ? `; ${limit.notSent} timed out before they were written` : '';
       if (limit.cause === 'server') return `${pool} ${slowedServer(limit)}; ${waited}${unsent}`;
-      const advice = limit.fixed ? 'raise --connections, or leave it out so the pool grows on demand' : 'raise --max-connections (the open-file limit, ulimit -n, bounds it) or add machines';
+      const advice = !limit.atLimit
+        ? 'give a fixed --connections large enough for rate × latency, so they are open before the window'
+        : limit.fixed
+          ? 'raise --connections, or leave it out so the pool grows on demand'
+          : 'raise --max-connections (the open-file limit, ulimit -n, bounds it) or add machines';
       return `${own} (${pool}; ${waited}${unsent}): ${advice}`;
     }
     case 'inflightCap': {

@@ -42,6 +42,10 @@ export const CSV_COLUMNS = [
   'cpuWindowUserS',
   'cpuWindowSystemS',
   'generatorBusy',
+  'notSent',
+  'queuedP99Ms',
+  'generatorLimits',
+  'attempts',
 ] as const;
 
 /** One field, quoted when RFC 4180 requires it. */
@@ -78,6 +82,13 @@ function row(result: Result, step: Step, index: number): string {
   if ('lost' in step) cells.push(step.lost, step.late, step.lostAtGenerator ?? '', '');
   else cells.push('', '', '', step.connections);
   cells.push(step.cpu.userS, step.cpu.systemS, step.cpuWindow?.userS ?? '', step.cpuWindow?.systemS ?? '', step.generatorBusy ?? '');
+  // Limits as kind:cause, space-separated, e.g. "connections:tsload thread:tsload"; empty when none (or not known).
+  cells.push(
+    step.notSent ?? '',
+    step.queuedMs?.p99 ?? '',
+    (step.generatorLimits ?? []).map((l) => `${l.kind}:${l.cause}`).join(' '),
+    (step.attempts?.length ?? 0) + 1,
+  );
   return cells.map(csvField).join(',');
 }
 

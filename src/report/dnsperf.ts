@@ -19,7 +19,7 @@
  * arrivals) follow a block as a `# ` line when non-zero.
  */
 import type { DnsResult, DnsStep } from '../result.js';
-import { DROPPED_MEANING, LOST_AT_GENERATOR_MEANING, perStepBlocks } from './blocks.js';
+import { DROPPED_MEANING, LOST_AT_GENERATOR_MEANING, limitLines, perStepBlocks } from './blocks.js';
 
 /** RCODE names in numeric order (dns-packet's names), so lists come out in dnsperf's order. */
 const RCODE_ORDER = [
@@ -98,7 +98,10 @@ export function formatDnsperfStep(step: DnsStep): string {
   if (step.errors.total > 0) beyond.push(`errors ${step.errors.total}`);
   if (step.truncated > 0) beyond.push(`truncated ${step.truncated}`);
   if (step.dropped > 0) beyond.push(`dropped ${step.dropped} (${DROPPED_MEANING})`);
-  if (beyond.length > 0) lines.push('', `# tsload: ${beyond.join(', ')}`);
+  const limits = limitLines(step.generatorLimits);
+  if (beyond.length > 0 || limits.length > 0) lines.push('');
+  if (beyond.length > 0) lines.push(`# tsload: ${beyond.join(', ')}`);
+  for (const line of limits) lines.push(`# tsload: ${line}`);
   return lines.join('\n');
 }
 

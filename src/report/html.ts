@@ -11,11 +11,12 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { InputFileError, OptionsError } from '../errors.js';
 import { RESULT_SCHEMA } from '../result.js';
-import type { Result } from '../result.js';
+import type { Result, Step } from '../result.js';
 import { describeSaturation } from '../measure/saturation.js';
 import { buildCharts, renderSvg, seriesLabels } from './charts.js';
 import { formatCsvMany } from './csv.js';
 import type { Chart } from './charts.js';
+import { limitLines } from './blocks.js';
 
 export interface RenderedChart {
   chart: Chart;
@@ -192,7 +193,7 @@ function reportHtml(results: readonly Result[], rendered: readonly RenderedChart
     `<h1>${esc(heading)}</h1>`,
     `<p class="meta">${results.length} result${results.length === 1 ? '' : 's'}, made by tsload from result files alone.</p>`,
   );
-  parts.push(runsTable(results, names), saturationSection(results, names));
+  parts.push(runsTable(results, names), saturationSection(results, names), limitsSection(results, names));
   for (const protocol of ['http', 'dns'] as const) {
     const charts = rendered.filter((r) => r.chart.protocol === protocol);
     if (charts.length === 0) continue;
@@ -246,9 +247,32 @@ function saturationSection(results: readonly Result[], names: readonly string[])
   return [
     '<section id="saturation">',
     '<h2>Saturation points</h2>',
-    '<p>The highest rate of the initial run of steps that met every criterion, in ascending rate; the first failing criterion above it is named.</p>',
+    '<p>The highest rate that met every criterion below the first step that failed (in ascending rate, a failing step measured again before it counts); the first failing criterion is named. Where tsload itself was the limit at that step, no saturation point is named.</p>',
     '<table>',
     trHead(['series', 'saturation', 'verdict', 'criteria']),
+    ...rows,
+    '</table>',
+    '</section>',
+  ].join('\n');
+}
+
+/** Every step where tsload itself was a limit (or a pool filled because the server slowed), in words. */
+function limitsSection(results: readonly Result[], names: readonly string[]): string {
+  const rows: string[] = [];
+  results.forEach((r, i) => {
+    const unit = r.protocol === 'http' ? ' req/s' : ' queries/s';
+    const steps: readonly Step[] = r.steps;
+    steps.forEach((step, index) => {
+      for (const line of limitLines(step.generatorLimits)) rows.push(tr([names[i] ?? r.label, `${index + 1}`, `${step.targetRate}${unit}`, line], true));
+    });
+  });
+  if (rows.length === 0) return '';
+  return [
+    '<section id="limits">',
+    "<h2>Where tsload was the limit</h2>",
+    "<p>Steps where tsload's own connections, in-flight cap, load thread, schedule or sockets limited what was measured, with what to change.</p>",
+    '<table>',
+    trHead(['series', 'step', 'rate', 'limit']),
     ...rows,
     '</table>',
     '</section>',

@@ -33,7 +33,7 @@
  * a `# ` line when non-zero.
  */
 import type { HttpResult, HttpStep, TimelinePoint } from '../result.js';
-import { DROPPED_MEANING, perStepBlocks } from './blocks.js';
+import { DROPPED_MEANING, NOT_SENT_MEANING, limitLines, perStepBlocks } from './blocks.js';
 
 /**
  * Per-step figures result.ts does not carry (yet). Read when present, so a
@@ -116,7 +116,7 @@ export function formatHttperfStep(step: HttpStep): string {
   lines.push(`Connection length [replies/conn]: ${div(replies, step.connections).toFixed(3)}`, '');
 
   lines.push(`Request rate: ${f1(div(step.sent, d))} req/s (${f1(1e3 * div(d, step.sent))} ms/req)`);
-  if (step.sent > 0) lines.push(`Request size [B]: ${f1(step.bytesSent / step.sent)}`);
+  if (step.sent > 0) lines.push(`Request size [B]: ${f1(step.avgRequestBytes ?? step.bytesSent / step.sent)}`);
   lines.push('');
 
   const r = replyRateSamples(step.timeline, d);
@@ -125,7 +125,7 @@ export function formatHttperfStep(step: HttpStep): string {
   );
   if (replies > 0) {
     lines.push(`Reply time [ms]: response ${f1(step.serviceTimeMs.mean)} transfer 0.0`);
-    const size = step.bytesReceived / replies;
+    const size = step.avgReplyBytes ?? step.bytesReceived / replies;
     lines.push(`Reply size [B]: header 0.0 content ${f1(size)} footer 0.0 (total ${f1(size)})`);
   }
   const s = step.statusClasses;
@@ -149,9 +149,11 @@ export function formatHttperfStep(step: HttpStep): string {
   );
 
   const beyond: string[] = [];
+  if ((step.notSent ?? 0) > 0) beyond.push(`not sent ${step.notSent} (${NOT_SENT_MEANING})`);
   if (step.dropped > 0) beyond.push(`dropped ${step.dropped} (${DROPPED_MEANING})`);
   if (step.inflightAtEnd > 0) beyond.push(`in flight at end ${step.inflightAtEnd}`);
   if (beyond.length > 0) lines.push(`# tsload: ${beyond.join(', ')}`);
+  for (const line of limitLines(step.generatorLimits)) lines.push(`# tsload: ${line}`);
   return lines.join('\n');
 }
 

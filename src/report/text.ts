@@ -96,6 +96,10 @@ export function saturationLine(result: Result): string {
     failed = `${CRITERION_NAMES[s.failedCriterion]} failed first at ${where}`;
     const confirmed = at?.attempts?.length ?? 0;
     if (confirmed > 0) failed += `, in all ${confirmed + 1} measurements`;
+    // Results written before tsload named its limits only had the busy figure.
+    if (at?.generatorLimits === undefined && generatorAtLimit(at?.generatorBusy)) {
+      failed += `, where tsload's busiest thread was busy ${busyPercent(at?.generatorBusy)}% of the time: the limit may be tsload's own (add --threads)`;
+    }
   }
   const nonMonotone = (s.nonMonotone ?? []).map((i) => `${targetRate(result.steps[i]?.targetRate ?? 0)} ${unit}`);
   const monotone = nonMonotone.length > 0 ? `\nnot monotone: passed again above the failure, at ${nonMonotone.join(', ')}; the saturation point stays below the first failure` : '';
@@ -149,7 +153,7 @@ function sweepTable(result: Result): string[] {
 function limitMark(step: Step): string {
   const limits = step.generatorLimits ?? [];
   if (limits.some((l) => l.cause === 'tsload')) return 'tsload';
-  return limits.length > 0 ? 'server' : '';
+  return limits.length > 0 ? 'server' : '-';
 }
 
 /** One line per step where tsload was a limit (or a pool filled), under the sweep's table. */
@@ -252,7 +256,13 @@ function httpSingle(step: HttpStep): string[][] {
     ['Connections opened', String(step.connections)],
     ...(step.pool === undefined
       ? []
-      : [['Connection pool', `${step.pool.fixed ? `fixed at ${step.pool.limit}` : `grows on demand up to ${step.pool.limit}`}; ${step.pool.waited} requests found every connection busy`]]),
+      : [
+          [
+            'Connection pool',
+            `${step.pool.fixed ? `fixed at ${step.pool.limit}` : `grows on demand up to ${step.pool.limit}`}; ` +
+              `${step.pool.waited} requests waited for a connection, ${step.pool.waitedAtLimit} of them with the pool at its limit`,
+          ],
+        ]),
     ['Status classes', `1xx ${c['1xx']}, 2xx ${c['2xx']}, 3xx ${c['3xx']}, 4xx ${c['4xx']}, 5xx ${c['5xx']}`],
   ];
   if (codes.length > 0) rows.push(['Status codes', codes.join(', ')]);
