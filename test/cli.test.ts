@@ -1,5 +1,5 @@
 /** The CLI as a user runs it: the built bin in a child process, exit codes and outputs. */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -76,6 +76,21 @@ describe('tsload CLI', () => {
     expect(run.stderr).toMatch(/--duration/);
     expect(run.stderr).toMatch(/--threads/);
     expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('says a bad rate or count in one line: the range for a rate out of it, and no second NaN line', async () => {
+    const range = 'rates go from 0.01 to 1000000 per second';
+    for (const [args, line] of [
+      [['--rate', '0'], `tsload: --rate: 0 is out of range: ${range}`],
+      [['--rate', '1e9'], `tsload: --rate: 1e9 is out of range: ${range}`],
+      [['--rate', 'fast'], "tsload: --rate: 'fast' is not a rate, a list (100,500,2000) or a range (100..10000[:step])"],
+      [['--connections', 'abc'], "tsload: --connections: 'abc' is not a number"],
+      [['--pipelining', 'x'], "tsload: --pipelining: 'x' is not a number"],
+    ] as const) {
+      const run = await tsload(['http', target.url, ...args, '--duration', '1s']);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toBe(`${line}\n`);
+    }
   });
 
   it('exits 2 on an unknown option', async () => {

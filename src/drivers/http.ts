@@ -80,8 +80,9 @@ export function checkHttpOptions(o: HttpDriverOptions): string[] {
     else if (reservedHeaders.has(name.toLowerCase())) problems.push(`header ${name} is set by tsload and cannot be given`);
     if (badValuePattern.test(value)) problems.push(`header ${name} has a value with a line break or NUL`);
   }
-  if (!Number.isInteger(o.connections) || o.connections < 1) problems.push(`connections must be an integer >= 1 (got ${o.connections})`);
-  if (!Number.isInteger(o.pipelining) || o.pipelining < 1) problems.push(`pipelining must be an integer >= 1 (got ${o.pipelining})`);
+  // NaN comes from parseNumber, which has already said what was wrong with the value.
+  if (!Number.isNaN(o.connections) && (!Number.isInteger(o.connections) || o.connections < 1)) problems.push(`connections must be an integer >= 1 (got ${o.connections})`);
+  if (!Number.isNaN(o.pipelining) && (!Number.isInteger(o.pipelining) || o.pipelining < 1)) problems.push(`pipelining must be an integer >= 1 (got ${o.pipelining})`);
   if (o.newConnectionPerRequest && o.pipelining > 1) problems.push('a new connection per request cannot be combined with pipelining');
   if (o.client !== undefined && !HTTP_CLIENTS.includes(o.client)) problems.push(`client must be one of ${HTTP_CLIENTS.join(', ')} (got ${JSON.stringify(o.client)})`);
   else if (clientOf(o) === 'native' && isHttps(o.url)) problems.push('the native client speaks plain http:// only; use client undici for https://');
