@@ -120,6 +120,10 @@ async function runLoad<R extends Result>(
   }
   if (output.report !== undefined) (await report.writeReportFor([result], { out: output.report })).written.forEach(wrote);
   if (result.aborted) process.exitCode = ExitCode.interrupted;
+  else if (result.steps.every((step) => step.completed === 0)) {
+    process.stderr.write(`tsload: no request got a reply in any step (exit ${ExitCode.noReplies})\n`);
+    process.exitCode = ExitCode.noReplies;
+  }
 }
 
 const OUTPUTS = ['json', 'csv', 'report'] as const;

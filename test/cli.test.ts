@@ -153,6 +153,23 @@ describe('tsload CLI', () => {
     expect(existsSync(unused)).toBe(false);
   });
 
+  it('exits 4 when no request got a reply, after printing and writing the result', async () => {
+    const json = join(dir, 'no-replies.json');
+    const run = await tsload(['http', `${target.url}/_tsload/delay?ms=5000`, '--timeout', '200ms', '--rate', '20', '-d', '1s', '--warmup', '0', '-q', '--json', json]);
+    expect(run.code).toBe(4);
+    expect(run.stdout).toMatch(/Replies\s+0 \(0\.00%\)/);
+    expect(run.stdout).toMatch(/^latency \(from intended send\) +0( +\u2013){8}$/m);
+    expect(run.stderr).toBe(`tsload: wrote ${json}\ntsload: no request got a reply in any step (exit 4)\n`);
+    const step = JSON.parse(readFileSync(json, 'utf8')).steps[0];
+    expect(step.sent).toBe(20);
+    expect(step.timeouts).toBe(20);
+    expect(step.completed).toBe(0);
+    // Ctrl-C's status wins: the run was cut short, not found dead.
+    const stopped = await tsload(['http', `${target.url}/_tsload/delay?ms=5000`, '--timeout', '200ms', '--rate', '20', '-d', '30s', '--warmup', '0', '-q'], { interruptAfterMs: 4000 });
+    expect(stopped.code).toBe(130);
+    expect(stopped.stdout).toMatch(/Replies\s+0 \(0\.00%\)/);
+  });
+
   it('exits 2 on an unknown option', async () => {
     const run = await tsload(['http', target.url, '--no-such-option']);
     expect(run.code).toBe(2);
