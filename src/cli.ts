@@ -4,9 +4,10 @@
  * Everything real lives in the library; it is imported lazily so `--help` and
  * usage errors answer at once.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { ExitCode, TsloadError, exitCodeOf } from './errors.js';
+import { ExitCode, OptionsError, TsloadError, exitCodeOf } from './errors.js';
 import type { CommonOptions } from './options.js';
 import type { Result } from './result.js';
 import type { HttpClient } from './drivers/http.js';
@@ -80,6 +81,7 @@ async function runLoad<R extends Result>(
 ): Promise<void> {
   const formats = protocol === 'http' ? ['text', 'json', 'httperf'] : ['text', 'json', 'dnsperf'];
   if (!formats.includes(output.format)) throw usage(`--format: '${output.format}' must be one of ${formats.join(', ')}`);
+  checkOutputs(output);
   const [{ createProgress }, report] = await Promise.all([import('./report/progress.js'), import('./report/index.js')]);
   const progress = createProgress(process.stderr, { quiet: output.quiet === true, protocol });
   const controller = new AbortController();
@@ -108,10 +110,69 @@ async function runLoad<R extends Result>(
   else if (output.format === 'httperf' && result.protocol === 'http') process.stdout.write(report.formatHttperf(result));
   else if (output.format === 'dnsperf' && result.protocol === 'dns') process.stdout.write(report.formatDnsperf(result));
   else process.stdout.write(report.formatText(result));
-  if (output.json !== undefined && output.json !== '-') writeFileSync(output.json, report.formatJson(result));
-  if (output.csv !== undefined) writeFileSync(output.csv, report.formatCsv(result));
-  if (output.report !== undefined) await report.writeReportFor([result], { out: output.report });
+  // Said even with --quiet: it hides progress, not where the results went.
+  const wrote = (file: string): void => {
+    process.stderr.write(`tsload: wrote ${file}\n`);
+  };
+  if (output.json !== undefined && output.json !== '-') {
+    writeFileSync(output.json, report.formatJson(result));
+    wrote(output.json);
+  }
+  if (output.csv !== undefined) {
+    writeFileSync(output.csv, report.formatCsv(result));
+    wrote(output.csv);
+  }
+  if (output.report !== undefined) (await report.writeReportFor([result], { out: output.report })).written.forEach(wrote);
   if (result.aborted) process.exitCode = ExitCode.interrupted;
+  else if (result.steps.every((step) => step.completed === 0)) {
+    process.stderr.write(`tsload: no request got a reply in any step (exit ${ExitCode.noReplies})\n`);
+    process.exitCode = ExitCode.noReplies;
+  }
+}
+
+const OUTPUTS = ['json', 'csv', 'report'] as const;
+
+/**
+ * Fails at once, before a run that may take minutes, if an output file cannot
+ * be written. Missing folders are created (they are wanted anyway); the file
+ * is opened for append, which changes nothing in one that exists, and removed
+ * again if this made it, so a run that then fails leaves no empty file behind.
+ */
+function checkOutputs(output: OutputOptions): void {
+  const problems: string[] = [];
+  for (const name of OUTPUTS) {
+    const file = output[name];
+    if (file === undefined || (name === 'json' && file === '-')) continue;
+    try {
+      makeFolders(dirname(file));
+      const existed = existsSync(file);
+      if (existed && statSync(file).isDirectory()) throw new Error('it is a folder');
+      closeSync(openSync(file, 'a'));
+      if (!existed) rmSync(file);
+    } catch (error) {
+      problems.push(`--${name}: cannot write ${file}: ${reason(error)}`);
+    }
+  }
+  if (problems.length > 0) throw new OptionsError(problems);
+}
+
+/**
+ * mkdir -p by hand: Node's recursive mkdir never returns where the kernel
+ * refuses a new folder with ENOENT (in /proc), and its error for a file in
+ * the way names the wrong path.
+ */
+function makeFolders(dir: string): void {
+  const missing: string[] = [];
+  let d = dir;
+  for (; !existsSync(d); d = dirname(d)) missing.unshift(d);
+  if (!statSync(d).isDirectory()) throw new Error(`${d} is a file, not a folder`);
+  for (const folder of missing) mkdirSync(folder);
+}
+
+/** Node's words for a file system error without the code and call around them ("EACCES: permission denied, open '…'"). */
+function reason(error: unknown): string {
+  const e = error as NodeJS.ErrnoException;
+  return (e.code !== undefined && /^\w+: (.*?), \w+ '.*'$/.exec(e.message)?.[1]) || e.message;
 }
 
 function usage(message: string): TsloadError {

@@ -9,6 +9,8 @@ export const ExitCode = {
   failure: 1,
   usage: 2,
   unreachable: 3,
+  /** Every step ended without a single reply: the results are printed and written, but they measure only failure. */
+  noReplies: 4,
   /** Stopped by Ctrl-C: what was measured is still printed and written. */
   interrupted: 130,
 } as const;

@@ -88,7 +88,7 @@ export function parseDuration(value: string | number, name: string, problems: st
   return parts.reduce((ms, p) => ms + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0);
 }
 
-/** A number with an optional k/M suffix ('10k'). */
+/** A number with an optional k/M suffix ('10k') or exponent ('1e4'). */
 export function parseNumber(
   value: string | number,
   name: string,
@@ -98,7 +98,7 @@ export function parseNumber(
   let n: number;
   if (typeof value === 'number') n = value;
   else {
-    const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([kKmM]?)\s*$/.exec(value);
+    const m = /^\s*((?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKmM]?)\s*$/.exec(value);
     n = m ? Number(m[1]) * (m[2] === 'k' || m[2] === 'K' ? 1e3 : m[2] === 'M' || m[2] === 'm' ? 1e6 : 1) : Number.NaN;
   }
   const { min = -Infinity, max = Infinity, integer = false } = limits;
@@ -123,15 +123,25 @@ export function parseRates(
   problems: string[],
 ): number[] {
   const before = problems.length;
-  const rate = (r: number | string): number => parseNumber(r, 'rate', problems, { min: MIN_RATE, max: MAX_RATE });
-  if (typeof spec === 'number') return [rate(spec)];
-  if (Array.isArray(spec)) return spec.map(rate);
+  const rate = (r: number | string): number => {
+    const n = parseNumber(r, 'rate', problems);
+    if (n >= MIN_RATE && n <= MAX_RATE) return n;
+    if (!Number.isNaN(n)) problems.push(`--rate: ${r} is out of range: rates go from ${MIN_RATE} to ${MAX_RATE} per second`);
+    return Number.NaN;
+  };
+  // No NaN rates on a problem: they would reach what is derived from the rate and be reported again there.
+  const checked = (rates: number[]): number[] => (problems.length > before ? [] : rates);
+  if (typeof spec === 'number') return checked([rate(spec)]);
+  if (Array.isArray(spec)) return checked(spec.map(rate));
   const text = String(spec).trim();
   const range = /^([^.:]+)\.\.([^:]+)(?::(.+))?$/.exec(text);
   if (!range) {
-    const rates = text.split(',').map((part) => rate(part));
-    if (problems.length > before) problems.splice(before, problems.length - before, `--rate: '${spec}' is not a rate, a list (100,500,2000) or a range (100..10000[:step])`);
-    return rates;
+    const parts = text.split(',');
+    if (parts.some((part) => Number.isNaN(parseNumber(part, 'rate', [])))) {
+      problems.push(`--rate: '${spec}' is not a rate, a list (100,500,2000) or a range (100..10000[:step])`);
+      return [];
+    }
+    return checked(parts.map(rate));
   }
   const from = rate(range[1]!);
   const to = rate(range[2]!);
@@ -145,7 +155,8 @@ export function parseRates(
   if (range[3] !== undefined) {
     if (options.steps !== undefined) problems.push('--steps: give either --steps or a step size in --rate (from..to:step), not both');
     if (scale === 'log') problems.push('--scale log: a step size (from..to:step) is linear; use --steps with --scale log');
-    const size = parseNumber(range[3], 'rate', problems, { min: MIN_RATE });
+    const size = parseNumber(range[3], 'rate', problems);
+    if (size < MIN_RATE) problems.push(`--rate: step ${range[3]} is too small: steps are at least ${MIN_RATE} per second`);
     if (problems.length > before) return [];
     const rates: number[] = [];
     for (let i = 0; from + i * size < to - 1e-9; i++) rates.push(round(from + i * size));

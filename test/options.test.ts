@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeCommon, parseDuration, parseRates } from '../src/options.js';
+import { normalizeCommon, parseDuration, parseNumber, parseRates } from '../src/options.js';
 import { OptionsError } from '../src/errors.js';
 import { throwIfProblems } from '../src/options.js';
 
@@ -34,6 +34,25 @@ describe('rate specs', () => {
       expect(problems.length, bad).toBeGreaterThan(0);
       expect(problems[0]).toMatch(/--rate/);
     }
+  });
+  it('says the allowed range for a rate out of it, in one problem, with no NaN rates left behind', () => {
+    for (const bad of ['0', '1e9', '2000000', '0,500', '0..100']) {
+      const { r, problems } = rates(bad);
+      expect(problems, bad).toHaveLength(1);
+      expect(problems[0], bad).toMatch(/^--rate: \S+ is out of range: rates go from 0\.01 to 1000000 per second$/);
+      expect(r, bad).toEqual([]);
+    }
+    expect(rates(0).problems).toEqual(['--rate: 0 is out of range: rates go from 0.01 to 1000000 per second']);
+    expect(rates('100..200:0').problems).toEqual(['--rate: step 0 is too small: steps are at least 0.01 per second']);
+    expect(rates('fast').r).toEqual([]);
+  });
+  it('takes exponent notation', () => {
+    expect(rates('1e3').r).toEqual([1000]);
+    expect(rates('2.5E3,1e4').r).toEqual([2500, 10000]);
+    expect(parseNumber('1e-2', 'rate', [])).toBe(0.01);
+    const problems: string[] = [];
+    expect(parseNumber('1e', 'rate', problems)).toBeNaN();
+    expect(problems).toEqual(["--rate: '1e' is not a number"]);
   });
 });
 

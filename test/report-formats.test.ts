@@ -375,6 +375,21 @@ describe('formatText', () => {
     expect(text).not.toContain('req/s');
   });
 
+  it('prints a dash, not 0.000, for the latencies of a step with no replies', () => {
+    const dead = httpStep({ targetRate: 100, timeouts: 1000 });
+    expect(dead.completed).toBe(0);
+    const sweep = sweepLines(formatText(httpResult([httpStep({ targetRate: 50 }), dead])));
+    expect(sweep[3]?.trim().split(/\s+/).slice(4, 9)).toEqual(['\u2013', '\u2013', '\u2013', '\u2013', '\u2013']);
+    expect(sweep[2]?.trim().split(/\s+/)[4]).toBe('0.450');
+    const lines = formatText(httpResult([dead])).split('\n');
+    const head = lines.findIndex((l) => l.startsWith('(ms) '));
+    expect(lines[head + 1]).toMatch(/^latency \(from intended send\) +0( +\u2013){8}$/);
+    expect(lines[head + 2]).toMatch(/^service time \(from actual send\) +0( +\u2013){8}$/);
+    expect(lines[head + 3]).toMatch(/^schedule lag \(generator late by\) +1000 +0\.\d{3} /);
+    // JSON keeps its numbers.
+    expect(JSON.parse(formatJson(httpResult([dead]))).steps[0].latencyMs.p50).toBe(0);
+  });
+
   it('rounds latencies to about three significant digits', () => {
     expect([ms(0.0414), ms(1.2345), ms(12.345), ms(123.45), ms(0)]).toEqual(['0.041', '1.23', '12.3', '123', '0.000']);
   });

@@ -87,9 +87,11 @@ export function checkHttpOptions(o: HttpDriverOptions): string[] {
     else if (reservedHeaders.has(name.toLowerCase())) problems.push(`header ${name} is set by tsload and cannot be given`);
     if (badValuePattern.test(value)) problems.push(`header ${name} has a value with a line break or NUL`);
   }
-  if (o.connections !== undefined && !(Number.isInteger(o.connections) && o.connections >= 1)) problems.push(`connections must be an integer >= 1 (got ${o.connections})`);
-  if (!(Number.isInteger(o.maxConnections) && o.maxConnections >= 1)) problems.push(`max-connections must be an integer >= 1 (got ${o.maxConnections})`);
-  if (!Number.isInteger(o.pipelining) || o.pipelining < 1) problems.push(`pipelining must be an integer >= 1 (got ${o.pipelining})`);
+  // NaN comes from parseNumber, which has already said what was wrong with the value.
+  const bad = (n: number): boolean => !Number.isNaN(n) && !(Number.isInteger(n) && n >= 1);
+  if (o.connections !== undefined && bad(o.connections)) problems.push(`connections must be an integer >= 1 (got ${o.connections})`);
+  if (bad(o.maxConnections)) problems.push(`max-connections must be an integer >= 1 (got ${o.maxConnections})`);
+  if (bad(o.pipelining)) problems.push(`pipelining must be an integer >= 1 (got ${o.pipelining})`);
   if (o.newConnectionPerRequest && o.pipelining > 1) problems.push('a new connection per request cannot be combined with pipelining');
   if (o.client !== undefined && !HTTP_CLIENTS.includes(o.client)) problems.push(`client must be one of ${HTTP_CLIENTS.join(', ')} (got ${JSON.stringify(o.client)})`);
   else if (clientOf(o) === 'native' && isHttps(o.url)) problems.push('the native client speaks plain http:// only; use client undici for https://');

@@ -34,6 +34,13 @@ export function ms(v: number): string {
   return v.toFixed(3);
 }
 
+/** Stands for a latency of a step with no replies: 0.000 would read as a very fast one. */
+const NONE = '\u2013';
+
+function latencyCells(l: LatencyStats, values: readonly number[]): string[] {
+  return values.map((v) => (l.count === 0 ? NONE : ms(v)));
+}
+
 /** A requested rate as the user gave it: whole numbers bare, others with one decimal. */
 function targetRate(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(1);
@@ -133,11 +140,7 @@ function sweepTable(result: Result): string[] {
       targetRate(step.targetRate),
       step.sendRate.toFixed(1),
       step.replyRate.toFixed(1),
-      ms(l.p50),
-      ms(l.p90),
-      ms(l.p99),
-      ms(l.p999),
-      ms(l.max),
+      ...latencyCells(l, [l.p50, l.p90, l.p99, l.p999, l.max]),
       String(step.errors.total),
     ];
     if ('lost' in step) row.push(String(step.lost), String(step.late));
@@ -221,14 +224,7 @@ function latencyTable(step: Step): string[] {
   const row = (label: string, l: LatencyStats): string[] => [
     label,
     String(l.count),
-    ms(l.min),
-    ms(l.mean),
-    ms(l.stdev),
-    ms(l.p50),
-    ms(l.p90),
-    ms(l.p99),
-    ms(l.p999),
-    ms(l.max),
+    ...latencyCells(l, [l.min, l.mean, l.stdev, l.p50, l.p90, l.p99, l.p999, l.max]),
   ];
   return alignColumns([
     ['(ms)', 'count', 'min', 'mean', 'stdev', 'p50', 'p90', 'p99', 'p99.9', 'max'],
