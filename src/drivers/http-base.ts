@@ -53,6 +53,19 @@ export function endpointOf(url: URL): { host: string; port: number } {
   return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port };
 }
 
+/**
+ * A pool that grows stops growing while the server's time per request is more
+ * than SLOWDOWN times the shortest seen (plus SLOWDOWN_SLACK_MS): the server
+ * is queueing, and more connections would only move the queue from tsload
+ * into the server while each new one costs both of them CPU. Requests then
+ * wait in tsload, measured, and the pool grows again once the server keeps
+ * its pace. Where the queue is does not change latency from the intended send.
+ */
+const SLOWDOWN = 4;
+const SLOWDOWN_SLACK_MS = 1;
+/** Weight of the newest reply in the running service time. */
+const RECENT_WEIGHT = 1 / 32;
+
 const NIL = -1;
 const IDLE = 0;
 const WAITING = 1;
@@ -85,6 +98,9 @@ export abstract class HttpDriverBase implements Driver {
   private waitHead = 0;
   private waitCount = 0;
   private readonly sweeper: NodeJS.Timeout | undefined;
+  /** The shortest time from dispatch to reply seen, and a running mean of recent ones (ms). */
+  private serviceMin = Infinity;
+  private serviceRecent = 0;
 
   connections = 0;
   /** Requests that found every connection busy and waited in the book's queue: for new ones to open, or for a free one. */
@@ -128,6 +144,11 @@ export abstract class HttpDriverBase implements Driver {
     return true;
   }
 
+  /** False while the server's recent time per request is well past its best: a growing pool should not grow then. */
+  protected serverKeepsPace(): boolean {
+    return this.replies === 0 || this.serviceRecent <= SLOWDOWN * this.serviceMin + SLOWDOWN_SLACK_MS;
+  }
+
   /** Hand request number `request` (an index into the URL list) for `token` to the client. */
   protected abstract dispatch(token: number, request: number): void;
   /** `token` timed out while the client held it: stop it without reporting it (the book reports the timeout). */
@@ -166,7 +187,12 @@ export abstract class HttpDriverBase implements Driver {
 
   /** The client is done with live request `token`: reply (code >= 0) or failure. */
   protected finished(token: number, code: number): void {
-    if (code >= 0) this.replies++;
+    if (code >= 0) {
+      this.replies++;
+      const service = performance.now() - this.dispatchedAt[token]!;
+      if (service < this.serviceMin) this.serviceMin = service;
+      this.serviceRecent = this.replies === 1 ? service : this.serviceRecent + (service - this.serviceRecent) * RECENT_WEIGHT;
+    }
     this.busy--;
     this.unlink(token);
     this.state[token] = IDLE;

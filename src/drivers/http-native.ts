@@ -156,6 +156,7 @@ export class NativeDriver extends HttpDriverBase implements ReplyBytes {
   private readonly requestBytes: Buffer[];
   private readonly pipelining: number;
   private readonly perRequest: boolean;
+  private readonly fixedPool: boolean;
   private readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   /** Connection of each dispatched token. */
   private readonly carrier: (Connection | undefined)[];
@@ -173,6 +174,7 @@ export class NativeDriver extends HttpDriverBase implements ReplyBytes {
     this.headRequests = o.method === 'HEAD';
     this.pipelining = o.pipelining;
     this.perRequest = o.newConnectionPerRequest;
+    this.fixedPool = o.connections !== undefined;
     this.carrier = new Array<Connection | undefined>(maxInflight);
   }
 
@@ -208,6 +210,8 @@ export class NativeDriver extends HttpDriverBase implements ReplyBytes {
 
   protected override hasRoom(): boolean {
     if (this.withRoom.length > 0 && !this.perRequest) return true;
+    // A fixed pool opens what it may; one that grows waits while the server is queueing.
+    if (!this.fixedPool && !this.serverKeepsPace() && this.live.size > 0) return false;
     return this.connecting < Math.max(CONNECT_AT_ONCE, (this.live.size - this.connecting) / CONNECT_SHARE);
   }
 
