@@ -3,6 +3,8 @@
  * spawnTarget for the endpoint that blocks the whole process).
  */
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +28,108 @@ async function get(url: string, method: 'GET' | 'HEAD' = 'GET'): Promise<{ statu
     ms: performance.now() - start,
   };
 }
+
+/**
+ * Open-loop GETs of `path` at `rate` per second for `ms` over keep-alive
+ * connections, one request in flight on each. Returns the time from each write
+ * to its complete response, in ms, sorted.
+ */
+async function openLoop(address: string, path: string, rate: number, ms: number, connections: number): Promise<number[]> {
+  const { hostname, port } = new URL(address);
+  const request = Buffer.from(`GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`);
+  const times: number[] = [];
+  const idle: Connection[] = [];
+  const all: Connection[] = [];
+  let failure: Error | undefined;
+
+  class Connection {
+    private sentAt = -1;
+    private pending: Buffer = Buffer.alloc(0);
+    constructor(readonly socket: Socket) {
+      socket.on('data', (chunk: Buffer) => this.receive(chunk));
+      socket.on('close', () => {
+        if (this.sentAt >= 0) failure ??= new Error('connection closed with a request in flight');
+      });
+    }
+    get busy(): boolean {
+      return this.sentAt >= 0;
+    }
+    send(): void {
+      this.sentAt = performance.now();
+      this.socket.write(request);
+    }
+    private receive(chunk: Buffer): void {
+      // One response at a time, small: its header is complete long before the run ends.
+      this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+      const end = this.pending.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const length = Number(/content-length: (\d+)/i.exec(this.pending.subarray(0, end).toString())?.[1] ?? 0);
+      if (this.pending.length < end + 4 + length) return;
+      const status = this.pending.subarray(9, 12).toString();
+      if (status !== '200') failure ??= new Error(`status ${status}`);
+      times.push(performance.now() - this.sentAt);
+      this.sentAt = -1;
+      this.pending = this.pending.subarray(end + 4 + length);
+      idle.push(this);
+    }
+  }
+
+  try {
+    await Promise.all(
+      Array.from(
+        { length: connections },
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const socket = connect({ host: hostname, port: Number(port), noDelay: true }, () => resolve());
+            socket.once('error', reject);
+            const connection = new Connection(socket);
+            all.push(connection);
+            idle.push(connection);
+          }),
+      ),
+    );
+    const total = Math.round((rate * ms) / 1000);
+    const start = performance.now();
+    let sent = 0;
+    await new Promise<void>((resolve, reject) => {
+      const tick = setInterval(() => {
+        const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000));
+        while (sent < due && failure === undefined) {
+          const connection = idle.pop();
+          if (connection === undefined) failure = new Error(`all ${connections} connections busy`);
+          else {
+            connection.send();
+            sent++;
+          }
+        }
+        if (failure !== undefined) {
+          clearInterval(tick);
+          reject(failure);
+        } else if (sent === total && !all.some((c) => c.busy)) {
+          clearInterval(tick);
+          resolve();
+        }
+      }, 1);
+    });
+  } finally {
+    for (const connection of all) connection.socket.destroy();
+  }
+  return times.sort((a, b) => a - b);
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** CPU time (user + system) a process has used, in ms. */
+function cpuMs(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name may contain spaces and parentheses: fields after the last ')' start at field 3.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
+}
+// USER_HZ, which Linux fixes at 100 for /proc on every architecture tsload runs on.
+const clockTicksPerSecond = 100;
 
 describe('built-in HTTP target', () => {
   let target: HttpTarget;
@@ -187,6 +291,41 @@ process.stdout.write('tsload: http target listening on ' + t.url + '\\n');
       // Sent during the freeze, it could only be answered once the freeze ended.
       expect(sentAt + other.ms).toBeGreaterThanOrEqual(750);
       expect(sentAt + other.ms).toBeGreaterThanOrEqual(freeze.at - 50);
+    } finally {
+      await served.stop();
+    }
+  });
+
+  it('delay?ms=20 under open-loop load: never early, within a fraction of a millisecond, without burning a core', async () => {
+    const served = await spawnTarget('http', [], { command: process.execPath, args: [...loaderExecArgv(), script] });
+    try {
+      const pid = served.child.pid!;
+      const path = '/_tsload/delay?ms=20';
+      const rate = 1000;
+      // Room for every request in flight (rate × 20 ms) and for stalls of the machine.
+      const connections = 200;
+      await openLoop(served.address, path, rate, 500, connections);
+      // Other work on the machine can only make a run slower, never the delay more exact:
+      // the best of a few runs shows what the target itself can do.
+      let run = { times: [] as number[], p50: 0, p99: 0, cpu: 0 };
+      const good = (r: typeof run): boolean => Math.abs(r.p50 - 20) <= 0.5 && r.p99 - 20 <= 2 && r.cpu < 50;
+      for (let attempt = 0; attempt < 3 && !(attempt > 0 && good(run)); attempt++) {
+        const cpuBefore = cpuMs(pid);
+        const wallStart = performance.now();
+        const times = await openLoop(served.address, path, rate, 2000, connections);
+        const cpu = (100 * (cpuMs(pid) - cpuBefore)) / (performance.now() - wallStart);
+        run = { times, p50: quantile(times, 0.5), p99: quantile(times, 0.99), cpu };
+        console.log(
+          `delay?ms=20 at ${rate}/s: ${times.length} replies, min ${times[0]!.toFixed(3)} p50 ${run.p50.toFixed(3)} p99 ${run.p99.toFixed(3)} max ${times.at(-1)!.toFixed(3)} ms; target CPU ${cpu.toFixed(1)}% of a core`,
+        );
+        expect(times.length).toBe(rate * 2);
+        // Measured from before the write, so a reply sent early would show below 20.
+        expect(times[0]!).toBeGreaterThanOrEqual(20);
+      }
+      expect(Math.abs(run.p50 - 20)).toBeLessThanOrEqual(0.5);
+      expect(run.p99 - 20).toBeLessThanOrEqual(2);
+      // Spinning until the deadline would keep a core busy whenever any request is in its last stretch.
+      expect(run.cpu).toBeLessThan(50);
     } finally {
       await served.stop();
     }

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { ServerStartError } from '../errors.js';
 
 export interface HttpTargetOptions {
@@ -68,6 +69,7 @@ export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTa
     throw new ServerStartError(`cannot read ${root}: ${(error as Error).message}`, { cause: error });
   }
 
+  const delayed = await DelayedReplies.start();
   const bodies = new Map<number, Buffer>();
   const frozen = new Int32Array(new SharedArrayBuffer(4));
 
@@ -98,15 +100,7 @@ export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTa
       case 'delay': {
         const ms = param(query, 'ms', 0, maxDelayMs);
         if (ms === undefined) return reply(res, 400, 'ms must be an integer 0..600000\n');
-        // A known delay must be exact, and Node's timers fire up to a millisecond or two off
-        // (their clock is whole milliseconds): wake a little early and finish against the clock.
-        const due = performance.now() + ms;
-        const finish = (): void => {
-          if (performance.now() >= due) reply(res, 200, `delayed ${ms} ms\n`);
-          else setImmediate(finish);
-        };
-        if (ms > 2) setTimeout(finish, ms - 2);
-        else setImmediate(finish);
+        delayed.add(ms, res);
         return;
       }
       case 'status': {
@@ -146,10 +140,15 @@ export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTa
     }
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) => reject(new ServerStartError(`cannot listen on ${host}:${o.port ?? 0}: ${error.message}`, { cause: error })));
-    server.listen(o.port ?? 0, host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error) => reject(new ServerStartError(`cannot listen on ${host}:${o.port ?? 0}: ${error.message}`, { cause: error })));
+      server.listen(o.port ?? 0, host, () => resolve());
+    });
+  } catch (error) {
+    await delayed.close();
+    throw error;
+  }
   const port = (server.address() as AddressInfo).port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
 
@@ -158,11 +157,163 @@ export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTa
     host,
     port,
     close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+      Promise.all([
+        new Promise<void>((resolve, reject) => {
+          server.close((error) => (error ? reject(error) : resolve()));
+          server.closeAllConnections();
+        }),
+        delayed.close(),
+      ]).then(() => undefined),
   };
+}
+
+/**
+ * Monotonic milliseconds on a clock every thread of the process shares
+ * (performance.now() counts from each thread's own start).
+ */
+function clockMs(): number {
+  const [s, ns] = process.hrtime();
+  return s * 1e3 + ns / 1e6;
+}
+
+/**
+ * The timer thread of DelayedReplies, as plain JS so it loads the same from
+ * src and dist. Node's timers count whole milliseconds and fire up to a
+ * millisecond or two late, and spinning until the deadline costs a core;
+ * Atomics.wait takes a fractional timeout and sleeps in the kernel. The main
+ * thread publishes the earliest due time in `earliest` and bumps `state[0]`
+ * whenever it changes, which ends any wait; `state[1]` asks the thread to stop.
+ * After one wake-up message the thread waits for the main thread's answer
+ * (the next generation), so messages never pile up behind a busy event loop.
+ */
+const timerThreadSource = `
+const { workerData, parentPort } = require('node:worker_threads');
+const state = new Int32Array(workerData, 0, 2);
+const earliest = new Float64Array(workerData, 8, 1);
+while (Atomics.load(state, 1) === 0) {
+  const generation = Atomics.load(state, 0);
+  const due = earliest[0];
+  const t = process.hrtime();
+  const wait = due - (t[0] * 1e3 + t[1] / 1e6);
+  if (wait <= 0) {
+    parentPort.postMessage(generation);
+    Atomics.wait(state, 0, generation);
+  } else {
+    Atomics.wait(state, 0, generation, wait);
+  }
+}
+`;
+
+interface Delayed {
+  due: number;
+  ms: number;
+  res: ServerResponse;
+}
+
+/**
+ * Replies held until an exact time: a min-heap by due time on the main
+ * thread, and a timer thread that sleeps until the earliest and wakes the
+ * main thread with a message. A reply is never sent before its due time by
+ * the main thread's own clock reading.
+ */
+class DelayedReplies {
+  private readonly heap: Delayed[] = [];
+  private readonly state: Int32Array;
+  private readonly earliest: Float64Array;
+  /** What `earliest` holds, so an add that does not change it costs no notify. */
+  private published = Infinity;
+  private closed = false;
+
+  private constructor(private readonly worker: Worker, shared: SharedArrayBuffer) {
+    this.state = new Int32Array(shared, 0, 2);
+    this.earliest = new Float64Array(shared, 8, 1);
+    worker.on('message', () => this.flush());
+  }
+
+  static async start(): Promise<DelayedReplies> {
+    const shared = new SharedArrayBuffer(16);
+    new Float64Array(shared, 8, 1)[0] = Infinity;
+    // No execArgv: the thread needs none of the parent's loaders or flags.
+    const worker = new Worker(timerThreadSource, { eval: true, workerData: shared, execArgv: [] });
+    // Waiting for it here means the first delayed request is as exact as the rest.
+    await new Promise<void>((resolve, reject) => {
+      // Removed once it runs, so a later failure of the thread is an uncaught error, not silence.
+      const fail = (error: Error): void => reject(error);
+      worker.once('error', fail);
+      worker.once('online', () => {
+        worker.off('error', fail);
+        resolve();
+      });
+    });
+    // A server keeps the process alive; the timer thread alone must not.
+    worker.unref();
+    return new DelayedReplies(worker, shared);
+  }
+
+  add(ms: number, res: ServerResponse): void {
+    const due = clockMs() + ms;
+    const entry: Delayed = { due, ms, res };
+    const heap = this.heap;
+    let i = heap.length;
+    heap.push(entry);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (heap[parent]!.due <= due) break;
+      heap[i] = heap[parent]!;
+      i = parent;
+    }
+    heap[i] = entry;
+    if (due < this.published) this.publish(due);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.heap.length = 0;
+    Atomics.store(this.state, 1, 1);
+    Atomics.notify(this.state, 0);
+    await this.worker.terminate();
+  }
+
+  private flush(): void {
+    if (this.closed) return;
+    const heap = this.heap;
+    // The clock is read again for each reply: sending takes time, and more may fall due meanwhile.
+    while (heap.length > 0 && heap[0]!.due <= clockMs()) {
+      const { ms, res } = this.pop();
+      reply(res, 200, `delayed ${ms} ms\n`);
+    }
+    // Always, even if unchanged: the timer thread waits for a new generation after each message.
+    this.publish(heap.length > 0 ? heap[0]!.due : Infinity);
+  }
+
+  private pop(): Delayed {
+    const heap = this.heap;
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    const n = heap.length;
+    if (n > 0) {
+      let i = 0;
+      for (;;) {
+        const left = 2 * i + 1;
+        if (left >= n) break;
+        const right = left + 1;
+        const child = right < n && heap[right]!.due < heap[left]!.due ? right : left;
+        if (heap[child]!.due >= last.due) break;
+        heap[i] = heap[child]!;
+        i = child;
+      }
+      heap[i] = last;
+    }
+    return top;
+  }
+
+  private publish(due: number): void {
+    this.published = due;
+    this.earliest[0] = due;
+    Atomics.add(this.state, 0, 1);
+    Atomics.notify(this.state, 0);
+  }
 }
 
 function reply(res: ServerResponse, status: number, text: string): void {
