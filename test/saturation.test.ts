@@ -44,7 +44,7 @@ describe('findSaturation', () => {
 
   it('no step fails: the highest step, nothing failed', () => {
     const s = findSaturation(sweep(RATES), C);
-    expect(s).toEqual({ rate: 5000, step: 4, failedCriterion: null, failedAt: null, criteria: { ...C } });
+    expect(s).toEqual({ rate: 5000, step: 4, failedCriterion: null, failedAt: null, criteria: { ...C }, generatorLimit: null, nonMonotone: [], confirm: 0, refinePct: null });
   });
 
   it('reply rate: below 99% of target fails; exactly 99% passes', () => {
@@ -78,7 +78,7 @@ describe('findSaturation', () => {
 
   it('every step fails: no saturation point, the first step and its criterion are named', () => {
     const s = findSaturation(sweep(RATES, Object.fromEntries(RATES.map((r) => [r, { p99: 250 }]))), C);
-    expect(s).toEqual({ rate: null, step: null, failedCriterion: 'p99', failedAt: 0, criteria: { ...C } });
+    expect(s).toEqual({ rate: null, step: null, failedCriterion: 'p99', failedAt: 0, criteria: { ...C }, generatorLimit: null, nonMonotone: [], confirm: 0, refinePct: null });
     expect(describeSaturation(s, sweep(RATES))).toBe('no step met the criteria (at 1000/s: p99 latency reached the 100 ms bound)');
   });
 
@@ -94,7 +94,7 @@ describe('findSaturation', () => {
   });
 
   it('no steps: nothing', () => {
-    expect(findSaturation([], C)).toEqual({ rate: null, step: null, failedCriterion: null, failedAt: null, criteria: { ...C } });
+    expect(findSaturation([], C)).toEqual({ rate: null, step: null, failedCriterion: null, failedAt: null, criteria: { ...C }, generatorLimit: null, nonMonotone: [], confirm: 0, refinePct: null });
     expect(describeSaturation(findSaturation([], C), [])).toBe('no steps measured');
   });
 
@@ -131,6 +131,8 @@ describe('findSaturation', () => {
     const s = findSaturation(sweep(RATES), C);
     expect(describeSaturation(s, sweep(RATES), 'http')).toBe('every step met the criteria, up to 5000 req/s (not saturated)');
     const dns = findSaturation(sweep(RATES, { 3000: { reply: 100 } }), C);
-    expect(describeSaturation(dns, sweep(RATES), 'dns')).toBe('saturation at 2000 queries/s (at 3000 queries/s: response rate below 99% of the target rate)');
+    expect(describeSaturation(dns, sweep(RATES), 'dns')).toBe(
+      'saturation at 2000 queries/s (at 3000 queries/s: response rate below 99% of the target rate); not monotone: passed again at 4000 queries/s, 5000 queries/s',
+    );
   });
 });

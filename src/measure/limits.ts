@@ -13,8 +13,12 @@ import type { GeneratorLimit, LatencyStats, StepBase } from '../result.js';
 import { decodeHistogram, percentileMs } from './histogram.js';
 import { GENERATOR_BUSY_LIMIT } from './saturation.js';
 
-/** A request that waited longer than this inside tsload measurably lengthened its latency. */
+/**
+ * Waiting inside tsload is a limit once its p99 is over this and over a tenth
+ * of the latency p99: it then measurably lengthened the latency reported.
+ */
 export const QUEUED_LIMIT_MS = 1;
+const QUEUED_SHARE_OF_LATENCY = 0.1;
 /** tsload's own lateness that counts as a limit: above this p99, and at least half the latency p99. */
 export const LAG_LIMIT_MS = 1;
 const LAG_SHARE_OF_LATENCY = 0.5;
@@ -62,7 +66,8 @@ export function generatorLimits(inputs: LimitInputs): GeneratorLimit[] {
   const notSent = step.notSent ?? 0;
   const queued = step.queuedMs;
 
-  if (pool !== undefined && pool.waited > 0 && (notSent > 0 || (queued !== undefined && queued.p99 >= QUEUED_LIMIT_MS))) {
+  const longWaits = queued !== undefined && queued.p99 >= Math.max(QUEUED_LIMIT_MS, QUEUED_SHARE_OF_LATENCY * step.latencyMs.p99);
+  if (pool !== undefined && pool.waited > 0 && (notSent > 0 || longWaits)) {
     const waitedShare = Math.min(1, pool.waited / Math.max(1, pool.written + notSent));
     limits.push({
       kind: 'connections',
