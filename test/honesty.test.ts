@@ -8,7 +8,8 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runHttp } from '../src/run.js';
 import { spawnTarget, type SpawnedTarget } from '../src/targets/child.js';
-import { formatHttperf, formatText } from '../src/report/index.js';
+import { formatCsv, formatHttperf, formatText } from '../src/report/index.js';
+import { renderReport } from '../src/report/html.js';
 import { saturationLine } from '../src/report/text.js';
 import { closeServer, listenLoopback } from './loopback.js';
 
@@ -76,6 +77,10 @@ describe("tsload's own limits", () => {
       expect(text).toMatch(/\ntsload was the limit here \(all 8 connections busy; [\d.]+% of requests waited for one, a median [\d.]+ m?s; \d+ timed out before they were written\): raise --connections, or leave it out so the pool grows on demand\n/);
       expect(text).toMatch(/\nqueued \(in tsload before written\) +\d+/);
       expect(formatHttperf(result)).toContain('\n# tsload: tsload was the limit here (all 8 connections busy;');
+      expect(formatCsv(result).split('\n')[1]).toMatch(/,connections:tsload,1$/);
+      const html = await renderReport([result]);
+      expect(html).toContain('<section id="limits">');
+      expect(html).toContain('tsload was the limit here (all 8 connections busy;');
     } finally {
       await server.close();
     }

@@ -321,6 +321,23 @@ describe('formatText', () => {
     expect(single(null)).toMatch(/^Generator busy +not measured: the loop spins on purpose/);
   });
 
+  it('flags a step where tsload was the limit in the dnsperf block', () => {
+    const step = {
+      ...dnsStep({ targetRate: 80000 }),
+      lostAtGenerator: 120,
+      generatorLimits: [
+        { kind: 'socketBuffers' as const, cause: 'tsload' as const, lostAtGenerator: 120 },
+        { kind: 'thread' as const, cause: 'tsload' as const, busy: 0.99, threads: 1 },
+      ],
+    };
+    const block = formatDnsperf(dnsResult([step]));
+    expect(block).toContain("\n# tsload: tsload was the limit here (120 answers dropped at tsload's own sockets, not read in time): add --threads or --sockets\n");
+    expect(block).toContain('\n# tsload: tsload was the limit here (its busiest load thread was busy 99% of the time; latency and loss may be partly its own): add --threads, or machines');
+    const text = formatText(dnsResult([dnsStep({ targetRate: 1000 }), step]));
+    expect(sweepLines(text)[3]?.trim().split(/\s+/).at(-1)).toBe('tsload');
+    expect(text).toContain("\nstep 2 (80000 q/s): tsload was the limit here (120 answers dropped at tsload's own sockets");
+  });
+
   it('marks a stopped run', () => {
     const text = formatText(httpResult([httpStep({ targetRate: 100 })], { aborted: true }));
     expect(text.split('\n')[2]).toBe('stopped early: partial results');
@@ -429,13 +446,13 @@ describe('formatCsv', () => {
     const row = formatCsv(result).split('\n')[1];
     expect(row?.startsWith('"nsd, ""one core""",198.18.0.2:53,dns,1,100,')).toBe(true);
     // DNS: lost and late filled, lostAtGenerator unknown here, connections empty, then CPU (step, window).
-    expect(row?.endsWith(',3,1,,,0.024,0.01,0.022,0.009,0.001')).toBe(true);
+    expect(row?.endsWith(',3,1,,,0.024,0.01,0.022,0.009,0.001,,,,1')).toBe(true);
   });
 
   it("shows answers lost at tsload's own sockets apart, where the kernel said", () => {
     const step = dnsStep({ targetRate: 100, timeouts: 3, late: 1, lostAtGenerator: 2 });
     const result = dnsResult([step]);
-    expect(formatCsv(result).split('\n')[1]?.endsWith(',3,1,2,,0.024,0.01,0.022,0.009,0.001')).toBe(true);
+    expect(formatCsv(result).split('\n')[1]?.endsWith(',3,1,2,,0.024,0.01,0.022,0.009,0.001,,,,1')).toBe(true);
     expect(formatText(result)).toMatch(/\nLost at tsload +2 \(answers dropped at tsload's own sockets, not read in time\)\n/);
     expect(formatText(result)).toMatch(/\nGenerator CPU +user [\d.]+ s, system [\d.]+ s in the window \([\d.]+ µs per query\)\n/);
     expect(formatDnsperf(result)).toContain("# tsload: lost at tsload 2 (answers dropped at tsload's own sockets, not read in time), late 1");
@@ -457,7 +474,7 @@ describe('formatCsv', () => {
   it('reads results written before steps carried their window CPU', () => {
     const { cpuWindow: _, generatorBusy: _busy, ...older } = dnsStep({ targetRate: 100, timeouts: 3, late: 1 });
     const result = dnsResult([older]);
-    expect(formatCsv(result).split('\n')[1]?.endsWith(',3,1,,,0.024,0.01,,,')).toBe(true);
+    expect(formatCsv(result).split('\n')[1]?.endsWith(',3,1,,,0.024,0.01,,,,,,,1')).toBe(true);
     const text = formatText(result).split('\n');
     expect(text.find((l) => l.startsWith('Generator CPU'))).toMatch(/^Generator CPU +user 0\.02 s, system 0\.01 s with warmup and drain$/);
     // httperf's CPU line then takes the step's CPU over warmup + window.
