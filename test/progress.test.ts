@@ -280,3 +280,17 @@ describe('progress, in a child process', () => {
     expect(quiet.stderr).toBe('');
   }, 60_000);
 });
+
+describe('a step where tsload was the limit', () => {
+  it('says so in its summary line, with the requests never written', () => {
+    const step = OPS.find((o) => o.op === 'stepDone');
+    if (step?.op !== 'stepDone') throw new Error('no stepDone in the fixture');
+    const limited = {
+      ...step.step,
+      notSent: 40,
+      generatorLimits: [{ kind: 'thread' as const, cause: 'tsload' as const, busy: 0.97, threads: 1 }],
+    };
+    expect(summaryLine(limited, 0, 3, 'http')).toMatch(/, timeouts 3, not sent 40, dropped 0 \([\d.]+% failed\); tsload was the limit \(thread\)$/);
+    expect(summaryLine(step.step, 0, 3, 'http')).not.toContain('tsload was the limit');
+  });
+});

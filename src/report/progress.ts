@@ -42,7 +42,8 @@ export interface ProgressOptions {
 export type StepSummary = Pick<
   StepBase,
   'targetRate' | 'durationS' | 'sent' | 'completed' | 'sendRate' | 'replyRate' | 'errors' | 'timeouts' | 'dropped' | 'latencyMs'
->;
+> &
+  Partial<Pick<StepBase, 'notSent' | 'generatorLimits'>>;
 
 export interface Progress {
   /** A progress event from the engine: redraws the status line (TTY) or prints every 10 s of a long step (not a TTY). */
@@ -158,14 +159,17 @@ export function plainLine(e: ProgressEvent, protocol: 'http' | 'dns' = 'http'): 
 /** Finished step: "step 3/10 5000 req/s done: sent 4987/s, replies 4980/s, p99 12.3 ms, errors 0, timeouts 0, dropped 0 (0.00%)". */
 export function summaryLine(s: StepSummary, stepIndex: number, stepCount: number, protocol: 'http' | 'dns' = 'http'): string {
   const words = WORDS[protocol];
-  const arrivals = s.sent + s.dropped;
-  const failures = s.errors.total + s.timeouts + s.dropped;
+  const notSent = s.notSent ?? 0;
+  const arrivals = s.sent + s.dropped + notSent;
+  const failures = s.errors.total + s.timeouts + s.dropped + notSent;
   const share = arrivals > 0 ? ((100 * failures) / arrivals).toFixed(2) : '0.00';
+  const own = (s.generatorLimits ?? []).filter((l) => l.cause === 'tsload').map((l) => l.kind);
   return (
     `step ${stepIndex + 1}/${stepCount} ${num(s.targetRate)} ${words.unit} done: ` +
     `sent ${num(s.sendRate)}/s, ${words.replies} ${num(s.replyRate)}/s, ` +
     `p99 ${s.latencyMs.count > 0 ? ms(s.latencyMs.p99) : '-'}, ` +
-    `errors ${s.errors.total}, ${words.timeouts} ${s.timeouts}, dropped ${s.dropped} (${share}% failed)`
+    `errors ${s.errors.total}, ${words.timeouts} ${s.timeouts}, ${notSent > 0 ? `not sent ${notSent}, ` : ''}dropped ${s.dropped} (${share}% failed)` +
+    (own.length > 0 ? `; tsload was the limit (${own.join(', ')})` : '')
   );
 }
 
