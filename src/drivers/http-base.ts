@@ -65,6 +65,22 @@ const SLOWDOWN = 4;
 const SLOWDOWN_SLACK_MS = 1;
 /** Weight of the newest reply in the running service time. */
 const RECENT_WEIGHT = 1 / 32;
+/**
+ * A pool that grows opens at most CONNECT_AT_ONCE connections at a time, or
+ * an eighth of those open if more. Opening one costs more than waiting a
+ * little for a busy one: after a stall, the requests it held back are served
+ * by the open connections sooner than new ones could open, and a connection
+ * per request would put tsload behind its schedule, which opens more. The
+ * pool still grows by an eighth every connect round trip, so a slow server
+ * that needs thousands of connections gets them within tens of round trips.
+ */
+const CONNECT_AT_ONCE = 2;
+const CONNECT_SHARE = 8;
+
+/** May a pool with `open` connections and `opening` more still opening start another? */
+export function mayOpen(opening: number, open: number): boolean {
+  return opening < Math.max(CONNECT_AT_ONCE, open / CONNECT_SHARE);
+}
 
 const NIL = -1;
 const IDLE = 0;
@@ -74,7 +90,7 @@ const DISPATCHED = 2;
 export abstract class HttpDriverBase implements Driver {
   private closed = false;
   /** Requests the client holds (dispatched, not yet released). */
-  private busy = 0;
+  protected busy = 0;
   private readonly capacity: number;
   private nextRequest = 0;
   private readonly requestCount: number;

@@ -13,24 +13,14 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { Failure, failureOf } from './driver.js';
 import type { Completion } from './driver.js';
-import { HttpDriverBase, encodeRequests, endpointOf } from './http-base.js';
+import { HttpDriverBase, encodeRequests, endpointOf, mayOpen } from './http-base.js';
 import type { HttpDriverOptions } from './http.js';
 import { ResponseReader } from './http1-response.js';
 import type { ReplyBytes, ResponseSink } from './http1-response.js';
 
 /** Responses are read into this and parsed in place; one per thread is enough, as reads are handled one at a time. */
 const READ_BUFFER_BYTES = 64 * 1024;
-/**
- * A pool that grows opens at most CONNECT_AT_ONCE connections at a time, or
- * an eighth of those open if more. Opening one costs more than waiting a
- * little for a busy one: after a stall, the requests it held back are served
- * by the open connections sooner than new ones could open, and a connection
- * per request would put tsload behind its schedule, which opens more. The
- * pool still grows by an eighth every connect round trip, so a slow server
- * that needs thousands of connections gets them within tens of round trips.
- */
-const CONNECT_AT_ONCE = 2;
-const CONNECT_SHARE = 8;
+
 
 class Connection implements ResponseSink {
   readonly socket: Socket;
@@ -212,7 +202,7 @@ export class NativeDriver extends HttpDriverBase implements ReplyBytes {
     if (this.withRoom.length > 0 && !this.perRequest) return true;
     // A fixed pool opens what it may; one that grows waits while the server is queueing.
     if (!this.fixedPool && !this.serverKeepsPace() && this.live.size > 0) return false;
-    return this.connecting < Math.max(CONNECT_AT_ONCE, (this.live.size - this.connecting) / CONNECT_SHARE);
+    return mayOpen(this.connecting, this.live.size - this.connecting);
   }
 
   connected(c: Connection): void {

@@ -7,11 +7,11 @@
  * newer controller API costs a wrapper, a controller and a parsed header
  * object per request. A handler stays with its token and is reused.
  */
-import { Client, Pool } from 'undici';
+import { Client } from 'undici';
 import type { Dispatcher } from 'undici';
 import { failureOf } from './driver.js';
 import type { Completion } from './driver.js';
-import { HttpDriverBase, encodeRequests } from './http-base.js';
+import { HttpDriverBase, encodeRequests, mayOpen } from './http-base.js';
 import type { HttpDriverOptions } from './http.js';
 
 const NIL = -1;
@@ -29,6 +29,8 @@ class Handler {
   abort: Abort | null = null;
   /** Its own connection, in the new-connection-per-request mode. */
   client: Client | null = null;
+  /** The pool's connection that carries it, until undici lets go of it. */
+  carrier: Carrier | null = null;
   /** Between dispatch and undici's last callback; guards against a second end (undici reports a throwing callback as an error). */
   active = false;
   constructor(private readonly d: UndiciDriver) {}
@@ -63,14 +65,39 @@ class Handler {
   }
 }
 
+/** One connection of the driver's pool: an undici Client, and the requests it carries. */
+class Carrier {
+  inflight = 0;
+  /** In the stack of connections with room. */
+  listed = false;
+  connected = false;
+  connecting = false;
+  constructor(readonly client: Client) {}
+}
+
 export class UndiciDriver extends HttpDriverBase {
-  private readonly pool: Pool;
+  /**
+   * tsload's own pool of undici Clients, one connection each, rather than
+   * undici's Pool: a Pool opens a new client whenever every one it has is
+   * busy, and asks for a spare after each dispatch that fills one, so a pool
+   * allowed to grow opened a connection for nearly every request of a burst.
+   * Here it grows as tsload's own client does (see mayOpen).
+   */
+  private readonly carriers: Carrier[] = [];
+  private readonly withRoom: Carrier[] = [];
+  private readonly share: number;
+  private readonly originUrl: string;
   /** Set in the new-connection-per-request mode: each request gets a Client of its own. */
   private readonly origin: string | undefined;
   private readonly requests: Dispatcher.DispatchOptions[];
   private readonly requestBytes: number[];
   private readonly handlers: (Handler | undefined)[];
   private readonly spare: Handler[] = [];
+  /** Connections of the pool open now, and opening. */
+  private open = 0;
+  private opening = 0;
+  private readonly pipelining: number;
+  private readonly fixedPool: boolean;
 
   constructor(o: HttpDriverOptions, completion: Completion, timeoutMs: number, maxInflight: number, share: number) {
     const encoded = encodeRequests(o);
@@ -91,14 +118,10 @@ export class UndiciDriver extends HttpDriverBase {
     }));
     this.requestBytes = encoded.map(({ bytes }) => bytes.length);
     const base = new URL(o.url);
-    this.pool = new Pool(base.origin, {
-      connections: share,
-      pipelining: o.pipelining,
-      // The book enforces its own timeout from the send; undici's per-request timers would only add cost.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-    });
-    this.pool.on('connect', this.onConnect);
+    this.share = share;
+    this.originUrl = base.origin;
+    this.pipelining = o.pipelining;
+    this.fixedPool = o.connections !== undefined;
     this.origin = o.newConnectionPerRequest ? base.origin : undefined;
     this.handlers = new Array<Handler | undefined>(maxInflight);
   }
@@ -118,8 +141,50 @@ export class UndiciDriver extends HttpDriverBase {
       h.client.on('connect', this.onConnect);
       h.client.dispatch(this.requests[request]!, h);
     } else {
-      this.pool.dispatch(this.requests[request]!, h);
+      let c: Carrier | undefined;
+      while ((c = this.withRoom.pop()) !== undefined && c.inflight >= this.pipelining) c.listed = false;
+      if (c === undefined) c = this.newCarrier();
+      else c.listed = false;
+      h.carrier = c;
+      c.inflight++;
+      if (c.inflight < this.pipelining) {
+        c.listed = true;
+        this.withRoom.push(c);
+      }
+      if (!c.connected && !c.connecting) {
+        c.connecting = true;
+        this.opening++;
+      }
+      c.client.dispatch(this.requests[request]!, h);
     }
+  }
+
+  private newCarrier(): Carrier {
+    // The book enforces its own timeout from the send; undici's per-request timers would only add cost.
+    const c = new Carrier(new Client(this.originUrl, { pipelining: this.pipelining, headersTimeout: 0, bodyTimeout: 0 }));
+    c.client.on('connect', () => {
+      this.connections++;
+      this.open++;
+      c.connected = true;
+      if (c.connecting) {
+        c.connecting = false;
+        this.opening--;
+      }
+      // One more open: requests held back for it may go now.
+      this.pump();
+    });
+    c.client.on('disconnect', () => {
+      if (c.connected) this.open--;
+      c.connected = false;
+    });
+    c.client.on('connectionError', () => {
+      if (c.connecting) {
+        c.connecting = false;
+        this.opening--;
+      }
+    });
+    this.carriers.push(c);
+    return c;
   }
 
   protected cancel(token: number): void {
@@ -135,6 +200,13 @@ export class UndiciDriver extends HttpDriverBase {
     this.connections++;
   };
 
+  protected override hasRoom(): boolean {
+    if (this.origin !== undefined || this.withRoom.length > 0) return true;
+    // A fixed pool opens what it may; one that grows waits while the server is queueing.
+    if (!this.fixedPool && !this.serverKeepsPace() && this.open > 0) return false;
+    return this.carriers.length < this.share && mayOpen(this.opening, this.open);
+  }
+
   /** undici is writing a request now (it calls onConnect just before it writes the request). */
   writing(token: number, request: number): void {
     this.requestsWritten++;
@@ -147,6 +219,15 @@ export class UndiciDriver extends HttpDriverBase {
     if (!h.active) return;
     h.active = false;
     h.abort = null;
+    const c = h.carrier;
+    if (c !== null) {
+      h.carrier = null;
+      c.inflight--;
+      if (!c.listed) {
+        c.listed = true;
+        this.withRoom.push(c);
+      }
+    }
     if (h.client !== null) {
       h.client.destroy().catch(() => {});
       h.client = null;
@@ -168,6 +249,6 @@ export class UndiciDriver extends HttpDriverBase {
       h.token = NIL;
       h.client?.destroy().catch(() => {});
     }
-    await this.pool.destroy();
+    await Promise.all(this.carriers.map((c) => c.client.destroy().catch(() => {})));
   }
 }
