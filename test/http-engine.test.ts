@@ -2,7 +2,6 @@
  * The open-loop engine with the HTTP driver against real servers on loopback:
  * rate accuracy, latency truth, coordinated omission, timeouts, refusals.
  */
-import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runHttp } from '../src/run.js';
@@ -12,33 +11,39 @@ import { TargetUnreachableError } from '../src/errors.js';
 import { closeServer, listenLoopback } from './loopback.js';
 
 /**
- * A server that counts the requests it receives, to check the send rate from
- * the other side. It answers each request head with a fixed response, so it
- * keeps up far beyond the rates tested (node:http in this same process does
- * not at 20k req/s, and sent counts only what was written).
+ * A raw server that answers every request head with a fixed response and
+ * tells `onRead` how many requests each read held (one write of the client's
+ * on one pipelined connection). It keeps up far beyond the rates tested,
+ * which node:http in this same process does not at 20k req/s.
  */
-async function countingServer(): Promise<{ url: string; count: () => number; close: () => Promise<void>; closeAll: () => void }> {
-  let n = 0;
-  const ok = Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
-  const sockets = new Set<import('node:net').Socket>();
-  const server = createNetServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+function answeringServer(onRead: (requests: number) => void) {
+  const ok = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+  return createNetServer((socket) => {
     socket.on('error', () => {});
-    let carry = '';
+    let carry = ''; // a request split across reads
     socket.on('data', (chunk: Buffer) => {
       const text = carry + chunk.toString('latin1');
+      let n = 0;
       let end = 0;
-      let answers = 0;
       for (let i = text.indexOf('\r\n\r\n'); i !== -1; i = text.indexOf('\r\n\r\n', end)) {
-        answers++;
+        n++;
         end = i + 4;
       }
       carry = text.slice(end);
-      n += answers;
-      if (answers === 1) socket.write(ok);
-      else if (answers > 1) socket.write(Buffer.concat(Array.from({ length: answers }, () => ok)));
+      onRead(n);
+      if (n > 0) socket.write(ok.repeat(n));
     });
+  });
+}
+
+/** A server that counts the requests it receives, to check the send rate from the other side (sent counts only what was written). */
+async function countingServer(): Promise<{ url: string; count: () => number; close: () => Promise<void>; closeAll: () => void }> {
+  let n = 0;
+  const server = answeringServer((requests) => (n += requests));
+  const sockets = new Set<import('node:net').Socket>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
   });
   const port = await listenLoopback(server);
   return {
@@ -46,7 +51,7 @@ async function countingServer(): Promise<{ url: string; count: () => number; clo
     count: () => n,
     close: () => closeServer(server),
     closeAll: () => {
-      for (const s of sockets) s.destroy();
+      for (const socket of sockets) socket.destroy();
     },
   };
 }
@@ -105,28 +110,14 @@ describe('open-loop HTTP engine', () => {
   });
 
   it('sends what replies find due in batches, not one request per write, and still on schedule', async () => {
-    // A server that answers every request and counts how many arrive per read:
-    // with one pipelined connection, requests per read is requests per write.
-    const ok = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+    // With one pipelined connection, requests per read is requests per write.
     let requests = 0;
     let reads = 0;
     let singles = 0;
-    const server = createNetServer((socket) => {
-      let carry = ''; // a request split across reads
-      socket.on('data', (chunk: Buffer) => {
-        reads++;
-        const text = carry + chunk.toString('latin1');
-        let n = 0;
-        let end = 0;
-        for (let i = text.indexOf('\r\n\r\n'); i !== -1; i = text.indexOf('\r\n\r\n', end)) {
-          n++;
-          end = i + 4;
-        }
-        carry = text.slice(end);
-        requests += n;
-        if (n === 1) singles++;
-        if (n > 0) socket.write(ok.repeat(n));
-      });
+    const server = answeringServer((n) => {
+      reads++;
+      requests += n;
+      if (n === 1) singles++;
     });
     const port = await listenLoopback(server);
     try {

@@ -11,11 +11,12 @@
 // Imported: the global `performance` is a lazy getter, read again on every use.
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type { Completion, Driver, DriverCounters } from '../drivers/driver.js';
-import { FAILURE_CLASSES, Failure } from '../drivers/driver.js';
+import { Failure } from '../drivers/driver.js';
 import { Recorder } from '../measure/histogram.js';
 import type { Arrival, Schedule } from './schedule.js';
 import { createSchedule } from './schedule.js';
 import type { SecondReport, StepOrder, StepReport, WindowCounts } from './messages.js';
+import { emptyCounts } from './merge.js';
 
 const CODE_SLOTS = 4096;
 /**
@@ -69,20 +70,6 @@ export interface LoopConfig {
   busyPoll: boolean;
   /** Called when a second of the measured window closes. */
   onSecond: (report: SecondReport) => void;
-}
-
-function emptyCounts(): WindowCounts {
-  return {
-    sent: 0,
-    sentInWindow: 0,
-    completed: 0,
-    repliesInWindow: 0,
-    timeouts: 0,
-    failures: new Array<number>(FAILURE_CLASSES).fill(0),
-    dropped: 0,
-    droppedBehind: 0,
-    notSent: 0,
-  };
 }
 
 function copyCounts(c: WindowCounts): WindowCounts {

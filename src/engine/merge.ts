@@ -21,8 +21,9 @@ const FAILURE_NAMES: Record<number, ErrorClass> = {
   [-Failure.other - 1]: 'other',
 };
 
-export function mergeCounts(parts: readonly WindowCounts[]): WindowCounts {
-  const sum: WindowCounts = {
+/** Counts of nothing yet: what a window starts from, and what a merge adds to. */
+export function emptyCounts(): WindowCounts {
+  return {
     sent: 0,
     sentInWindow: 0,
     completed: 0,
@@ -33,6 +34,10 @@ export function mergeCounts(parts: readonly WindowCounts[]): WindowCounts {
     droppedBehind: 0,
     notSent: 0,
   };
+}
+
+export function mergeCounts(parts: readonly WindowCounts[]): WindowCounts {
+  const sum = emptyCounts();
   for (const p of parts) {
     sum.sent += p.sent;
     sum.sentInWindow += p.sentInWindow;
