@@ -10,7 +10,7 @@
  */
 import { spawn, execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { cpus, hostname, tmpdir } from 'node:os';
@@ -40,10 +40,11 @@ export interface BenchArgs {
   rounds: number;
 }
 
-export function parseBenchArgs(name: string): BenchArgs {
+/** `defaultSeconds`: the length of each measured run when --seconds is not given. */
+export function parseBenchArgs(name: string, defaultSeconds = 10): BenchArgs {
   const { values } = parseArgs({
     options: {
-      seconds: { type: 'string', default: '10' },
+      seconds: { type: 'string', default: String(defaultSeconds) },
       rounds: { type: 'string', default: '3' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -631,4 +632,135 @@ export function medianInterval(xs: readonly number[], confidence = 0.95): { low:
 /** µs of CPU per request. */
 export function usPer(cpuS: number, requests: number): number {
   return requests > 0 ? (cpuS * 1e6) / requests : NaN;
+}
+
+// ---------------------------------------------------------------------------
+// Servers the benchmarks share
+
+export interface Nginx {
+  server: Server;
+  port: number;
+  url: string;
+  /** A 2-byte answer from nginx's memory: the least server CPU per request. */
+  tinyUrl: string;
+}
+
+/**
+ * nginx from a throwaway config: 1 worker, access log off, keep-alive without
+ * a request limit, serving fixtures/www on 127.0.0.1 and a free port.
+ */
+export async function startNginxServer(): Promise<Nginx> {
+  const dir = tempDir('nginx');
+  mkdirSync(join(dir, 'tmp'));
+  const port = await freePort();
+  const conf = join(dir, 'nginx.conf');
+  // One worker so "the server" is one core's worth; no access log so the
+  // server's disk writes don't compete with the load generators; keep-alive
+  // without a request limit so no tool is forced to reconnect.
+  writeFileSync(
+    conf,
+    `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000000;
+  keepalive_timeout 300s;
+  sendfile on;
+  tcp_nopush on;
+  client_body_temp_path ${dir}/tmp;
+  proxy_temp_path ${dir}/tmp;
+  fastcgi_temp_path ${dir}/tmp;
+  uwsgi_temp_path ${dir}/tmp;
+  scgi_temp_path ${dir}/tmp;
+  types { text/html html; }
+  server {
+    listen 127.0.0.1:${port};
+    root ${ROOT}/fixtures/www;
+    # The cheapest answer nginx can give, for the generator's own ceiling (bench:http section 2).
+    location = /tiny { default_type text/plain; return 200 "ok"; }
+  }
+}
+`,
+  );
+  // -e: nginx opens its compiled-in error log before reading the config otherwise.
+  const server = startServer('nginx', '/usr/sbin/nginx', ['-p', dir, '-c', conf, '-e', join(dir, 'error.log'), '-g', 'daemon off;']);
+  const url = `http://127.0.0.1:${port}/1k.html`;
+  await waitFor('nginx', 10_000, async () => {
+    if (!(await tcpAccepts(port))) return false;
+    const res = await fetch(url);
+    const body = await res.arrayBuffer();
+    return res.status === 200 && body.byteLength === 1024;
+  }).catch((error: Error) => {
+    throw new Error(`${error.message}\n${server.log()}`);
+  });
+  return { server, port, url, tinyUrl: `http://127.0.0.1:${port}/tiny` };
+}
+
+export interface Target {
+  server: Server;
+  url: string;
+}
+
+/** tsload's built-in HTTP target (fixed delays and freezes on request), in its own process. */
+export async function startTsloadTarget(): Promise<Target> {
+  const server = startServer('tsload target', process.execPath, [TSLOAD_BIN, 'serve', 'http', '--listen', '127.0.0.1:0']);
+  let url = '';
+  await waitFor('tsload serve http', 15_000, async () => {
+    const m = /tsload: http target listening on (\S+)/.exec(server.log());
+    if (m?.[1] !== undefined) url = m[1].replace(/\/$/, '');
+    return url !== '';
+  });
+  return { server, url };
+}
+
+// ---------------------------------------------------------------------------
+// wrk's output
+
+export interface WrkOut {
+  requests: number;
+  durationS: number;
+  requestsPerSec: number;
+  avgMs: number;
+  maxMs: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  /** Non-2xx/3xx responses plus socket errors. */
+  errors: number;
+}
+
+/** wrk prints durations as 831.00us, 2.03ms, 1.00s, 1.00m. */
+export function wrkMs(text: string): number {
+  const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(text);
+  if (m === null) return NaN;
+  const scale = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'us' | 'ms' | 's' | 'm' | 'h'];
+  return Number(m[1]) * scale;
+}
+
+export function parseWrk(out: string): WrkOut {
+  const get = (re: RegExp, what: string): RegExpExecArray => {
+    const m = re.exec(out);
+    if (m === null) throw new Error(`wrk output has no ${what} line:\n${out}`);
+    return m;
+  };
+  const lat = get(/^\s+Latency\s+(\S+)\s+(\S+)\s+(\S+)/m, 'Latency');
+  const total = get(/(\d+) requests in ([\d.]+)(\w+),/, 'requests in');
+  const pct = (p: string): number | null => {
+    const m = new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(out);
+    return m?.[1] === undefined ? null : wrkMs(m[1]);
+  };
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const sockErrors = sock === null ? 0 : sock.slice(1).reduce((a, b) => a + Number(b), 0);
+  return {
+    requests: Number(total[1]),
+    durationS: wrkMs(`${total[2]}${total[3]}`) / 1000,
+    requestsPerSec: Number(get(/Requests\/sec:\s+([\d.]+)/, 'Requests/sec')[1]),
+    avgMs: wrkMs(lat[1] ?? ''),
+    maxMs: wrkMs(lat[3] ?? ''),
+    p50Ms: pct('50'),
+    p99Ms: pct('99'),
+    errors: Number(non2xx?.[1] ?? 0) + sockErrors,
+  };
 }

@@ -2,8 +2,10 @@
  * One thread's open loop. Requests leave when the schedule says, whatever the
  * server does: a reply never triggers or delays a send, except that a reply is
  * a cheap moment to check the clock and send what is already due (timers only
- * have millisecond resolution; see REPLY_SENDS_AFTER_GAPS). When the in-flight
- * cap is reached the arrival is dropped and counted, never queued.
+ * have millisecond resolution; see REPLY_SENDS_AFTER_GAPS), and that once the
+ * last reply is in the thread may sleep to the next send on a futex instead of
+ * a timer (see BLOCK_MAX_MS). When the in-flight cap is reached the arrival is
+ * dropped and counted, never queued.
  *
  * Per-request state lives in typed arrays indexed by token, so sending and
  * completing a request allocates nothing.
@@ -21,10 +23,11 @@ import { emptyCounts } from './merge.js';
 const CODE_SLOTS = 4096;
 /**
  * Timers have whole-millisecond resolution and fire up to ~2 ms late. Below
- * this rate per thread nothing else wakes the loop often enough, so it wakes a
- * millisecond early and waits out the rest on setImmediate: sub-millisecond
- * send times for at most a fifth of a core. Above it, replies arrive often
- * enough to check the clock between timers.
+ * this rate per thread nothing else wakes the loop often enough, so while
+ * requests are in flight it wakes a millisecond early and waits out the rest
+ * on setImmediate: sub-millisecond send times for at most a fifth of a core.
+ * With none in flight it sleeps instead (BLOCK_MAX_MS). Above this rate,
+ * replies arrive often enough to check the clock between timers.
  */
 const PRECISE_BELOW_RATE = 200;
 /**
@@ -41,6 +44,27 @@ const PRECISE_BELOW_RATE = 200;
  */
 const REPLY_SENDS_AFTER_GAPS = 2;
 const REPLY_SEND_MAX_LATE_MS = 0.5;
+/**
+ * With nothing in flight no reply can arrive, so instead of a timer (which
+ * cannot wait less than a millisecond and fires up to ~2 ms late) the thread
+ * sleeps on a futex with a fractional timeout (Atomics.wait) until the next
+ * send is due: sub-millisecond send times, one wakeup per send and no
+ * spinning. Only for waits up to this long, ms, so a stop order or the
+ * per-second report is held back at most this much; a longer wait arms a
+ * timer this much early (TIMER_EARLY_MS) and sleeps the rest. While requests
+ * are in flight the thread never blocks: a reply's arrival time is measured
+ * when the event loop reads it.
+ */
+const BLOCK_MAX_MS = 3;
+/**
+ * A futex sleep ends this much after the oldest due send at most: a whole
+ * number of arrival gaps, so a wakeup sends several requests at once where
+ * the gaps are short (as REPLY_SENDS_AFTER_GAPS does), and none is waited
+ * for where a gap is longer than this.
+ */
+const BLOCK_SEND_MAX_LATE_MS = 0.5;
+/** How early a timer is armed before a send it hands over to a futex sleep; timers fire up to ~2 ms late. */
+const TIMER_EARLY_MS = 2.5;
 /**
  * Longest one pump sends without a break, ms. A generator that has fallen
  * behind would otherwise send until it caught up, never reading a reply:
@@ -59,6 +83,8 @@ const PUMP_SLICE_MS = 1;
 const LATE_SENDS_AFTER_WINDOW_MS = 100;
 /** After a stop, how long to wait for replies before reporting what is left as in flight. */
 const STOP_DRAIN_MS = 1000;
+/** Never notified: Atomics.wait on it is a plain sleep with a fractional timeout. */
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 export interface LoopConfig {
   threadIndex: number;
@@ -119,6 +145,12 @@ export class OpenLoop implements Completion {
   private precise = false;
   /** How late the oldest due request must be before a reply sends it (see REPLY_SENDS_AFTER_GAPS). */
   private replySendLateMs = 0;
+  /** How late the oldest due request is when a futex sleep ends (see BLOCK_SEND_MAX_LATE_MS). */
+  private blockLateMs = 0;
+  /** The armed send timer wakes TIMER_EARLY_MS before the send, for a futex sleep (see BLOCK_MAX_MS). */
+  private timerEarly = false;
+  /** Time this window spent asleep in Atomics.wait, ms: idle, though the event loop counts it as busy. */
+  private blockedMs = 0;
   private secondTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private windowStartTimer: NodeJS.Timeout | undefined;
@@ -184,11 +216,14 @@ export class OpenLoop implements Completion {
     this.nextDue = this.schedule.peek();
     this.precise = this.config.busyPoll || order.rate / threadCount <= PRECISE_BELOW_RATE;
     this.replySendLateMs = this.precise ? 0 : Math.min(REPLY_SEND_MAX_LATE_MS, (REPLY_SENDS_AFTER_GAPS * 1000 * threadCount) / order.rate);
+    const gapMs = (1000 * threadCount) / order.rate;
+    this.blockLateMs = this.precise ? 0 : Math.floor(BLOCK_SEND_MAX_LATE_MS / gapMs) * gapMs;
     this.sending = true;
     this.draining = false;
     this.catchingUp = false;
     this.loopUseAtWindowStart = undefined;
     this.busy = null;
+    this.blockedMs = 0;
     return new Promise((resolve) => {
       this.finish = resolve;
       this.armSendTimer();
@@ -253,8 +288,10 @@ export class OpenLoop implements Completion {
     this.inflight--;
     if (this.draining) {
       if (this.inflight === 0) this.finishStep();
-    } else if (this.sending && !this.pumping && !this.catchingUp && this.nextDue <= t - this.replySendLateMs) {
-      this.pump();
+    } else if (this.sending && !this.pumping && !this.catchingUp) {
+      if (this.nextDue <= t - this.replySendLateMs) this.pump();
+      // The last reply in: the next send can be slept to exactly (see BLOCK_MAX_MS).
+      else if (this.inflight === 0 && !this.config.busyPoll) this.armSendTimer();
     }
   }
 
@@ -279,6 +316,7 @@ export class OpenLoop implements Completion {
 
   private readonly onSendTimer = (): void => {
     this.sendTimer = undefined;
+    this.timerEarly = false;
     this.pump();
   };
 
@@ -331,15 +369,40 @@ export class OpenLoop implements Completion {
   }
 
   private armSendTimer(): void {
-    // The schedule only moves forward, so an armed timer is never later than needed.
-    if (this.sendTimer !== undefined || this.sendImmediate !== undefined) return;
-    const wake = Math.min(this.nextDue, this.windowEndMs);
-    const delay = wake - performance.now();
-    if (this.precise && delay < 1) {
+    if (this.sendImmediate !== undefined) return;
+    let t = performance.now();
+    const canBlock = this.inflight === 0 && !this.config.busyPoll;
+    const wake = Math.min(this.nextDue + (canBlock ? this.blockLateMs : 0), this.windowEndMs);
+    const delay = wake - t;
+    if (canBlock && delay <= BLOCK_MAX_MS) {
+      clearTimeout(this.sendTimer);
+      this.sendTimer = undefined;
+      this.timerEarly = false;
+      if (delay > 0) {
+        // Atomics.wait may return a little before its timeout.
+        const from = t;
+        while (t < wake) {
+          Atomics.wait(sleeper, 0, 0, wake - t);
+          t = performance.now();
+        }
+        if (this.loopUseAtWindowStart !== undefined) this.blockedMs += t - from;
+      }
+      this.pump();
+      return;
+    }
+    // The schedule only moves forward, so an armed timer is never later than
+    // needed, unless it was armed while replies were due and is not early.
+    if (this.sendTimer !== undefined) {
+      if (!canBlock || this.timerEarly) return;
+      clearTimeout(this.sendTimer);
+    }
+    if (this.precise && !canBlock && delay < 1) {
+      this.sendTimer = undefined;
       this.sendImmediate = setImmediate(this.onSendImmediate);
       return;
     }
-    this.sendTimer = setTimeout(this.onSendTimer, Math.max(0, this.precise ? delay - 1 : delay));
+    this.timerEarly = canBlock;
+    this.sendTimer = setTimeout(this.onSendTimer, Math.max(0, canBlock ? delay - TIMER_EARLY_MS : this.precise ? delay - 1 : delay));
   }
 
   private readonly onSendImmediate = (): void => {
@@ -364,7 +427,8 @@ export class OpenLoop implements Completion {
     clearTimeout(this.windowStartTimer);
     // A loop that spins on purpose is always busy, so the figure would say nothing.
     if (this.loopUseAtWindowStart !== undefined && !this.precise) {
-      this.busy = performance.eventLoopUtilization(this.loopUseAtWindowStart).utilization;
+      const use = performance.eventLoopUtilization(this.loopUseAtWindowStart);
+      this.busy = Math.max(0, use.active - this.blockedMs) / (use.idle + use.active);
     }
     clearTimeout(this.sendTimer);
     this.sendTimer = undefined;
