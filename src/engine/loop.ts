@@ -57,6 +57,13 @@ const REPLY_SEND_MAX_LATE_MS = 0.5;
  */
 const BLOCK_MAX_MS = 3;
 /**
+ * The futex sleep is used up to this rate per thread. Above it a send on time
+ * takes a wakeup of its own where a late timer sent several at once, so CPU
+ * per request rises (see docs/bench.md), and replies, arriving often, already
+ * give the loop its chances to send.
+ */
+const SLEEP_BELOW_RATE = 2000;
+/**
  * A futex sleep ends this much after the oldest due send at most: a whole
  * number of arrival gaps, so a wakeup sends several requests at once where
  * the gaps are short (as REPLY_SENDS_AFTER_GAPS does), and none is waited
@@ -147,6 +154,8 @@ export class OpenLoop implements Completion {
   private replySendLateMs = 0;
   /** How late the oldest due request is when a futex sleep ends (see BLOCK_SEND_MAX_LATE_MS). */
   private blockLateMs = 0;
+  /** The thread may sleep to the next send on a futex (see BLOCK_MAX_MS, SLEEP_BELOW_RATE). */
+  private sleepToSend = false;
   /** The armed send timer wakes TIMER_EARLY_MS before the send, for a futex sleep (see BLOCK_MAX_MS). */
   private timerEarly = false;
   /** Time this window spent asleep in Atomics.wait, ms: idle, though the event loop counts it as busy. */
@@ -218,6 +227,7 @@ export class OpenLoop implements Completion {
     this.replySendLateMs = this.precise ? 0 : Math.min(REPLY_SEND_MAX_LATE_MS, (REPLY_SENDS_AFTER_GAPS * 1000 * threadCount) / order.rate);
     const gapMs = (1000 * threadCount) / order.rate;
     this.blockLateMs = this.precise ? 0 : Math.floor(BLOCK_SEND_MAX_LATE_MS / gapMs) * gapMs;
+    this.sleepToSend = !this.config.busyPoll && order.rate / threadCount <= SLEEP_BELOW_RATE;
     this.sending = true;
     this.draining = false;
     this.catchingUp = false;
@@ -291,7 +301,7 @@ export class OpenLoop implements Completion {
     } else if (this.sending && !this.pumping && !this.catchingUp) {
       if (this.nextDue <= t - this.replySendLateMs) this.pump();
       // The last reply in: the next send can be slept to exactly (see BLOCK_MAX_MS).
-      else if (this.inflight === 0 && !this.config.busyPoll) this.armSendTimer();
+      else if (this.inflight === 0 && this.sleepToSend) this.armSendTimer();
     }
   }
 
@@ -371,7 +381,7 @@ export class OpenLoop implements Completion {
   private armSendTimer(): void {
     if (this.sendImmediate !== undefined) return;
     let t = performance.now();
-    const canBlock = this.inflight === 0 && !this.config.busyPoll;
+    const canBlock = this.inflight === 0 && this.sleepToSend;
     const wake = Math.min(this.nextDue + (canBlock ? this.blockLateMs : 0), this.windowEndMs);
     const delay = wake - t;
     if (canBlock && delay <= BLOCK_MAX_MS) {
