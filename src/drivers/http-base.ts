@@ -165,6 +165,31 @@ export abstract class HttpDriverBase implements Driver {
     return this.replies === 0 || this.serviceRecent <= SLOWDOWN * this.serviceMin + SLOWDOWN_SLACK_MS;
   }
 
+  /** How long opening a connection took, lately (ms); 0 until one has opened. */
+  private connectRecent = 0;
+  private connectsTimed = 0;
+
+  /** A connection opened `ms` after it was started. */
+  protected timedConnect(ms: number): void {
+    this.connectRecent = this.connectsTimed++ === 0 ? ms : this.connectRecent + (ms - this.connectRecent) * RECENT_WEIGHT;
+  }
+
+  /**
+   * Should a growing pool open a connection for a request that finds all
+   * `open` connections taken? With the queue ahead of it shared among them,
+   * it would wait about the server's time per request times (queued + 1) /
+   * open; when that is sooner than a new connection would open, waiting is
+   * the faster way out, and
+   * the pool stays as small as the load needs (a connection per request of a
+   * burst would cost both sides CPU for nothing). Then the server must keep
+   * its pace (serverKeepsPace), and openings are paced (mayOpen).
+   */
+  protected shouldGrow(opening: number, open: number): boolean {
+    if (open > 0 && this.replies > 0 && this.connectsTimed > 0 && (this.serviceRecent * (this.waitCount + 1)) / open < this.connectRecent) return false;
+    if (open > 0 && !this.serverKeepsPace()) return false;
+    return mayOpen(opening, open);
+  }
+
   /** Hand request number `request` (an index into the URL list) for `token` to the client. */
   protected abstract dispatch(token: number, request: number): void;
   /** `token` timed out while the client held it: stop it without reporting it (the book reports the timeout). */

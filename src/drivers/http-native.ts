@@ -13,6 +13,7 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { Failure, failureOf } from './driver.js';
 import type { Completion } from './driver.js';
+import { performance } from 'node:perf_hooks';
 import { HttpDriverBase, encodeRequests, endpointOf, mayOpen } from './http-base.js';
 import type { HttpDriverOptions } from './http.js';
 import { ResponseReader } from './http1-response.js';
@@ -36,6 +37,8 @@ class Connection implements ResponseSink {
   head = 0;
   count = 0;
   readonly reader: ResponseReader;
+  /** When the connection was started, for the time opening takes. */
+  readonly startedAt = performance.now();
 
   constructor(
     readonly driver: NativeDriver,
@@ -200,14 +203,15 @@ export class NativeDriver extends HttpDriverBase implements ReplyBytes {
 
   protected override hasRoom(): boolean {
     if (this.withRoom.length > 0 && !this.perRequest) return true;
-    // A fixed pool opens what it may; one that grows waits while the server is queueing.
-    if (!this.fixedPool && !this.serverKeepsPace() && this.live.size > 0) return false;
-    return mayOpen(this.connecting, this.live.size - this.connecting);
+    const open = this.live.size - this.connecting;
+    // A fixed pool opens what it may, paced; one that grows opens only where that helps (see shouldGrow).
+    return this.fixedPool || this.perRequest ? mayOpen(this.connecting, open) : this.shouldGrow(this.connecting, open);
   }
 
   connected(c: Connection): void {
     this.connections++;
     this.connecting--;
+    this.timedConnect(performance.now() - c.startedAt);
     c.unwritten = c.count;
     flush(c);
     // One fewer opening: requests held back for it may go now.

@@ -7,6 +7,7 @@
  * newer controller API costs a wrapper, a controller and a parsed header
  * object per request. A handler stays with its token and is reused.
  */
+import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
 import type { Dispatcher } from 'undici';
 import { failureOf } from './driver.js';
@@ -72,6 +73,7 @@ class Carrier {
   listed = false;
   connected = false;
   connecting = false;
+  startedAt = 0;
   constructor(readonly client: Client) {}
 }
 
@@ -153,6 +155,7 @@ export class UndiciDriver extends HttpDriverBase {
       }
       if (!c.connected && !c.connecting) {
         c.connecting = true;
+        c.startedAt = performance.now();
         this.opening++;
       }
       c.client.dispatch(this.requests[request]!, h);
@@ -169,6 +172,7 @@ export class UndiciDriver extends HttpDriverBase {
       if (c.connecting) {
         c.connecting = false;
         this.opening--;
+        this.timedConnect(performance.now() - c.startedAt);
       }
       // One more open: requests held back for it may go now.
       this.pump();
@@ -202,9 +206,9 @@ export class UndiciDriver extends HttpDriverBase {
 
   protected override hasRoom(): boolean {
     if (this.origin !== undefined || this.withRoom.length > 0) return true;
-    // A fixed pool opens what it may; one that grows waits while the server is queueing.
-    if (!this.fixedPool && !this.serverKeepsPace() && this.open > 0) return false;
-    return this.carriers.length < this.share && mayOpen(this.opening, this.open);
+    if (this.carriers.length >= this.share) return false;
+    // A fixed pool opens what it may, paced; one that grows opens only where that helps (see shouldGrow).
+    return this.fixedPool ? mayOpen(this.opening, this.open) : this.shouldGrow(this.opening, this.open);
   }
 
   /** undici is writing a request now (it calls onConnect just before it writes the request). */
