@@ -4,7 +4,7 @@
  */
 
 // Load runs: options in, result (the same object `--json` writes) out.
-export { runHttp, runDns, dnsQueries, VERSION } from './run.js';
+export { runHttp, runDns, dnsQueries, defaultMaxConnections, VERSION } from './run.js';
 
 // Option parsing, as the CLI does it.
 export { parseRates, parseDuration, DEFAULT_RATE, MIN_RATE, MAX_RATE } from './options.js';
@@ -23,12 +23,14 @@ export { testbed } from './testbed/index.js';
 
 // Measurement: HDR histograms as they travel between threads and machines.
 export { mergeEncoded, decodeHistogram, encodeHistogram, statsOf } from './measure/histogram.js';
-export { findSaturation, DEFAULT_SATURATION_CRITERIA, GENERATOR_BUSY_LIMIT, generatorAtLimit } from './measure/saturation.js';
+export { findSaturation, describeSaturation, DEFAULT_SATURATION_CRITERIA, GENERATOR_BUSY_LIMIT, generatorAtLimit } from './measure/saturation.js';
+export { generatorLimits } from './measure/limits.js';
 
 // Reports: pure functions from results to text, and the HTML/SVG/CSV writer.
 export { formatText, formatHttperf, formatDnsperf, formatCsv, formatCsvMany, formatJson } from './report/index.js';
 export { renderReport, writeReport, writeReportFor, loadResults } from './report/html.js';
 export { createProgress } from './report/progress.js';
+export { describeLimit } from './report/blocks.js';
 
 // Errors: one class per failure, each with a stable `code` and exit status.
 export {
@@ -62,6 +64,8 @@ export type {
   TimelinePoint,
   Saturation,
   ProgressEvent,
+  GeneratorLimit,
+  LimitCause,
 } from './result.js';
 export type { Zone, ZoneRecord } from './drivers/dns-zone.js';
 export type { Query } from './drivers/dns-queries.js';
