@@ -66,6 +66,10 @@ class Handler {
   }
 }
 
+function relist(withRoom: Carrier[], c: Carrier): void {
+  withRoom.push(c);
+}
+
 /** One connection of the driver's pool: an undici Client, and the requests it carries. */
 class Carrier {
   inflight = 0;
@@ -229,7 +233,10 @@ export class UndiciDriver extends HttpDriverBase {
       c.inflight--;
       if (!c.listed) {
         c.listed = true;
-        this.withRoom.push(c);
+        // After a failure undici is still failing the rest of this client's queue, and asserts that
+        // nothing joins it meanwhile: the client takes requests again from the next tick.
+        if (code < 0) process.nextTick(relist, this.withRoom, c);
+        else this.withRoom.push(c);
       }
     }
     if (h.client !== null) {
