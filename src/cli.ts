@@ -73,7 +73,11 @@ function commonFrom(o: Record<string, unknown>): CommonOptions {
   } as CommonOptions;
 }
 
-/** Runs a load command with progress, Ctrl-C handling and every requested output. */
+/**
+ * Runs a load command with progress, Ctrl-C handling and every requested output.
+ * `start` imports the library itself, so a usage error caught here (a bad
+ * --format, an output that cannot be written) answers without loading it.
+ */
 async function runLoad<R extends Result>(
   protocol: R['protocol'],
   output: OutputOptions,
@@ -205,9 +209,8 @@ export function buildProgram(): Command {
     .option('--new-connection-per-request', "httperf's default: a new TCP connection per request (for comparison only)")
     .option('--client <native|undici>', "HTTP client: tsload's own (http:// only) or undici (default: native for http://, undici for https://)")
     .action(async (url: string | undefined, o: Record<string, unknown> & OutputOptions) => {
-      const { runHttp } = await import('./run.js');
-      await runLoad('http', o, (hooks) =>
-        runHttp({
+      await runLoad('http', o, async (hooks) =>
+        (await import('./run.js')).runHttp({
           ...commonFrom(o),
           ...hooks,
           ...(url === undefined ? {} : { url }),
@@ -236,7 +239,6 @@ export function buildProgram(): Command {
     .option('--no-rd', 'clear the RD (recursion desired) bit')
     .option('--emit-queries', 'print the query list derived from the zone as a dnsperf data file and exit')
     .action(async (o: Record<string, unknown> & OutputOptions) => {
-      const { runDns, dnsQueries } = await import('./run.js');
       const dnsOptions = {
         ...commonFrom(o),
         ...(o.zone === undefined ? {} : { zone: o.zone as string }),
@@ -250,14 +252,18 @@ export function buildProgram(): Command {
         recursionDesired: o.rd !== false,
       };
       if (o.emitQueries === true) {
-        const [{ formatQueryFile }, { throwIfProblems }] = await Promise.all([import('./drivers/dns-queries.js'), import('./options.js')]);
+        const [{ dnsQueries }, { formatQueryFile }, { throwIfProblems }] = await Promise.all([
+          import('./run.js'),
+          import('./drivers/dns-queries.js'),
+          import('./options.js'),
+        ]);
         const problems: string[] = [];
         const queries = dnsQueries(dnsOptions, problems);
         throwIfProblems(problems);
         process.stdout.write(formatQueryFile(queries));
         return;
       }
-      await runLoad('dns', o, (hooks) => runDns({ ...dnsOptions, ...hooks }));
+      await runLoad('dns', o, async (hooks) => (await import('./run.js')).runDns({ ...dnsOptions, ...hooks }));
     });
 
   const serve = program.command('serve').description('run a built-in target on its own');

@@ -35,7 +35,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import dnsPacket from 'dns-packet';
+import { dnsPacket } from './dns-packet.js';
 import type { Answer } from 'dns-packet';
 import { InputFileError } from '../errors.js';
 
@@ -1188,10 +1188,10 @@ function decodeWithCodec(f: Fields, info: TypeInfo, rdata: Buffer): unknown {
   rdata.copy(msg, 23);
   let data: unknown;
   try {
-    const answer = dnsPacket.decode(msg).answers?.[0];
+    const answer = dnsPacket().decode(msg).answers?.[0];
     data = answer && 'data' in answer ? answer.data : undefined;
     if (data && typeof data === 'object' && info.mnemonic === 'CAA') delete (data as { issuerCritical?: boolean }).issuerCritical;
-    const again = dnsPacket.encode({
+    const again = dnsPacket().encode({
       type: 'response',
       answers: [{ name: '.', type: info.recordType, class: 'IN', ttl: 0, data } as Answer],
     });

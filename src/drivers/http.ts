@@ -10,7 +10,6 @@ import { OptionsError, TargetUnreachableError } from '../errors.js';
 import type { Completion, Driver, DriverContext } from './driver.js';
 import { endpointOf } from './http-base.js';
 import { NativeDriver } from './http-native.js';
-import { UndiciDriver } from './http-undici.js';
 
 export const HTTP_CLIENTS = ['native', 'undici'] as const;
 export type HttpClient = (typeof HTTP_CLIENTS)[number];
@@ -108,7 +107,8 @@ export async function createDriver(options: HttpDriverOptions, completion: Compl
   const problems = checkHttpOptions(options);
   if (problems.length > 0) throw new OptionsError(problems);
   const share = connectionShare(options.connections ?? options.maxConnections, context.threadIndex, context.threadCount);
-  const Client = clientOf(options) === 'native' ? NativeDriver : UndiciDriver;
+  // undici only when it will send: loading it is slow, and this module is on the path of every import of the library.
+  const Client = clientOf(options) === 'native' ? NativeDriver : (await import('./http-undici.js')).UndiciDriver;
   return new Client(options, completion, context.timeoutMs, context.maxInflight, share);
 }
 

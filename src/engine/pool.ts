@@ -5,7 +5,6 @@
  * module URL and options handed to the threads.
  */
 import { MessageChannel } from 'node:worker_threads';
-import { Piscina } from 'piscina';
 import { createHistogram, decodeHistogram, percentileMs } from '../measure/histogram.js';
 import type { ProgressEvent } from '../result.js';
 import { workerEntry } from './module-file.js';
@@ -55,6 +54,8 @@ export interface PlanOutcome {
 const START_LEAD_MS = 50;
 
 export async function runPlan(plan: RunPlan, source: StepSource, hooks: RunHooks = {}): Promise<PlanOutcome> {
+  // Loaded by the first run, not by importing the library.
+  const { Piscina } = await import('piscina');
   const threads = plan.threadCount;
   const pool = new Piscina({
     filename: workerEntry(),

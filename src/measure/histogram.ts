@@ -1,20 +1,32 @@
 /**
- * The only module that imports hdr-histogram-js. Values are microseconds,
+ * The only module that loads hdr-histogram-js. Values are microseconds,
  * 1 µs to 1 h at 3 significant digits (wrk2's resolution), so memory per
  * histogram is fixed however long the run. Histograms cross threads and
  * machines as compressed base64 strings and merge with add().
  */
-import * as hdr from 'hdr-histogram-js';
+import { createRequire } from 'node:module';
+import type * as Hdr from 'hdr-histogram-js';
 import type { LatencyStats } from '../result.js';
 
-export type Histogram = hdr.Histogram;
+export type Histogram = Hdr.Histogram;
+
+/*
+ * Required on first use rather than imported: hdr-histogram-js is slow to load
+ * and most importers of the library never build a histogram. require, not
+ * import(), because these functions are synchronous (it is CommonJS, so both
+ * give the same module).
+ */
+let hdrModule: typeof Hdr | undefined;
+function hdr(): typeof Hdr {
+  return (hdrModule ??= createRequire(import.meta.url)('hdr-histogram-js') as typeof Hdr);
+}
 
 export const HIGHEST_US = 3_600_000_000;
 
 export function createHistogram(): Histogram {
   // Plain JS histograms: WebAssembly ones are faster to record into but must be
   // initialised per thread and destroyed by hand; ~80 ns per record is cheap enough.
-  return hdr.build({
+  return hdr().build({
     lowestDiscernibleValue: 1,
     highestTrackableValue: HIGHEST_US,
     numberOfSignificantValueDigits: 3,
@@ -90,12 +102,12 @@ export class Recorder {
 }
 
 export function encodeHistogram(histogram: Histogram): string {
-  return hdr.encodeIntoCompressedBase64(histogram);
+  return hdr().encodeIntoCompressedBase64(histogram);
 }
 
 export function decodeHistogram(encoded: string): Histogram {
   if (encoded === '') return createHistogram();
-  return hdr.decodeFromCompressedBase64(encoded, 32, false, HIGHEST_US);
+  return hdr().decodeFromCompressedBase64(encoded, 32, false, HIGHEST_US);
 }
 
 /** Merge encoded histograms (from threads or machines) into one. */

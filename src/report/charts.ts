@@ -8,8 +8,7 @@
  * Several results overlay as series named by `result.label`; every chart also
  * carries the table of the figures it plots, for the HTML report.
  */
-import * as vega from 'vega';
-import { compile } from 'vega-lite';
+import type { Loader } from 'vega';
 import type { TopLevelSpec } from 'vega-lite';
 import type { Result, Saturation, StepBase } from '../result.js';
 import { failureRatio } from '../measure/saturation.js';
@@ -101,6 +100,9 @@ export function buildCharts(results: readonly Result[]): Chart[] {
 
 /** Vega-Lite → Vega → SVG string, headless. The loader refuses every fetch: a chart is made from its inline data only. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  // Imported here, not at the top: Vega and Vega-Lite are most of what `import 'tsload'`
+  // would cost, and only a report needs them.
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const runtime = vega.parse(compile(spec).spec);
   const view = new vega.View(runtime, { renderer: 'none', loader: offlineLoader, logLevel: vega.Warn });
   try {
@@ -111,7 +113,7 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
 }
 
 const refuse = (uri: string): Promise<never> => Promise.reject(new Error(`tsload charts load nothing from outside (asked for ${uri})`));
-const offlineLoader: vega.Loader = { load: refuse, sanitize: refuse, http: refuse, file: refuse };
+const offlineLoader: Loader = { load: refuse, sanitize: refuse, http: refuse, file: refuse };
 
 // ---------------------------------------------------------------- the charts
 

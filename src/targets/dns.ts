@@ -20,7 +20,8 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import * as dnsPacket from 'dns-packet';
+import type { Answer } from 'dns-packet';
+import { dnsPacket } from '../drivers/dns-packet.js';
 import type { Zone, ZoneRecord } from '../drivers/dns-zone.js';
 import { classCode, hostPort, nameToWire, skipName, typeCode } from '../drivers/dns.js';
 import { ServerStartError } from '../errors.js';
@@ -200,9 +201,9 @@ function encodeRdata(rec: ZoneRecord, type: number): Buffer {
   }
   // Copy arrays: dns-packet's TXT encoder rewrites the array it is given.
   const data = Array.isArray(rec.data) ? [...(rec.data as unknown[])] : rec.data;
-  const msg = dnsPacket.encode({
+  const msg = dnsPacket().encode({
     type: 'response',
-    answers: [{ name: '.', type: rec.type, class: 'IN', ttl: 0, data } as unknown as dnsPacket.Answer],
+    answers: [{ name: '.', type: rec.type, class: 'IN', ttl: 0, data } as unknown as Answer],
   });
   // header 12 + root 1 + type 2 + class 2 + ttl 4 + rdlength 2
   const rdata = Buffer.from(msg.subarray(23));
