@@ -17,8 +17,11 @@ const root = new URL('..', import.meta.url).pathname;
 const dist = join(root, 'dist');
 const distUrl = `${pathToFileURL(dist).href}/`;
 const LIMIT_MS = 150;
-/** What the CLI's help may add to a bare `node -e 0`: commander and the CLI module. */
-const HELP_OVER_NODE_MS = 75;
+/**
+ * What the CLI's help may add to a bare `node -e 0`: commander and the CLI
+ * module. Loading the library for it, as the CLI once did, adds several times this.
+ */
+const HELP_OVER_NODE_MS = 100;
 /** A busy machine only makes a run slower, so the fastest of a few is the one to judge. */
 const RUNS = 5;
 
@@ -131,19 +134,23 @@ describe('startup', () => {
   // Node's own start on this kind of machine is most of 150 ms already, and it is not
   // tsload's to cut: judge what tsload adds to it, side by side in the same minute.
   it(`tsload --help adds under ${HELP_OVER_NODE_MS} ms to node's own start`, () => {
-    const time = (args: string[], check: (run: ReturnType<typeof node>) => void) =>
-      fastest(() => {
-        const t = performance.now();
-        const run = node(args);
-        const elapsed = performance.now() - t;
-        check(run);
-        return elapsed;
-      });
-    const bare = time(['-e', '0'], (run) => expect(run.status).toBe(0));
-    const help = time([join(dist, 'cli.js'), '--help'], (run) => {
-      expect(run.status, run.stderr).toBe(0);
-      expect(run.stdout).toMatch(/^Usage: tsload/);
-    });
+    const timed = (args: string[]): { ms: number; run: ReturnType<typeof node> } => {
+      const t = performance.now();
+      const run = node(args);
+      return { ms: performance.now() - t, run };
+    };
+    // Interleaved, so both see the same minute of the machine; the fastest of each is judged.
+    let bare = Infinity;
+    let help = Infinity;
+    for (let i = 0; i < RUNS; i++) {
+      const b = timed(['-e', '0']);
+      expect(b.run.status).toBe(0);
+      bare = Math.min(bare, b.ms);
+      const h = timed([join(dist, 'cli.js'), '--help']);
+      expect(h.run.status, h.run.stderr).toBe(0);
+      expect(h.run.stdout).toMatch(/^Usage: tsload/);
+      help = Math.min(help, h.ms);
+    }
     console.log(`node -e 0: ${bare.toFixed(1)} ms; tsload --help: ${help.toFixed(1)} ms (fastest of ${RUNS})`);
     expect(help - bare).toBeLessThan(HELP_OVER_NODE_MS);
   });
