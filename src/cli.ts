@@ -383,7 +383,7 @@ export function buildProgram(): Command {
  * user named one. Network namespaces are per process, so a child is the only way.
  */
 async function runInTestbed(protocol: 'http' | 'dns', argv: string[], hasTarget: boolean): Promise<number> {
-  const [tb, { cliCommand }] = await Promise.all([import('./testbed/index.js'), import('./engine/module-file.js')]);
+  const [tb, { cliCommand }] = await Promise.all([import('./testbed/index.js'), import('./cli-command.js')]);
   const args = argv.filter((a) => a !== '--testbed');
   if (!hasTarget) {
     const target = await tb.defaultTarget(protocol);

@@ -45,7 +45,8 @@ export {
 } from './errors.js';
 
 // The driver contract: outcome codes and their classification.
-export { Failure, failureOf } from './drivers/driver.js';
+export { Failure } from './engine/driver.js';
+export { failureOf } from './drivers/failures.js';
 export { RESULT_SCHEMA } from './result.js';
 
 export type { HttpOptions, DnsOptions } from './run.js';
@@ -72,5 +73,5 @@ export type { Query } from './drivers/dns-queries.js';
 export type { HttpClient } from './drivers/http.js';
 export type { HttpTarget, HttpTargetOptions } from './targets/http.js';
 export type { DnsTarget, DnsTargetOptions } from './targets/dns.js';
-export type { Driver, DriverModule, DriverContext, Completion, DriverCounters } from './drivers/driver.js';
+export type { Driver, DriverModule, DriverContext, Completion, DriverCounters } from './engine/driver.js';
 export type { Histogram } from './measure/histogram.js';

@@ -8,7 +8,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import * as dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Failure, type Driver } from '../src/drivers/driver.js';
+import { Failure, type Driver } from '../src/engine/driver.js';
 import { createDriver, probeDns, rcodeName, type DnsDriverOptions } from '../src/drivers/dns.js';
 import { parseZone } from '../src/drivers/dns-zone.js';
 import { TargetUnreachableError } from '../src/errors.js';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { OpenLoop } from '../src/engine/loop.js';
-import { Failure, type Completion, type Driver } from '../src/drivers/driver.js';
+import { Failure, type Completion, type Driver } from '../src/engine/driver.js';
 import { statsOf, decodeHistogram } from '../src/measure/histogram.js';
 import type { StepReport } from '../src/engine/messages.js';
 

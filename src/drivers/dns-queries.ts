@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { InputFileError, OptionsError } from '../errors.js';
 import { NameSyntaxError, formatDomainName, isAtOrBelow, lowerName, parseDomainName, parseTypeName, splitName } from './dns-zone.js';
 import type { Zone } from './dns-zone.js';
-import { mulberry32 } from '../engine/schedule.js';
+import { mulberry32 } from '../util/random.js';
 
 export interface Query {
   name: string;

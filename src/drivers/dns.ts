@@ -13,8 +13,9 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Failure, failureOf } from './driver.js';
-import type { Completion, Driver, DriverContext, DriverCounters, DriverModule } from './driver.js';
+import { Failure } from '../engine/driver.js';
+import type { Completion, Driver, DriverContext, DriverCounters, DriverModule } from '../engine/driver.js';
+import { failureOf } from './failures.js';
 import { OptionsError, TargetUnreachableError } from '../errors.js';
 
 export interface DnsQuery {

@@ -1,14 +1,43 @@
 /**
- * What both HTTP clients share: the requests as bytes, and the book of
- * requests in flight. The book keeps tokens in send order (so the timeout
- * sweep only looks at the oldest) and holds requests beyond connections ×
- * pipelining in a FIFO of its own, so a client never queues internally and a
- * request that times out while waiting is simply dropped, never sent.
+ * What http.ts and both HTTP clients share: the options (defined here, below
+ * all three, so that none of them imports another for them), the requests as
+ * bytes, and the book of requests in flight. The book keeps tokens in send
+ * order (so the timeout sweep only looks at the oldest) and holds requests
+ * beyond connections × pipelining in a FIFO of its own, so a client never
+ * queues internally and a request that times out while waiting is simply
+ * dropped, never sent.
  */
 import { performance } from 'node:perf_hooks';
-import { Failure } from './driver.js';
-import type { Completion, Driver, DriverCounters } from './driver.js';
-import type { HttpDriverOptions } from './http.js';
+import { Failure } from '../engine/driver.js';
+import type { Completion, Driver, DriverCounters } from '../engine/driver.js';
+
+export const HTTP_CLIENTS = ['native', 'undici'] as const;
+export type HttpClient = (typeof HTTP_CLIENTS)[number];
+
+export interface HttpDriverOptions {
+  /** Target URL; its origin is where every request goes. */
+  url: string;
+  /** Request targets sent round robin (absolute URLs or paths resolved against `url`); defaults to `url` alone. */
+  urls?: string[];
+  method: string;
+  headers: [string, string][];
+  body?: string;
+  /**
+   * A fixed pool: at most this many connections in total across threads (each
+   * thread opens its share), as wrk's -c. Requests that find them all busy
+   * wait, and the wait is measured. Unset: the pool grows on demand up to
+   * `maxConnections`.
+   */
+  connections?: number;
+  /** Without `connections`: the most connections the pool may grow to, in total across threads. */
+  maxConnections: number;
+  /** Requests in flight per connection (1 = no pipelining). */
+  pipelining: number;
+  /** httperf's default: a fresh TCP connection per request, closed by the client after the reply. */
+  newConnectionPerRequest: boolean;
+  /** Which HTTP client sends: tsload's own (http:// only) or undici; by default the own one for http:// and undici for https://. */
+  client?: HttpClient;
+}
 
 /** One request of the URL list, as the bytes that go on the wire. */
 export interface EncodedRequest {

@@ -11,11 +11,12 @@
  */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { Failure, failureOf } from './driver.js';
-import type { Completion } from './driver.js';
+import { Failure } from '../engine/driver.js';
+import type { Completion } from '../engine/driver.js';
+import { failureOf } from './failures.js';
 import { performance } from 'node:perf_hooks';
 import { HttpDriverBase, encodeRequests, endpointOf, mayOpen } from './http-base.js';
-import type { HttpDriverOptions } from './http.js';
+import type { HttpDriverOptions } from './http-base.js';
 import { ResponseReader } from './http1-response.js';
 import type { ReplyBytes, ResponseSink } from './http1-response.js';
 

@@ -1,43 +1,19 @@
 /**
- * The HTTP driver: its options and their checks, and the choice of client.
- * Two clients sit behind it, sharing one book of requests in flight
- * (http-base.ts): tsload's own HTTP/1.1 client on node:net (http-native.ts,
- * the default for http://) and undici's dispatch() on a keep-alive Pool
- * (http-undici.ts, for https:// or when asked for).
+ * The HTTP driver: its options (defined in http-base.ts) and their checks,
+ * and the choice of client. Two clients sit behind it, sharing one book of
+ * requests in flight (http-base.ts): tsload's own HTTP/1.1 client on node:net
+ * (http-native.ts, the default for http://) and undici's dispatch() on a
+ * keep-alive Pool (http-undici.ts, for https:// or when asked for).
  */
 import { connect as netConnect } from 'node:net';
 import { OptionsError, TargetUnreachableError } from '../errors.js';
-import type { Completion, Driver, DriverContext } from './driver.js';
-import { endpointOf } from './http-base.js';
+import type { Completion, Driver, DriverContext } from '../engine/driver.js';
+import { HTTP_CLIENTS, endpointOf } from './http-base.js';
+import type { HttpClient, HttpDriverOptions } from './http-base.js';
 import { NativeDriver } from './http-native.js';
 
-export const HTTP_CLIENTS = ['native', 'undici'] as const;
-export type HttpClient = (typeof HTTP_CLIENTS)[number];
-
-export interface HttpDriverOptions {
-  /** Target URL; its origin is where every request goes. */
-  url: string;
-  /** Request targets sent round robin (absolute URLs or paths resolved against `url`); defaults to `url` alone. */
-  urls?: string[];
-  method: string;
-  headers: [string, string][];
-  body?: string;
-  /**
-   * A fixed pool: at most this many connections in total across threads (each
-   * thread opens its share), as wrk's -c. Requests that find them all busy
-   * wait, and the wait is measured. Unset: the pool grows on demand up to
-   * `maxConnections`.
-   */
-  connections?: number;
-  /** Without `connections`: the most connections the pool may grow to, in total across threads. */
-  maxConnections: number;
-  /** Requests in flight per connection (1 = no pipelining). */
-  pipelining: number;
-  /** httperf's default: a fresh TCP connection per request, closed by the client after the reply. */
-  newConnectionPerRequest: boolean;
-  /** Which HTTP client sends: tsload's own (http:// only) or undici; by default the own one for http:// and undici for https://. */
-  client?: HttpClient;
-}
+export { HTTP_CLIENTS };
+export type { HttpClient, HttpDriverOptions };
 
 /** The client that will send for these options. */
 export function clientOf(o: Pick<HttpDriverOptions, 'url' | 'client'>): HttpClient {

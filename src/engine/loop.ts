@@ -12,8 +12,8 @@
  */
 // Imported: the global `performance` is a lazy getter, read again on every use.
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
-import type { Completion, Driver, DriverCounters } from '../drivers/driver.js';
-import { Failure } from '../drivers/driver.js';
+import type { Completion, Driver, DriverCounters } from './driver.js';
+import { Failure } from './driver.js';
 import { Recorder } from '../measure/histogram.js';
 import type { Arrival, Schedule } from './schedule.js';
 import { createSchedule } from './schedule.js';

@@ -1,5 +1,5 @@
 /** Sums what the threads report for a step into one protocol-free step. */
-import { FAILURE_CLASSES, Failure } from '../drivers/driver.js';
+import { FAILURE_CLASSES, Failure } from './driver.js';
 import { encodeHistogram, mergeEncoded, statsOf } from '../measure/histogram.js';
 import type { ErrorClass, ErrorCounts, StepBase, TimelinePoint } from '../result.js';
 import type { SecondReport, StepReport, WindowCounts } from './messages.js';

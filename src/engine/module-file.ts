@@ -37,8 +37,3 @@ export function loaderExecArgv(): string[] {
 export function workerEntry(): string {
   return new URL(runningFromSource ? './worker-dev.mjs' : './worker.js', import.meta.url).href;
 }
-
-/** argv prefix that runs the tsload CLI in a child process: [node, ...flags, cli]. */
-export function cliCommand(): { command: string; args: string[] } {
-  return { command: process.execPath, args: [...loaderExecArgv(), siblingPath(import.meta.url, '../cli')] };
-}

@@ -4,6 +4,8 @@
  * no clock, no I/O, so it is tested without timers.
  */
 
+import { mulberry32 } from '../util/random.js';
+
 export type Arrival = 'constant' | 'poisson';
 
 export interface ScheduleSpec {
@@ -44,17 +46,5 @@ export function createSchedule(spec: ScheduleSpec): Schedule {
       at += -Math.log(1 - random()) * intervalMs;
       return due;
     },
-  };
-}
-
-/** Small, fast, seedable PRNG returning [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }

@@ -3,7 +3,7 @@
  * plan: the driver and its connections live across steps, and the main thread
  * starts each step at the same absolute time in every thread.
  */
-import type { DriverModule } from '../drivers/driver.js';
+import type { DriverModule } from './driver.js';
 import { OpenLoop } from './loop.js';
 import type { MainToWorker, WorkerTask, WorkerToMain } from './messages.js';
 

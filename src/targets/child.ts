@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { cliCommand } from '../engine/module-file.js';
+import { cliCommand } from '../cli-command.js';
 import { ServerStartError } from '../errors.js';
 
 export interface SpawnedTarget {

@@ -29,8 +29,10 @@ import {
 import type { LossRule, Qdisc, Tools } from './net.js';
 import { CLIENT, FIXTURES_DIR, SERVER, STATE_DIR, STATE_FILE, WWW_DIR, parseLinkOptions } from './settings.js';
 import type { LinkOptions, LinkSettings } from './settings.js';
-import { TARGET_NAMES, endpointFor, readTargets, startTarget, stopTargets } from './targets.js';
-import type { RunningTarget, StartOptions, TargetName, TargetStatus } from './targets.js';
+import { TARGET_NAMES } from './servers.js';
+import type { TargetName } from './servers.js';
+import { endpointFor, readTargets, startTarget, stopTargets } from './targets.js';
+import type { RunningTarget, StartOptions, TargetStatus } from './targets.js';
 import { findBinary, requireRootAndIproute } from './system.js';
 
 export { CLIENT, SERVER, STATE_DIR, WWW_DIR, TARGET_NAMES, parseLinkOptions };

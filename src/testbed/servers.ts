@@ -16,7 +16,9 @@
  *   which refuses root and runs its children as www-data (or nobody): the
  *   document root must be world-readable for it.
  */
-import type { TargetName } from './targets.js';
+// The names are here, not in targets.ts, because SERVERS is keyed by them and targets.ts imports SERVERS.
+export const TARGET_NAMES = ['builtin-http', 'nginx', 'apache', 'lighttpd', 'builtin-dns', 'bind', 'nsd', 'knot'] as const;
+export type TargetName = (typeof TARGET_NAMES)[number];
 
 export interface ServerContext {
   /** The target's own directory (config, pid file, run files, logs). */

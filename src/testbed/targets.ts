@@ -7,16 +7,13 @@
 import { spawn } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { cliCommand } from '../engine/module-file.js';
+import { cliCommand } from '../cli-command.js';
 import { EnvironmentError, InputFileError, OptionsError, ServerStartError, TsloadError } from '../errors.js';
 import { probe } from './probe.js';
 import { SERVERS } from './servers.js';
-import type { ServerContext } from './servers.js';
+import type { ServerContext, TargetName } from './servers.js';
 import { FIXTURES_DIR, SERVER, TARGETS_DIR, WWW_DIR } from './settings.js';
 import { findBinary, groupMembers, isAlive, procStat, signal, sleep, terminate } from './system.js';
-
-export const TARGET_NAMES = ['builtin-http', 'nginx', 'apache', 'lighttpd', 'builtin-dns', 'bind', 'nsd', 'knot'] as const;
-export type TargetName = (typeof TARGET_NAMES)[number];
 
 export interface StartOptions {
   /** DNS targets: zone file (default fixtures/test.zone). */

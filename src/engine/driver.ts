@@ -27,34 +27,6 @@ export type FailureCode = (typeof Failure)[keyof typeof Failure];
 /** Number of failure classes; failure code c maps to index -c - 1. */
 export const FAILURE_CLASSES = 8;
 
-/** Classify a Node/undici error the way httperf does. */
-export function failureOf(error: unknown): FailureCode {
-  const code = (error as { code?: unknown } | null)?.code;
-  switch (code) {
-    case 'ECONNREFUSED':
-      return Failure.connrefused;
-    case 'ECONNRESET':
-    case 'EPIPE':
-    case 'UND_ERR_SOCKET':
-    case 'UND_ERR_CLOSED':
-      return Failure.connreset;
-    case 'EADDRNOTAVAIL':
-      return Failure.addrunavail;
-    case 'EMFILE':
-      return Failure.fdUnavail;
-    case 'ENFILE':
-      return Failure.ftabFull;
-    case 'ETIMEDOUT':
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return Failure.socketTimo;
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-      return Failure.timeout;
-    default:
-      return Failure.other;
-  }
-}
-
 export interface Completion {
   /**
    * Request `token` is on its way: written to a socket (or handed to the

@@ -1,0 +1,16 @@
+/**
+ * Seeded randomness shared by the engine's Poisson arrivals and the DNS query
+ * mix. It sits below both so that a driver need not import the engine for it.
+ */
+
+/** Small, fast, seedable PRNG returning [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
