@@ -207,6 +207,11 @@ function parseServer(text: string, problems: string[]): { host: string; port: nu
   return { host: m[1] ?? m[2]!, port };
 }
 
+/** A byte count per item (request, reply, query), to a tenth; 0 when there were none. */
+function per(total: number | undefined, n: number | undefined): number {
+  return n ? Math.round(((total ?? 0) / n) * 10) / 10 : 0;
+}
+
 /** What a protocol's step mapping needs to name tsload's limits, besides the step. */
 type LimitContext = Omit<LimitInputs, 'step' | 'pool' | 'lostAtGenerator'>;
 
@@ -214,7 +219,6 @@ function dnsStep(step: MergedStep, context: LimitContext): DnsStep {
   const { codes, counters, ...base } = step;
   const rcodes: Record<string, number> = {};
   for (const [code, count] of Object.entries(codes)) rcodes[rcodeName(Number(code))] = count;
-  const per = (total: number | undefined, n: number | undefined) => (n ? Math.round(((total ?? 0) / n) * 10) / 10 : 0);
   const lostAtGenerator = counters.lostAtGenerator ?? null;
   return {
     ...base,
@@ -242,7 +246,6 @@ function httpStep(step: MergedStep, context: LimitContext, pool: { limit: number
   const waited = counters.waitedForConnection ?? 0;
   const waitedAtLimit = counters.waitedAtLimit ?? 0;
   const written = counters.requestsWritten ?? 0;
-  const per = (total: number | undefined, n: number | undefined) => (n ? Math.round(((total ?? 0) / n) * 10) / 10 : 0);
   return {
     ...base,
     bytesSent: counters.bytesSent ?? 0,

@@ -124,8 +124,3 @@ function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
 }
-
-/** The limits of a step that were tsload's own (not a pool that filled because the server slowed). */
-export function ownLimits(limits: readonly GeneratorLimit[] | undefined): GeneratorLimit[] {
-  return (limits ?? []).filter((l) => l.cause === 'tsload');
-}

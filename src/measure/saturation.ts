@@ -104,7 +104,7 @@ export function findSaturation(
       }
     } else if (criterion === null) nonMonotone.push(index);
   }
-  const own = failedAt === null ? [] : ownLimitKinds(steps[failedAt]?.generatorLimits);
+  const own = failedAt === null ? [] : ownLimits(steps[failedAt]?.generatorLimits).map((l) => l.kind);
   return {
     rate: best === null ? null : (steps[best]?.targetRate ?? null),
     step: best,
@@ -118,8 +118,9 @@ export function findSaturation(
   };
 }
 
-function ownLimitKinds(limits: readonly GeneratorLimit[] | undefined): GeneratorLimit['kind'][] {
-  return (limits ?? []).filter((l) => l.cause === 'tsload').map((l) => l.kind);
+/** The limits of a step that were tsload's own (not a pool or cap that filled because the server slowed). */
+export function ownLimits(limits: readonly GeneratorLimit[] | undefined): GeneratorLimit[] {
+  return (limits ?? []).filter((l) => l.cause === 'tsload');
 }
 
 const criterionWords: Record<SaturationCriterion, (c: Saturation['criteria'], reply: string) => string> = {

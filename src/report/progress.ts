@@ -24,6 +24,7 @@
  *   when the run ends (also after an error or abort): progress.finish()
  */
 import type { ProgressEvent, StepBase } from '../result.js';
+import { ownLimits } from '../measure/saturation.js';
 
 export interface ProgressStream {
   write(chunk: string): unknown;
@@ -163,7 +164,7 @@ export function summaryLine(s: StepSummary, stepIndex: number, stepCount: number
   const arrivals = s.sent + s.dropped + notSent;
   const failures = s.errors.total + s.timeouts + s.dropped + notSent;
   const share = arrivals > 0 ? ((100 * failures) / arrivals).toFixed(2) : '0.00';
-  const own = (s.generatorLimits ?? []).filter((l) => l.cause === 'tsload').map((l) => l.kind);
+  const own = ownLimits(s.generatorLimits).map((l) => l.kind);
   return (
     `step ${stepIndex + 1}/${stepCount} ${num(s.targetRate)} ${words.unit} done: ` +
     `sent ${num(s.sendRate)}/s, ${words.replies} ${num(s.replyRate)}/s, ` +

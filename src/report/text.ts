@@ -9,7 +9,7 @@
 import type { DnsStep, ErrorClass, HttpStep, LatencyStats, Result, Saturation, Step } from '../result.js';
 import { orderedRcodes } from './dnsperf.js';
 import { DROPPED_MEANING, LOST_AT_GENERATOR_MEANING, NOT_SENT_MEANING, describeLimit, limitLines } from './blocks.js';
-import { generatorAtLimit } from '../measure/saturation.js';
+import { generatorAtLimit, ownLimits } from '../measure/saturation.js';
 
 const ERROR_CLASSES: readonly ErrorClass[] = [
   'connrefused',
@@ -111,7 +111,7 @@ export function saturationLine(result: Result): string {
   const nonMonotone = (s.nonMonotone ?? []).map((i) => `${targetRate(result.steps[i]?.targetRate ?? 0)} ${unit}`);
   const monotone = nonMonotone.length > 0 ? `\nnot monotone: passed again above the failure, at ${nonMonotone.join(', ')}; the saturation point stays below the first failure` : '';
   if (s.generatorLimit != null && at !== undefined) {
-    const limits = (at.generatorLimits ?? []).filter((l) => l.cause === 'tsload').map(describeLimit);
+    const limits = ownLimits(at.generatorLimits).map(describeLimit);
     const floor = s.rate === null ? 'no step passed below it' : `the server kept up to at least ${targetRate(s.rate)} ${unit}`;
     return `saturation: not found; at ${targetRate(at.targetRate)} ${unit} (step ${s.failedAt! + 1}) ${limits.join('; ')}. ${floor}${monotone}`;
   }
@@ -155,7 +155,7 @@ function sweepTable(result: Result): string[] {
 /** The limit column: 'tsload' where tsload itself was a limit, 'server' where a pool or cap filled because the server slowed. */
 function limitMark(step: Step): string {
   const limits = step.generatorLimits ?? [];
-  if (limits.some((l) => l.cause === 'tsload')) return 'tsload';
+  if (ownLimits(limits).length > 0) return 'tsload';
   return limits.length > 0 ? 'server' : '-';
 }
 
