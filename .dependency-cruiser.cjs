@@ -1,5 +1,5 @@
 /**
- * The layers of src/, lowest first: measure (and util) < engine < drivers,
+ * The layers of src/, lowest first: measure (and util) < engine < protocols,
  * targets, testbed, report < run, cli. A layer may import what is below it,
  * never what is above: the engine must stay protocol-free so any driver can
  * plug into it, and measure/report must stay pure so they can judge results
@@ -23,21 +23,21 @@ module.exports = {
       severity: 'error',
       comment: 'The engine owns the driver contract; protocols, targets, the testbed, reports and the CLI build on it.',
       from: { path: '^src/engine/' },
-      to: { path: ['^src/(drivers|targets|testbed|report)/', '^src/(cli|run)\\.ts$'] },
+      to: { path: ['^src/(protocols|targets|testbed|report)/', '^src/(cli|run)\\.ts$'] },
     },
     {
       name: 'report-is-protocol-free',
       severity: 'error',
       comment: 'Reports format results (src/result.ts), not engine or driver internals.',
       from: { path: '^src/report/' },
-      to: { path: '^src/(engine|drivers)/' },
+      to: { path: '^src/(engine|protocols)/' },
     },
     {
       name: 'measure-is-lowest',
       severity: 'error',
       comment: 'Measurement is pure arithmetic on results: it may import src/result.ts types, nothing above.',
       from: { path: '^src/measure/' },
-      to: { path: ['^src/(engine|drivers|report|targets|testbed)/', '^src/(cli|run)\\.ts$'] },
+      to: { path: ['^src/(engine|protocols|report|targets|testbed)/', '^src/(cli|run)\\.ts$'] },
     },
     {
       name: 'util-is-lowest',

@@ -10,7 +10,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, OptionsError, TsloadError, exitCodeOf } from './errors.js';
 import type { CommonOptions } from './options.js';
 import type { Result } from './result.js';
-import type { HttpClient } from './drivers/http.js';
+import type { HttpClient } from './protocols/http/driver.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -254,7 +254,7 @@ export function buildProgram(): Command {
       if (o.emitQueries === true) {
         const [{ dnsQueries }, { formatQueryFile }, { throwIfProblems }] = await Promise.all([
           import('./run.js'),
-          import('./drivers/dns-queries.js'),
+          import('./protocols/dns/queries.js'),
           import('./options.js'),
         ]);
         const problems: string[] = [];
@@ -287,7 +287,7 @@ export function buildProgram(): Command {
     .requiredOption('--zone <file>', 'zone file to serve (repeatable)', collect)
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:5353')
     .action(async (o: { zone: string[]; listen: string }) => {
-      const [{ startDnsTarget }, { loadZone }] = await Promise.all([import('./targets/dns.js'), import('./drivers/dns-zone.js')]);
+      const [{ startDnsTarget }, { loadZone }] = await Promise.all([import('./targets/dns.js'), import('./protocols/dns/zone.js')]);
       const { host, port } = parseListen(o.listen);
       const target = await startDnsTarget({ zones: o.zone.map((file) => loadZone(file)), host, port });
       process.stdout.write(`tsload: dns target listening on ${target.address}\n`);

@@ -10,8 +10,8 @@ export { runHttp, runDns, dnsQueries, defaultMaxConnections, VERSION } from './r
 export { parseRates, parseDuration, DEFAULT_RATE, MIN_RATE, MAX_RATE } from './options.js';
 
 // DNS inputs: zone files, query files, query mixes.
-export { parseZone, loadZone } from './drivers/dns-zone.js';
-export { parseQueryFile, loadQueryFile, buildQueryMix, formatQueryFile } from './drivers/dns-queries.js';
+export { parseZone, loadZone } from './protocols/dns/zone.js';
+export { parseQueryFile, loadQueryFile, buildQueryMix, formatQueryFile } from './protocols/dns/queries.js';
 
 // Built-in targets.
 export { startHttpTarget } from './targets/http.js';
@@ -46,7 +46,8 @@ export {
 
 // The driver contract: outcome codes and their classification.
 export { Failure } from './engine/driver.js';
-export { failureOf } from './drivers/failures.js';
+export { failureOf } from './protocols/http/failures.js';
+export { socketFailure } from './protocols/failures.js';
 export { RESULT_SCHEMA } from './result.js';
 
 export type { HttpOptions, DnsOptions } from './run.js';
@@ -68,9 +69,9 @@ export type {
   GeneratorLimit,
   LimitCause,
 } from './result.js';
-export type { Zone, ZoneRecord } from './drivers/dns-zone.js';
-export type { Query } from './drivers/dns-queries.js';
-export type { HttpClient } from './drivers/http.js';
+export type { Zone, ZoneRecord } from './protocols/dns/zone.js';
+export type { Query } from './protocols/dns/queries.js';
+export type { HttpClient } from './protocols/http/driver.js';
 export type { HttpTarget, HttpTargetOptions } from './targets/http.js';
 export type { DnsTarget, DnsTargetOptions } from './targets/dns.js';
 export type { Driver, DriverModule, DriverContext, Completion, DriverCounters } from './engine/driver.js';

@@ -22,10 +22,10 @@ import {
   type CommonPlanOptions,
 } from './options.js';
 import { RESULT_SCHEMA, type DnsResult, type DnsStep, type HttpResult, type HttpStep, type StepBase } from './result.js';
-import { checkHttpOptions, probeHttp, type HttpClient, type HttpDriverOptions } from './drivers/http.js';
-import { probeDns, rcodeName, type DnsDriverOptions } from './drivers/dns.js';
-import { loadZone } from './drivers/dns-zone.js';
-import { buildQueryMix, loadQueryFile, type Query } from './drivers/dns-queries.js';
+import { checkHttpOptions, probeHttp, type HttpClient, type HttpDriverOptions } from './protocols/http/driver.js';
+import { probeDns, rcodeName, type DnsDriverOptions } from './protocols/dns/driver.js';
+import { loadZone } from './protocols/dns/zone.js';
+import { buildQueryMix, loadQueryFile, type Query } from './protocols/dns/queries.js';
 import { TargetUnreachableError, TsloadError } from './errors.js';
 import { spawnTarget, type SpawnedTarget } from './targets/child.js';
 
@@ -96,7 +96,7 @@ export async function runHttp(options: HttpOptions): Promise<HttpResult> {
     }
     await probeHttp(url, Math.min(common.timeoutMs, 5000));
     const pool = { limit: connections ?? maxConnections, fixed: connections !== undefined, pipelining };
-    const { base, steps } = await run(common, url, './drivers/http', { url, ...request }, options, (step, limits) => httpStep(step, limits, pool));
+    const { base, steps } = await run(common, url, './protocols/http/driver', { url, ...request }, options, (step, limits) => httpStep(step, limits, pool));
     return { protocol: 'http', ...base, steps };
   } finally {
     await builtin?.stop();
@@ -179,7 +179,7 @@ export async function runDns(options: DnsOptions): Promise<DnsResult> {
       dnssec: options.dnssec ?? false,
       recursionDesired: options.recursionDesired ?? true,
     };
-    const { base, steps } = await run(common, target, './drivers/dns', driverOptions, options, dnsStep);
+    const { base, steps } = await run(common, target, './protocols/dns/driver', driverOptions, options, dnsStep);
     return { protocol: 'dns', ...base, steps };
   } finally {
     await builtin?.stop();

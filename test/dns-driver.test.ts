@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import * as dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Failure, type Driver } from '../src/engine/driver.js';
-import { createDriver, probeDns, rcodeName, type DnsDriverOptions } from '../src/drivers/dns.js';
-import { parseZone } from '../src/drivers/dns-zone.js';
+import { createDriver, probeDns, rcodeName, type DnsDriverOptions } from '../src/protocols/dns/driver.js';
+import { parseZone } from '../src/protocols/dns/zone.js';
 import { TargetUnreachableError } from '../src/errors.js';
 import { spawnTarget } from '../src/targets/child.js';
 import { startDnsTarget, type DnsTarget } from '../src/targets/dns.js';
@@ -258,7 +258,7 @@ describe('dns driver ID management', () => {
     try {
       const child = spawn(process.execPath, ['--test-udp-no-try-send', '--import', 'tsx', '--input-type=module', '-e', script], {
         cwd: fileURLToPath(new URL('..', import.meta.url)),
-        env: { ...process.env, PORT: String(server.port), DRIVER_URL: new URL('../src/drivers/dns.ts', import.meta.url).href },
+        env: { ...process.env, PORT: String(server.port), DRIVER_URL: new URL('../src/protocols/dns/driver.ts', import.meta.url).href },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';

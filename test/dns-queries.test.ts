@@ -2,10 +2,10 @@ import { join } from 'node:path';
 import dnsPacket from 'dns-packet';
 import { describe, expect, it } from 'vitest';
 import { InputFileError, OptionsError } from '../src/errors.js';
-import { buildQueryMix, formatQueryFile, loadQueryFile, parseQueryFile } from '../src/drivers/dns-queries.js';
-import type { Query } from '../src/drivers/dns-queries.js';
-import { isAtOrBelow, loadZone, lowerName, packetTypeName, parseZone, typeCode } from '../src/drivers/dns-zone.js';
-import type { Zone } from '../src/drivers/dns-zone.js';
+import { buildQueryMix, formatQueryFile, loadQueryFile, parseQueryFile } from '../src/protocols/dns/queries.js';
+import type { Query } from '../src/protocols/dns/queries.js';
+import { isAtOrBelow, loadZone, lowerName, packetTypeName, parseZone, typeCode } from '../src/protocols/dns/zone.js';
+import type { Zone } from '../src/protocols/dns/zone.js';
 
 const TEST_ZONE = join(import.meta.dirname, '../fixtures/test.zone');
 

@@ -17,8 +17,8 @@ import {
   parseZone,
   splitName,
   typeCode,
-} from '../src/drivers/dns-zone.js';
-import type { ZoneRecord } from '../src/drivers/dns-zone.js';
+} from '../src/protocols/dns/zone.js';
+import type { ZoneRecord } from '../src/protocols/dns/zone.js';
 
 const ZONES = join(import.meta.dirname, '../fixtures/zones');
 const TEST_ZONE = join(import.meta.dirname, '../fixtures/test.zone');

@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const runningFromSource = import.meta.url.endsWith('.ts');
 
-/** file: URL string of a module beside `fromUrl`, e.g. siblingModule(import.meta.url, '../drivers/http'). */
+/** file: URL string of a module beside `fromUrl`, e.g. siblingModule(import.meta.url, '../protocols/http/driver'). */
 export function siblingModule(fromUrl: string, relativeWithoutExtension: string): string {
   return new URL(`${relativeWithoutExtension}${runningFromSource ? '.ts' : '.js'}`, fromUrl).href;
 }

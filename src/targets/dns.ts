@@ -21,9 +21,9 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Answer } from 'dns-packet';
-import { dnsPacket } from '../drivers/dns-packet.js';
-import type { Zone, ZoneRecord } from '../drivers/dns-zone.js';
-import { classCode, hostPort, nameToWire, skipName, typeCode } from '../drivers/dns.js';
+import { dnsPacket } from '../protocols/dns/packet.js';
+import type { Zone, ZoneRecord } from '../protocols/dns/zone.js';
+import { classCode, hostPort, nameToWire, skipName, typeCode } from '../protocols/dns/driver.js';
 import { ServerStartError } from '../errors.js';
 
 export interface DnsTargetOptions {

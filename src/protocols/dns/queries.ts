@@ -8,10 +8,10 @@
  * `packetTypeName(type)` to dns-packet, which encodes unknown names as 0).
  */
 import { readFileSync } from 'node:fs';
-import { InputFileError, OptionsError } from '../errors.js';
-import { NameSyntaxError, formatDomainName, isAtOrBelow, lowerName, parseDomainName, parseTypeName, splitName } from './dns-zone.js';
-import type { Zone } from './dns-zone.js';
-import { mulberry32 } from '../util/random.js';
+import { InputFileError, OptionsError } from '../../errors.js';
+import { NameSyntaxError, formatDomainName, isAtOrBelow, lowerName, parseDomainName, parseTypeName, splitName } from './zone.js';
+import type { Zone } from './zone.js';
+import { mulberry32 } from '../../util/random.js';
 
 export interface Query {
   name: string;

@@ -10,10 +10,10 @@
 import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
 import type { Dispatcher } from 'undici';
-import type { Completion } from '../engine/driver.js';
+import type { Completion } from '../../engine/driver.js';
 import { failureOf } from './failures.js';
-import { HttpDriverBase, encodeRequests, mayOpen } from './http-base.js';
-import type { HttpDriverOptions } from './http-base.js';
+import { HttpDriverBase, encodeRequests, mayOpen } from './book.js';
+import type { HttpDriverOptions } from './book.js';
 
 const NIL = -1;
 

@@ -35,9 +35,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { dnsPacket } from './dns-packet.js';
+import { dnsPacket } from './packet.js';
 import type { Answer } from 'dns-packet';
-import { InputFileError } from '../errors.js';
+import { InputFileError } from '../../errors.js';
 
 /**
  * One resource record, in dns-packet's Answer shape so it can be encoded as-is:

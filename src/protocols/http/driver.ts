@@ -6,11 +6,11 @@
  * keep-alive Pool (http-undici.ts, for https:// or when asked for).
  */
 import { connect as netConnect } from 'node:net';
-import { OptionsError, TargetUnreachableError } from '../errors.js';
-import type { Completion, Driver, DriverContext } from '../engine/driver.js';
-import { HTTP_CLIENTS, endpointOf } from './http-base.js';
-import type { HttpClient, HttpDriverOptions } from './http-base.js';
-import { NativeDriver } from './http-native.js';
+import { OptionsError, TargetUnreachableError } from '../../errors.js';
+import type { Completion, Driver, DriverContext } from '../../engine/driver.js';
+import { HTTP_CLIENTS, endpointOf } from './book.js';
+import type { HttpClient, HttpDriverOptions } from './book.js';
+import { NativeDriver } from './native.js';
 
 export { HTTP_CLIENTS };
 export type { HttpClient, HttpDriverOptions };
@@ -84,7 +84,7 @@ export async function createDriver(options: HttpDriverOptions, completion: Compl
   if (problems.length > 0) throw new OptionsError(problems);
   const share = connectionShare(options.connections ?? options.maxConnections, context.threadIndex, context.threadCount);
   // undici only when it will send: loading it is slow, and this module is on the path of every import of the library.
-  const Client = clientOf(options) === 'native' ? NativeDriver : (await import('./http-undici.js')).UndiciDriver;
+  const Client = clientOf(options) === 'native' ? NativeDriver : (await import('./undici.js')).UndiciDriver;
   return new Client(options, completion, context.timeoutMs, context.maxInflight, share);
 }
 

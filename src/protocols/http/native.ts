@@ -11,14 +11,14 @@
  */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { Failure } from '../engine/driver.js';
-import type { Completion } from '../engine/driver.js';
+import { Failure } from '../../engine/driver.js';
+import type { Completion } from '../../engine/driver.js';
 import { failureOf } from './failures.js';
 import { performance } from 'node:perf_hooks';
-import { HttpDriverBase, encodeRequests, endpointOf, mayOpen } from './http-base.js';
-import type { HttpDriverOptions } from './http-base.js';
-import { ResponseReader } from './http1-response.js';
-import type { ReplyBytes, ResponseSink } from './http1-response.js';
+import { HttpDriverBase, encodeRequests, endpointOf, mayOpen } from './book.js';
+import type { HttpDriverOptions } from './book.js';
+import { ResponseReader } from './response.js';
+import type { ReplyBytes, ResponseSink } from './response.js';
 
 /** Responses are read into this and parsed in place; one per thread is enough, as reads are handled one at a time. */
 const READ_BUFFER_BYTES = 64 * 1024;

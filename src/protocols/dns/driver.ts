@@ -13,10 +13,10 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Failure } from '../engine/driver.js';
-import type { Completion, Driver, DriverContext, DriverCounters, DriverModule } from '../engine/driver.js';
-import { failureOf } from './failures.js';
-import { OptionsError, TargetUnreachableError } from '../errors.js';
+import { Failure } from '../../engine/driver.js';
+import type { Completion, Driver, DriverContext, DriverCounters, DriverModule } from '../../engine/driver.js';
+import { socketFailure } from '../failures.js';
+import { OptionsError, TargetUnreachableError } from '../../errors.js';
 
 export interface DnsQuery {
   name: string;
@@ -480,7 +480,7 @@ export async function createDriver(
     if (s.state[id] === ID_INFLIGHT && s.seq[id] === seq) {
       const token = s.token[id]!;
       release(s, id);
-      completion.done(token, failureOf(err));
+      completion.done(token, socketFailure(err));
     }
   }
 
@@ -556,7 +556,7 @@ export async function createDriver(
       s.socket.send(buf, sentCallbacks[si]);
     } catch (error) {
       release(s, id);
-      fail(token, failureOf(error));
+      fail(token, socketFailure(error));
       return;
     }
     completion.written(token);

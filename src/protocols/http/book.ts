@@ -8,8 +8,8 @@
  * dropped, never sent.
  */
 import { performance } from 'node:perf_hooks';
-import { Failure } from '../engine/driver.js';
-import type { Completion, Driver, DriverCounters } from '../engine/driver.js';
+import { Failure } from '../../engine/driver.js';
+import type { Completion, Driver, DriverCounters } from '../../engine/driver.js';
 
 export const HTTP_CLIENTS = ['native', 'undici'] as const;
 export type HttpClient = (typeof HTTP_CLIENTS)[number];
