@@ -4,13 +4,15 @@
  * Everything real lives in the library; it is imported lazily so `--help` and
  * usage errors answer at once.
  */
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { ExitCode, OptionsError, TsloadError, exitCodeOf } from './errors.js';
+import { ExitCode, TsloadError, exitCodeOf } from './errors.js';
 import type { CommonOptions } from './options.js';
-import type { Result } from './result.js';
+import type { Outputs } from './outputs.js';
+import type { ProgressEvent, Result } from './result.js';
+import type { OptionsOf } from './run.js';
 import type { HttpClient } from './protocols/http/driver.js';
+import { parseEndpoint } from './util/endpoint.js';
+import { VERSION } from './version.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -48,6 +50,7 @@ interface OutputOptions {
   csv?: string;
   report?: string;
   quiet?: boolean;
+  testbed?: boolean;
 }
 
 function commonFrom(o: Record<string, unknown>): CommonOptions {
@@ -74,19 +77,14 @@ function commonFrom(o: Record<string, unknown>): CommonOptions {
 }
 
 /**
- * Runs a load command with progress, Ctrl-C handling and every requested output.
- * `start` imports the library itself, so a usage error caught here (a bad
- * --format, an output that cannot be written) answers without loading it.
+ * Runs a load command with progress, Ctrl-C handling and every requested
+ * output: the library's runLoad (or runInTestbed with --testbed), then its
+ * writeOutputs. Outputs are checked before anything runs.
  */
-async function runLoad<R extends Result>(
-  protocol: R['protocol'],
-  output: OutputOptions,
-  start: (hooks: Pick<CommonOptions, 'signal' | 'onProgress' | 'onStep'> & { onNotice: (line: string) => void }) => Promise<R>,
-): Promise<void> {
-  const formats = protocol === 'http' ? ['text', 'json', 'httperf'] : ['text', 'json', 'dnsperf'];
-  if (!formats.includes(output.format)) throw usage(`--format: '${output.format}' must be one of ${formats.join(', ')}`);
-  checkOutputs(output);
-  const [{ createProgress }, report] = await Promise.all([import('./report/progress.js'), import('./report/index.js')]);
+async function runLoad<N extends 'http' | 'dns'>(protocol: N, output: OutputOptions, options: OptionsOf[N]): Promise<void> {
+  const outputs: Outputs = { format: output.format, ...pickOutputs(output) };
+  const [{ checkOutputs, writeOutputs }, { createProgress }] = await Promise.all([import('./outputs.js'), import('./report/progress.js')]);
+  checkOutputs(protocol, outputs);
   const progress = createProgress(process.stderr, { quiet: output.quiet === true, protocol });
   const controller = new AbortController();
   const onSigint = (): void => {
@@ -95,38 +93,27 @@ async function runLoad<R extends Result>(
     controller.abort();
   };
   process.on('SIGINT', onSigint);
-  let result: R;
+  let result: Result;
   try {
-    result = await start({
+    const hooked = {
+      ...options,
       signal: controller.signal,
-      onProgress: (e) => progress.update(e),
-      onStep: (step, index, count) => progress.stepDone(step, index, count),
-      onNotice: (line) => {
+      onProgress: (e: ProgressEvent) => progress.update(e),
+      onStep: (step: Parameters<NonNullable<CommonOptions['onStep']>>[0], index: number, count: number) => progress.stepDone(step, index, count),
+      onNotice: (line: string) => {
         if (output.quiet !== true) process.stderr.write(`${line}\n`);
       },
-    });
+    };
+    result =
+      output.testbed === true
+        ? await (await import('./testbed/run.js')).runInTestbed(protocol, hooked)
+        : await (await import('./run.js')).runLoad(protocol, hooked);
   } finally {
     progress.finish();
     process.off('SIGINT', onSigint);
   }
-  const toStdout = output.json === '-' || output.format === 'json';
-  if (toStdout) process.stdout.write(report.formatJson(result));
-  else if (output.format === 'httperf' && result.protocol === 'http') process.stdout.write(report.formatHttperf(result));
-  else if (output.format === 'dnsperf' && result.protocol === 'dns') process.stdout.write(report.formatDnsperf(result));
-  else process.stdout.write(report.formatText(result));
   // Said even with --quiet: it hides progress, not where the results went.
-  const wrote = (file: string): void => {
-    process.stderr.write(`tsload: wrote ${file}\n`);
-  };
-  if (output.json !== undefined && output.json !== '-') {
-    writeFileSync(output.json, report.formatJson(result));
-    wrote(output.json);
-  }
-  if (output.csv !== undefined) {
-    writeFileSync(output.csv, report.formatCsv(result));
-    wrote(output.csv);
-  }
-  if (output.report !== undefined) (await report.writeReportFor([result], { out: output.report })).written.forEach(wrote);
+  for (const file of await writeOutputs(result, outputs)) process.stderr.write(`tsload: wrote ${file}\n`);
   if (result.aborted) process.exitCode = ExitCode.interrupted;
   else if (result.steps.every((step) => step.completed === 0)) {
     process.stderr.write(`tsload: no request got a reply in any step (exit ${ExitCode.noReplies})\n`);
@@ -134,49 +121,8 @@ async function runLoad<R extends Result>(
   }
 }
 
-const OUTPUTS = ['json', 'csv', 'report'] as const;
-
-/**
- * Fails at once, before a run that may take minutes, if an output file cannot
- * be written. Missing folders are created (they are wanted anyway); the file
- * is opened for append, which changes nothing in one that exists, and removed
- * again if this made it, so a run that then fails leaves no empty file behind.
- */
-function checkOutputs(output: OutputOptions): void {
-  const problems: string[] = [];
-  for (const name of OUTPUTS) {
-    const file = output[name];
-    if (file === undefined || (name === 'json' && file === '-')) continue;
-    try {
-      makeFolders(dirname(file));
-      const existed = existsSync(file);
-      if (existed && statSync(file).isDirectory()) throw new Error('it is a folder');
-      closeSync(openSync(file, 'a'));
-      if (!existed) rmSync(file);
-    } catch (error) {
-      problems.push(`--${name}: cannot write ${file}: ${reason(error)}`);
-    }
-  }
-  if (problems.length > 0) throw new OptionsError(problems);
-}
-
-/**
- * mkdir -p by hand: Node's recursive mkdir never returns where the kernel
- * refuses a new folder with ENOENT (in /proc), and its error for a file in
- * the way names the wrong path.
- */
-function makeFolders(dir: string): void {
-  const missing: string[] = [];
-  let d = dir;
-  for (; !existsSync(d); d = dirname(d)) missing.unshift(d);
-  if (!statSync(d).isDirectory()) throw new Error(`${d} is a file, not a folder`);
-  for (const folder of missing) mkdirSync(folder);
-}
-
-/** Node's words for a file system error without the code and call around them ("EACCES: permission denied, open '…'"). */
-function reason(error: unknown): string {
-  const e = error as NodeJS.ErrnoException;
-  return (e.code !== undefined && /^\w+: (.*?), \w+ '.*'$/.exec(e.message)?.[1]) || e.message;
+function pickOutputs(o: OutputOptions): Omit<Outputs, 'format'> {
+  return { ...(o.json === undefined ? {} : { json: o.json }), ...(o.csv === undefined ? {} : { csv: o.csv }), ...(o.report === undefined ? {} : { report: o.report }) };
 }
 
 function usage(message: string): TsloadError {
@@ -189,7 +135,7 @@ function usage(message: string): TsloadError {
 export function buildProgram(): Command {
   const program = new Command('tsload')
     .description('Open-loop HTTP and DNS load generator (replaces httperf and queryperf)')
-    .version('0.1.0')
+    .version(VERSION)
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
 
@@ -209,10 +155,8 @@ export function buildProgram(): Command {
     .option('--new-connection-per-request', "httperf's default: a new TCP connection per request (for comparison only)")
     .option('--client <native|undici>', "HTTP client: tsload's own (http:// only) or undici (default: native for http://, undici for https://)")
     .action(async (url: string | undefined, o: Record<string, unknown> & OutputOptions) => {
-      await runLoad('http', o, async (hooks) =>
-        (await import('./run.js')).runHttp({
+      await runLoad('http', o, {
           ...commonFrom(o),
-          ...hooks,
           ...(url === undefined ? {} : { url }),
           ...(o.connections === undefined ? {} : { connections: o.connections as string }),
           ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections as string }),
@@ -223,8 +167,7 @@ export function buildProgram(): Command {
           ...(o.urls === undefined ? {} : { urls: o.urls as string }),
           newConnectionPerRequest: o.newConnectionPerRequest === true,
           ...(o.client === undefined ? {} : { client: o.client as HttpClient }),
-        }),
-      );
+      });
     });
 
   loadOptions(program.command('dns').description('DNS load over UDP at a constant rate or a sweep of rates'))
@@ -263,7 +206,7 @@ export function buildProgram(): Command {
         process.stdout.write(formatQueryFile(queries));
         return;
       }
-      await runLoad('dns', o, async (hooks) => (await import('./run.js')).runDns({ ...dnsOptions, ...hooks }));
+      await runLoad('dns', o, dnsOptions);
     });
 
   const serve = program.command('serve').description('run a built-in target on its own');
@@ -377,33 +320,10 @@ export function buildProgram(): Command {
   return program;
 }
 
-/**
- * `tsload http|dns --testbed …`: run this same command line again inside the
- * testbed's client host, aimed at the server host's running target unless the
- * user named one. Network namespaces are per process, so a child is the only way.
- */
-async function runInTestbed(protocol: 'http' | 'dns', argv: string[], hasTarget: boolean): Promise<number> {
-  const [tb, { cliCommand }] = await Promise.all([import('./testbed/index.js'), import('./cli-command.js')]);
-  const args = argv.filter((a) => a !== '--testbed');
-  if (!hasTarget) {
-    const target = await tb.defaultTarget(protocol);
-    if (target === undefined) throw usage(`--testbed: no ${protocol} target is running; start one with 'tsload testbed start ${protocol === 'http' ? 'nginx' : 'nsd'}'`);
-    args.push(...(protocol === 'http' ? [target] : ['--server', target]));
-  }
-  const cli = cliCommand();
-  const { command, args: wrapped } = tb.clientCommand([cli.command, ...cli.args, ...args]);
-  const { spawn } = await import('node:child_process');
-  const child = spawn(command, wrapped, { stdio: 'inherit' });
-  // The child gets Ctrl-C from the terminal itself; wait for it to finish writing.
-  process.on('SIGINT', () => {});
-  return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? ExitCode.interrupted : ExitCode.failure))));
-}
-
 export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
-  const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || port > 65535) throw usage(`--listen: '${listen}' is not host:port`);
-  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+  const endpoint = listen.includes(':') ? parseEndpoint(listen, { host: '127.0.0.1' }) : undefined;
+  if (endpoint === undefined) throw usage(`--listen: '${listen}' is not host:port`);
+  return endpoint;
 }
 
 function untilSignal(): Promise<void> {
@@ -415,16 +335,6 @@ function untilSignal(): Promise<void> {
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    const [, , protocol, ...rest] = argv;
-    if ((protocol === 'http' || protocol === 'dns') && rest.includes('--testbed')) {
-      const program = buildProgram();
-      // Parse once here so usage errors are reported before anything starts.
-      const command = program.commands.find((c) => c.name() === protocol)!;
-      command.action(() => {});
-      await program.parseAsync(argv);
-      const hasTarget = protocol === 'http' ? command.args.length > 0 : command.opts().server !== undefined;
-      return await runInTestbed(protocol, argv.slice(2), hasTarget);
-    }
     await buildProgram().parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (error) {

@@ -4,7 +4,11 @@
  */
 
 // Load runs: options in, result (the same object `--json` writes) out.
-export { runHttp, runDns, dnsQueries, defaultMaxConnections, VERSION } from './run.js';
+export { runHttp, runDns, runLoad, runProtocol, dnsQueries, defaultMaxConnections, VERSION } from './run.js';
+// Where results go, as the CLI sends them: stdout formats and files.
+export { writeOutputs, checkOutputs, formatsOf } from './outputs.js';
+// The protocols tsload runs, each one record (src/protocols/protocol.ts).
+export { protocols, PROTOCOL_NAMES } from './protocols/index.js';
 
 // Option parsing, as the CLI does it.
 export { parseRates, parseDuration, DEFAULT_RATE, MIN_RATE, MAX_RATE } from './options.js';
@@ -20,6 +24,10 @@ export { spawnTarget } from './targets/child.js';
 
 // The two-host testbed (root only).
 export { testbed } from './testbed/index.js';
+export { runInTestbed } from './testbed/run.js';
+
+// host:port, read and written one way everywhere.
+export { parseEndpoint, formatEndpoint } from './util/endpoint.js';
 
 // Measurement: HDR histograms as they travel between threads and machines.
 export { mergeEncoded, decodeHistogram, encodeHistogram, statsOf } from './measure/histogram.js';
@@ -50,7 +58,12 @@ export { failureOf } from './protocols/http/failures.js';
 export { socketFailure } from './protocols/failures.js';
 export { RESULT_SCHEMA } from './result.js';
 
-export type { HttpOptions, DnsOptions } from './run.js';
+export type { HttpOptions, DnsOptions, OptionsOf } from './run.js';
+export type { Outputs } from './outputs.js';
+export type { Protocol, Counters, OpenTarget } from './protocols/protocol.js';
+export type { ProtocolName } from './protocols/index.js';
+export type { Endpoint } from './util/endpoint.js';
+export type { TlsUserOptions } from './protocols/tls.js';
 export type { CommonOptions } from './options.js';
 export type {
   Result,

@@ -9,6 +9,7 @@ import { HTTP_CLIENTS, checkHttpOptions, checkHttpTargets, clientOf, connectionS
 import { Failure, type Driver } from '../src/engine/driver.js';
 import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
 import { TargetUnreachableError } from '../src/errors.js';
+import { runHttp } from '../src/run.js';
 import { closeServer, listenLoopback } from './loopback.js';
 
 interface Outcome {
@@ -328,9 +329,9 @@ describe.each(HTTP_CLIENTS)('HTTP driver, %s client', (client) => {
     expect(r.outcomes).toEqual([]);
   });
 
-  it('rejects bad options', async () => {
-    await expect(driver({ client, url: `${target.url}/`, urls: ['http://127.0.0.2:1/'] })).rejects.toThrow(/not on http:\/\/127\.0\.0\.1/);
-    await expect(driver({ client, url: `${target.url}/`, headers: [['bad header', 'x']] })).rejects.toThrow(/header name/);
+  it('rejects bad options once, in the main thread, before any driver exists', async () => {
+    await expect(runHttp({ url: `${target.url}/`, client, urls: ['http://127.0.0.2:1/'], duration: 100 })).rejects.toThrow(/not on http:\/\/127\.0\.0\.1/);
+    await expect(runHttp({ url: `${target.url}/`, client, headers: ['bad header: x'], duration: 100 })).rejects.toThrow(/--header/);
   });
 });
 

@@ -14,7 +14,8 @@ import { createRequire } from 'node:module';
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Failure } from '../../engine/driver.js';
-import type { Completion, Driver, DriverContext, DriverCounters, DriverModule } from '../../engine/driver.js';
+import type { Completion, Driver, DriverContext, DriverModule } from '../../engine/driver.js';
+import type { DnsCounters } from './counters.js';
 import { socketFailure } from '../failures.js';
 import { OptionsError, TargetUnreachableError } from '../../errors.js';
 
@@ -573,8 +574,8 @@ export async function createDriver(
 
   return {
     send,
-    counters(): DriverCounters {
-      const c: DriverCounters = {
+    counters(): DnsCounters {
+      const c: DnsCounters = {
         queries: queriesSent,
         requestBytes,
         responseBytes,

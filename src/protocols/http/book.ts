@@ -9,7 +9,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Failure } from '../../engine/driver.js';
-import type { Completion, Driver, DriverCounters } from '../../engine/driver.js';
+import type { Completion, Driver } from '../../engine/driver.js';
+import type { HttpCounters } from './counters.js';
 
 export const HTTP_CLIENTS = ['native', 'undici'] as const;
 export type HttpClient = (typeof HTTP_CLIENTS)[number];
@@ -339,7 +340,7 @@ export abstract class HttpDriverBase implements Driver {
     this.pump();
   }
 
-  counters(): DriverCounters {
+  counters(): HttpCounters {
     return {
       connections: this.connections,
       waitedForConnection: this.waitedForConnection,

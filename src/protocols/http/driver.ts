@@ -6,7 +6,7 @@
  * keep-alive Pool (http-undici.ts, for https:// or when asked for).
  */
 import { connect as netConnect } from 'node:net';
-import { OptionsError, TargetUnreachableError } from '../../errors.js';
+import { TargetUnreachableError } from '../../errors.js';
 import type { Completion, Driver, DriverContext } from '../../engine/driver.js';
 import { HTTP_CLIENTS, endpointOf } from './book.js';
 import type { HttpClient, HttpDriverOptions } from './book.js';
@@ -79,9 +79,8 @@ export function connectionShare(total: number, threadIndex: number, threadCount:
   return Math.max(1, base + (threadIndex < total - base * threadCount ? 1 : 0));
 }
 
+/** `options` were checked once, in the main thread, by the protocol record (index.ts). */
 export async function createDriver(options: HttpDriverOptions, completion: Completion, context: DriverContext): Promise<Driver> {
-  const problems = checkHttpOptions(options);
-  if (problems.length > 0) throw new OptionsError(problems);
   const share = connectionShare(options.connections ?? options.maxConnections, context.threadIndex, context.threadCount);
   // undici only when it will send: loading it is slow, and this module is on the path of every import of the library.
   const Client = clientOf(options) === 'native' ? NativeDriver : (await import('./undici.js')).UndiciDriver;

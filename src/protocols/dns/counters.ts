@@ -1,0 +1,20 @@
+/** The counters the DNS driver reports, by name: the driver writes them, the step mapping reads them, and tsc checks both. */
+import type { Counters } from '../protocol.js';
+
+export const DNS_COUNTERS = [
+  'queries',
+  'requestBytes',
+  'responseBytes',
+  'responses',
+  'truncated',
+  'unexpected',
+  'late',
+  'bytesSent',
+  'bytesReceived',
+  'socketErrors',
+] as const;
+
+/** Datagrams the kernel dropped at tsload's own sockets: only where /proc/net/udp shows them. */
+export const DNS_OPTIONAL_COUNTERS = ['lostAtGenerator'] as const;
+
+export type DnsCounters = Counters<(typeof DNS_COUNTERS)[number], (typeof DNS_OPTIONAL_COUNTERS)[number]>;

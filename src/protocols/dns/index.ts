@@ -1,0 +1,143 @@
+/**
+ * DNS as tsload runs it: its options and their checks (once, here, in the
+ * main thread), the query list from a zone or a query file, the built-in
+ * server when no --server is given, the probe, the driver module, and the
+ * mapping of engine steps to DNS result steps.
+ */
+import { siblingModule } from '../../engine/module-file.js';
+import { generatorLimits } from '../../measure/limits.js';
+import { parseNumber, type CommonOptions } from '../../options.js';
+import type { DnsResult, DnsStep } from '../../result.js';
+import { spawnTarget } from '../../targets/child.js';
+import { TargetUnreachableError, TsloadError } from '../../errors.js';
+import { formatEndpoint, parseEndpoint, type Endpoint } from '../../util/endpoint.js';
+import { perItem, type Protocol, type ProtocolStep, type StepContext } from '../protocol.js';
+import { DNS_COUNTERS, DNS_OPTIONAL_COUNTERS, type DnsCounters } from './counters.js';
+import { probeDns, rcodeName, type DnsDriverOptions } from './driver.js';
+import { buildQueryMix, loadQueryFile, type Query } from './queries.js';
+import { loadZone } from './zone.js';
+
+export interface DnsOptions extends CommonOptions {
+  /** host[:port] (default port 53). Without one, tsload serves `zone` with its built-in server in a child process. */
+  server?: string;
+  /** A master file: the query mix is every (owner, type) in it, shuffled by `seed`. */
+  zone?: string;
+  /** A dnsperf/queryperf data file, or the queries themselves; used round robin instead of a zone's mix. */
+  queries?: string | readonly Query[];
+  /** Share of nonexistent names added to a zone's mix, in [0, 1). */
+  nxRatio?: number | string;
+  /** UDP sockets per thread (default 4), each with its own 16-bit ID space. */
+  sockets?: number | string;
+  /** dnsperf's name for the in-flight cap (same as maxInflight). */
+  maxOutstanding?: number | string;
+  /** EDNS0 with this UDP payload size. */
+  edns?: number | string;
+  /** Set the DO bit. */
+  dnssec?: boolean;
+  /** Set the RD bit (default true; the CLI's --no-rd clears it). */
+  recursionDesired?: boolean;
+  onNotice?: (line: string) => void;
+}
+
+/** The driver's options but the server, which may be the built-in one. */
+export type DnsChecked = Omit<DnsDriverOptions, 'server' | 'port'> & { server: Endpoint | undefined; zone: string | undefined };
+
+const DEFAULT_PORT = 53;
+
+/** The query list a DNS run would use: from `queries`, else derived from `zone`. */
+export function dnsQueries(options: Pick<DnsOptions, 'zone' | 'queries' | 'seed' | 'nxRatio'>, problems: string[]): Query[] {
+  const seed = options.seed === undefined ? 1 : parseNumber(options.seed, 'seed', problems, { min: 0, max: 2 ** 32 - 1, integer: true });
+  const nxRatio = options.nxRatio === undefined ? 0 : parseNumber(options.nxRatio, 'nx-ratio', problems, { min: 0, max: 0.999 });
+  if (options.queries !== undefined && options.nxRatio !== undefined) problems.push("--nx-ratio: applies to a zone's query mix, not to --queries");
+  try {
+    if (options.queries !== undefined) {
+      const list = typeof options.queries === 'string' ? loadQueryFile(options.queries) : [...options.queries];
+      if (list.length === 0) problems.push('--queries: no queries');
+      return list;
+    }
+    if (options.zone !== undefined) {
+      if (problems.length > 0) return [];
+      return buildQueryMix(loadZone(options.zone), { seed, nxRatio });
+    }
+  } catch (error) {
+    if (!(error instanceof TsloadError)) throw error;
+    problems.push(error.message);
+    return [];
+  }
+  problems.push('--zone or --queries: one is needed to know what to ask');
+  return [];
+}
+
+export const dns: Protocol<'dns', DnsOptions, DnsChecked, DnsDriverOptions, DnsCounters, DnsStep, DnsResult> = {
+  name: 'dns',
+  driverModule: siblingModule(import.meta.url, './driver'),
+  counterNames: [...DNS_COUNTERS, ...DNS_OPTIONAL_COUNTERS],
+  formats: { dnsperf: async () => (await import('../../report/dnsperf.js')).formatDnsperf },
+
+  common(options, problems) {
+    if (options.maxOutstanding !== undefined && options.maxInflight !== undefined) problems.push('--max-outstanding: same as --max-inflight; give one');
+    return options.maxOutstanding === undefined ? options : { ...options, maxInflight: options.maxOutstanding };
+  },
+
+  check(options, _common, problems) {
+    const queries = dnsQueries(options, problems);
+    const sockets = options.sockets === undefined ? 4 : parseNumber(options.sockets, 'sockets', problems, { min: 1, max: 1024, integer: true });
+    const edns = options.edns === undefined ? undefined : parseNumber(options.edns, 'edns', problems, { min: 512, max: 65535, integer: true });
+    let server: Endpoint | undefined;
+    if (options.server !== undefined) {
+      server = parseEndpoint(options.server, { port: DEFAULT_PORT });
+      if (server === undefined) problems.push(`--server: '${options.server}' is not host[:port]`);
+    } else if (options.zone === undefined) problems.push('--server: needed without --zone (with --zone alone, tsload serves the zone itself)');
+    return {
+      server,
+      zone: options.zone,
+      queries,
+      sockets,
+      ...(edns === undefined ? {} : { edns }),
+      dnssec: options.dnssec ?? false,
+      recursionDesired: options.recursionDesired ?? true,
+    };
+  },
+
+  async open({ server, zone, ...checked }, options) {
+    if (server !== undefined) return { label: formatEndpoint(server.host, server.port), driverOptions: { ...checked, server: server.host, port: server.port }, stop: async () => {} };
+    const builtin = await spawnTarget('dns', ['--zone', zone!, '--listen', '127.0.0.1:0']);
+    options.onNotice?.(`tsload: no --server given; started the built-in DNS server for ${zone} at ${builtin.address} (child process ${builtin.child.pid})`);
+    const address = parseEndpoint(builtin.address)!;
+    return { label: builtin.address, driverOptions: { ...checked, server: address.host, port: address.port }, stop: () => builtin.stop() };
+  },
+
+  // UDP may lose the probe itself (a lossy link is what some runs measure): three tries before giving up.
+  async probe(o, timeoutMs) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await probeDns(o.server, o.port, o.queries[0]!, Math.min(timeoutMs, 2000));
+      } catch (error) {
+        if (attempt === 3 || !(error instanceof TargetUnreachableError) || /ICMP/.test(error.message)) throw error;
+      }
+    }
+  },
+
+  step: dnsStep,
+};
+
+function dnsStep(step: ProtocolStep<DnsCounters>, context: StepContext): DnsStep {
+  const { codes, counters, ...base } = step;
+  const rcodes: Record<string, number> = {};
+  for (const [code, count] of Object.entries(codes)) rcodes[rcodeName(Number(code))] = count;
+  const lostAtGenerator = counters.lostAtGenerator ?? null;
+  return {
+    ...base,
+    bytesSent: counters.bytesSent,
+    bytesReceived: counters.bytesReceived,
+    lost: base.timeouts,
+    lostAtGenerator,
+    late: counters.late,
+    rcodes,
+    truncated: counters.truncated,
+    unexpected: counters.unexpected,
+    avgRequestBytes: perItem(counters.requestBytes, counters.queries),
+    avgResponseBytes: perItem(counters.responseBytes, counters.responses),
+    generatorLimits: generatorLimits({ ...context, step: base, lostAtGenerator }),
+  };
+}

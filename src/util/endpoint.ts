@@ -1,0 +1,32 @@
+/**
+ * The one reader and writer of `host:port` for every command and module:
+ * servers to load, addresses to listen on, endpoints a child prints. IPv6
+ * literals go in brackets, as in URLs (RFC 3986 §3.2.2), so a port after
+ * them is unambiguous.
+ */
+import { isIPv6 } from 'node:net';
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/**
+ * 'host', 'host:port', '[v6]', '[v6]:port', or ':port' when `defaultHost` is
+ * given. Without a port, `defaultPort`; a port is required when there is none.
+ * undefined when the text is none of these.
+ */
+export function parseEndpoint(text: string, defaults: { port?: number; host?: string } = {}): Endpoint | undefined {
+  const m = /^(?:\[([^\]\s]+)\]|([^:\s[\]]*))(?::(\d{1,5}))?$/.exec(text.trim());
+  if (!m) return undefined;
+  const host = m[1] ?? (m[2] || defaults.host);
+  const port = m[3] === undefined ? defaults.port : Number(m[3]);
+  if (host === undefined || host === '' || port === undefined || port > 65535) return undefined;
+  if (m[1] !== undefined && !isIPv6(m[1])) return undefined;
+  return { host, port };
+}
+
+/** 'host:port', bracketing IPv6 literals. */
+export function formatEndpoint(host: string, port: number): string {
+  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
