@@ -10,6 +10,7 @@ import type { CommonOptions } from './options.js';
 import type { Outputs } from './outputs.js';
 import type { ProgressEvent, Result } from './result.js';
 import type { OptionsOf } from './run.js';
+import type { ProtocolName } from './protocols/index.js';
 import type { HttpClient } from './protocols/http/driver.js';
 import { parseEndpoint } from './util/endpoint.js';
 import { VERSION } from './version.js';
@@ -81,7 +82,7 @@ function commonFrom(o: Record<string, unknown>): CommonOptions {
  * output: the library's runLoad (or runInTestbed with --testbed), then its
  * writeOutputs. Outputs are checked before anything runs.
  */
-async function runLoad<N extends 'http' | 'dns'>(protocol: N, output: OutputOptions, options: OptionsOf[N]): Promise<void> {
+async function runLoad<N extends ProtocolName>(protocol: N, output: OutputOptions, options: OptionsOf[N]): Promise<void> {
   const outputs: Outputs = { format: output.format, ...pickOutputs(output) };
   const [{ checkOutputs, writeOutputs }, { createProgress }] = await Promise.all([import('./outputs.js'), import('./report/progress.js')]);
   checkOutputs(protocol, outputs);

@@ -296,6 +296,13 @@ export interface DnsResult extends ResultBase {
 }
 
 export type Result = HttpResult | DnsResult;
+export type ProtocolOfResult = Result['protocol'];
+
+/** How reports name each protocol's figures: one table, so no report branches on the protocol's name for words. */
+export const WORDS: Record<ProtocolOfResult, { unit: string; shortUnit: 'req/s' | 'q/s'; replies: string; replyRate: string; timeouts: string }> = {
+  http: { unit: 'req/s', shortUnit: 'req/s', replies: 'replies', replyRate: 'reply rate', timeouts: 'timeouts' },
+  dns: { unit: 'queries/s', shortUnit: 'q/s', replies: 'answers', replyRate: 'response rate', timeouts: 'lost' },
+};
 export type Step = HttpStep | DnsStep;
 
 /** What `onProgress` receives, at least once a second while a run goes on. */

@@ -28,7 +28,7 @@
  * fail there: the result says so (`generatorLimit`), and the rate is only a
  * floor of the server's capacity.
  */
-import type { GeneratorLimit, Saturation, StepBase } from '../result.js';
+import { WORDS, type GeneratorLimit, type ProtocolOfResult, type Saturation, type StepBase } from '../result.js';
 
 export type SaturationCriterion = 'replyRate' | 'errors' | 'p99';
 
@@ -134,9 +134,9 @@ const criterionWords: Record<SaturationCriterion, (c: Saturation['criteria'], re
  * `steps` are the steps the saturation was computed from (to name the failing step's rate); `protocol`
  * picks the words (req/s and reply rate, or queries/s and response rate; without it, "/s" and "reply rate").
  */
-export function describeSaturation(saturation: Saturation, steps: readonly Pick<StepBase, 'targetRate'>[], protocol?: 'http' | 'dns'): string {
-  const unit = protocol === 'http' ? ' req/s' : protocol === 'dns' ? ' queries/s' : '/s';
-  const reply = protocol === 'dns' ? 'response rate' : 'reply rate';
+export function describeSaturation(saturation: Saturation, steps: readonly Pick<StepBase, 'targetRate'>[], protocol?: ProtocolOfResult): string {
+  const unit = protocol === undefined ? '/s' : ` ${WORDS[protocol].unit}`;
+  const reply = protocol === undefined ? 'reply rate' : WORDS[protocol].replyRate;
   const failedRate = saturation.failedAt === null ? undefined : steps[saturation.failedAt]?.targetRate;
   const why =
     saturation.failedCriterion === null

@@ -42,6 +42,8 @@ export type Formatter<R> = () => Promise<(result: R) => string>;
 
 export interface Protocol<Name extends string, O extends CommonOptions, Checked, D, C, S extends StepBase, R extends Result & { protocol: Name }> {
   readonly name: Name;
+  /** The option that names the target (a URL, a server), which the testbed fills in with its running one. */
+  readonly targetOption: keyof O & string;
   /** File URL of the module whose createDriver each load thread calls. */
   readonly driverModule: string;
   /** Every counter name the driver may report; a name outside it is a bug the run reports. */

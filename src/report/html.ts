@@ -10,7 +10,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { InputFileError, OptionsError } from '../errors.js';
-import { RESULT_SCHEMA } from '../result.js';
+import { RESULT_SCHEMA, WORDS } from '../result.js';
 import type { Result, Step } from '../result.js';
 import { describeSaturation } from '../measure/saturation.js';
 import { buildCharts, renderSvg, seriesLabels } from './charts.js';
@@ -235,7 +235,7 @@ function runsTable(results: readonly Result[], names: readonly string[]): string
 function saturationSection(results: readonly Result[], names: readonly string[]): string {
   const rows = results.map((r, i) => {
     const s = r.saturation;
-    const unit = r.protocol === 'http' ? ' req/s' : ' queries/s';
+    const unit = ` ${WORDS[r.protocol].unit}`;
     const c = s.criteria;
     return tr([
       names[i] ?? r.label,
@@ -260,7 +260,7 @@ function saturationSection(results: readonly Result[], names: readonly string[])
 function limitsSection(results: readonly Result[], names: readonly string[]): string {
   const rows: string[] = [];
   results.forEach((r, i) => {
-    const unit = r.protocol === 'http' ? ' req/s' : ' queries/s';
+    const unit = ` ${WORDS[r.protocol].unit}`;
     const steps: readonly Step[] = r.steps;
     steps.forEach((step, index) => {
       for (const line of limitLines(step.generatorLimits)) rows.push(tr([names[i] ?? r.label, `${index + 1}`, `${step.targetRate}${unit}`, line], true));

@@ -23,7 +23,7 @@
  *   after each step: progress.stepDone(step, index, count)
  *   when the run ends (also after an error or abort): progress.finish()
  */
-import type { ProgressEvent, StepBase } from '../result.js';
+import { WORDS, type ProgressEvent, type ProtocolOfResult, type StepBase } from '../result.js';
 import { ownLimits } from '../measure/saturation.js';
 
 export interface ProgressStream {
@@ -34,7 +34,7 @@ export interface ProgressStream {
 
 export interface ProgressOptions {
   quiet: boolean;
-  protocol: 'http' | 'dns';
+  protocol: ProtocolOfResult;
   /** Override terminal detection (default: `stream.isTTY === true`). */
   tty?: boolean;
 }
@@ -65,17 +65,8 @@ export function createProgress(stream: ProgressStream, options: ProgressOptions)
   return (options.tty ?? stream.isTTY === true) ? ttyProgress(stream, options.protocol) : plainProgress(stream, options.protocol);
 }
 
-interface Words {
-  unit: string;
-  replies: string;
-  timeouts: string;
-}
-const WORDS: Record<'http' | 'dns', Words> = {
-  http: { unit: 'req/s', replies: 'replies', timeouts: 'timeouts' },
-  dns: { unit: 'q/s', replies: 'answers', timeouts: 'lost' },
-};
 
-function ttyProgress(stream: ProgressStream, protocol: 'http' | 'dns'): Progress {
+function ttyProgress(stream: ProgressStream, protocol: ProtocolOfResult): Progress {
   let shown = false;
   const width = (): number => {
     const columns = stream.columns;
@@ -104,7 +95,7 @@ function ttyProgress(stream: ProgressStream, protocol: 'http' | 'dns'): Progress
   };
 }
 
-function plainProgress(stream: ProgressStream, protocol: 'http' | 'dns'): Progress {
+function plainProgress(stream: ProgressStream, protocol: ProtocolOfResult): Progress {
   let step = -1;
   let nextMark = PLAIN_INTERVAL_S;
   return {
@@ -126,7 +117,7 @@ function plainProgress(stream: ProgressStream, protocol: 'http' | 'dns'): Progre
 }
 
 /** TTY status: "step 3/10  5000 req/s  sent 4987/s  p99 12.3 ms  err 0  timeouts 0  drop 0  12/30 s  left 3m12s". */
-export function statusLine(e: ProgressEvent, protocol: 'http' | 'dns' = 'http'): string {
+export function statusLine(e: ProgressEvent, protocol: ProtocolOfResult = 'http'): string {
   const words = WORDS[protocol];
   const where =
     e.phase === 'warmup'
@@ -136,7 +127,7 @@ export function statusLine(e: ProgressEvent, protocol: 'http' | 'dns' = 'http'):
         : `${num(Math.max(0, e.elapsedS))}/${num(e.stepDurationS)} s`;
   return [
     `step ${e.stepIndex + 1}/${e.stepCount}`,
-    `${num(e.targetRate)} ${words.unit}`,
+    `${num(e.targetRate)} ${words.shortUnit}`,
     `sent ${num(e.sendRate)}/s`,
     `p99 ${ms(e.p99Ms)}`,
     `err ${e.errors}`,
@@ -148,17 +139,17 @@ export function statusLine(e: ProgressEvent, protocol: 'http' | 'dns' = 'http'):
 }
 
 /** Non-TTY interim line: "step 3/10 5000 req/s: 20/60 s, sent 99870 (4987/s), p99 12.3 ms, errors 0, timeouts 0, dropped 0, 3m12s left". */
-export function plainLine(e: ProgressEvent, protocol: 'http' | 'dns' = 'http'): string {
+export function plainLine(e: ProgressEvent, protocol: ProtocolOfResult = 'http'): string {
   const words = WORDS[protocol];
   return (
-    `step ${e.stepIndex + 1}/${e.stepCount} ${num(e.targetRate)} ${words.unit}: ` +
+    `step ${e.stepIndex + 1}/${e.stepCount} ${num(e.targetRate)} ${words.shortUnit}: ` +
     `${num(e.elapsedS)}/${num(e.stepDurationS)} s, sent ${e.sent} (${num(e.sendRate)}/s), p99 ${ms(e.p99Ms)}, ` +
     `errors ${e.errors}, ${words.timeouts} ${e.timeouts}, dropped ${e.dropped}, ${duration(e.remainingS)} left`
   );
 }
 
 /** Finished step: "step 3/10 5000 req/s done: sent 4987/s, replies 4980/s, p99 12.3 ms, errors 0, timeouts 0, dropped 0 (0.00%)". */
-export function summaryLine(s: StepSummary, stepIndex: number, stepCount: number, protocol: 'http' | 'dns' = 'http'): string {
+export function summaryLine(s: StepSummary, stepIndex: number, stepCount: number, protocol: ProtocolOfResult = 'http'): string {
   const words = WORDS[protocol];
   const notSent = s.notSent ?? 0;
   const arrivals = s.sent + s.dropped + notSent;
@@ -166,7 +157,7 @@ export function summaryLine(s: StepSummary, stepIndex: number, stepCount: number
   const share = arrivals > 0 ? ((100 * failures) / arrivals).toFixed(2) : '0.00';
   const own = ownLimits(s.generatorLimits).map((l) => l.kind);
   return (
-    `step ${stepIndex + 1}/${stepCount} ${num(s.targetRate)} ${words.unit} done: ` +
+    `step ${stepIndex + 1}/${stepCount} ${num(s.targetRate)} ${words.shortUnit} done: ` +
     `sent ${num(s.sendRate)}/s, ${words.replies} ${num(s.replyRate)}/s, ` +
     `p99 ${s.latencyMs.count > 0 ? ms(s.latencyMs.p99) : '-'}, ` +
     `errors ${s.errors.total}, ${words.timeouts} ${s.timeouts}, ${notSent > 0 ? `not sent ${notSent}, ` : ''}dropped ${s.dropped} (${share}% failed)` +

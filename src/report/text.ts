@@ -6,7 +6,7 @@
  * Latencies are in ms with about three significant digits: the HDR histograms
  * keep three, so more digits would be noise and fewer would hide sub-ms changes.
  */
-import type { DnsStep, ErrorClass, HttpStep, LatencyStats, Result, Saturation, Step } from '../result.js';
+import { WORDS, type DnsStep, type ErrorClass, type HttpStep, type LatencyStats, type Result, type Saturation, type Step } from '../result.js';
 import { orderedRcodes } from './dnsperf.js';
 import { DROPPED_MEANING, LOST_AT_GENERATOR_MEANING, NOT_SENT_MEANING, describeLimit, limitLines } from './blocks.js';
 import { generatorAtLimit, ownLimits } from '../measure/saturation.js';
@@ -22,7 +22,7 @@ const ERROR_CLASSES: readonly ErrorClass[] = [
 ];
 
 export function rateUnit(result: Result): 'req/s' | 'q/s' {
-  return result.protocol === 'http' ? 'req/s' : 'q/s';
+  return WORDS[result.protocol].shortUnit;
 }
 
 /** Latency in ms, about three significant digits. */

@@ -10,8 +10,8 @@ import { EnvironmentError, ExitCode, OptionsError, TsloadError } from '../errors
 import type { CommonOptions } from '../options.js';
 import type { ProgressEvent, Result, StepBase } from '../result.js';
 import type { OptionsOf } from '../run.js';
-import type { ProtocolName } from '../protocols/index.js';
-import { clientCommand, defaultTarget } from './index.js';
+import { protocols, type ProtocolName } from '../protocols/index.js';
+import { TARGET_NAMES, clientCommand, defaultTarget } from './index.js';
 
 export interface RemoteRequest {
   protocol: string;
@@ -42,13 +42,13 @@ export async function runInTestbed<N extends ProtocolName>(protocol: N, options:
   const onNotice = (options as { onNotice?: (line: string) => void }).onNotice;
   delete (rest as { onNotice?: unknown }).onNotice;
   const plain = rest as Record<string, unknown>;
-  const hasTarget = protocol === 'http' ? plain.url !== undefined : plain.server !== undefined;
-  if (!hasTarget) {
+  const targetOption = protocols[protocol].targetOption;
+  if (plain[targetOption] === undefined) {
     const target = await defaultTarget(protocol);
     if (target === undefined) {
-      throw new EnvironmentError(`--testbed: no ${protocol} target is running; start one with 'tsload testbed start ${protocol === 'http' ? 'nginx' : 'nsd'}'`);
+      throw new EnvironmentError(`--testbed: no ${protocol} target is running; start one with 'tsload testbed start …' (${TARGET_NAMES.join(', ')})`);
     }
-    plain[protocol === 'http' ? 'url' : 'server'] = target;
+    plain[targetOption] = target;
   }
   const { command, args } = clientCommand([process.execPath, ...loaderExecArgv(), siblingPath(import.meta.url, './remote')]);
   const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

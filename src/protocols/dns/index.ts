@@ -70,6 +70,7 @@ export function dnsQueries(options: Pick<DnsOptions, 'zone' | 'queries' | 'seed'
 
 export const dns: Protocol<'dns', DnsOptions, DnsChecked, DnsDriverOptions, DnsCounters, DnsStep, DnsResult> = {
   name: 'dns',
+  targetOption: 'server',
   driverModule: siblingModule(import.meta.url, './driver'),
   counterNames: [...DNS_COUNTERS, ...DNS_OPTIONAL_COUNTERS],
   formats: { dnsperf: async () => (await import('../../report/dnsperf.js')).formatDnsperf },
