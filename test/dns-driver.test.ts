@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import * as dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Failure, type Driver } from '../src/engine/driver.js';
-import { createDriver, probeDns, rcodeName, type DnsDriverOptions } from '../src/protocols/dns/driver.js';
+import { checkDnsQueries, createDriver, probeDns, rcodeName, type DnsDriverOptions } from '../src/protocols/dns/driver.js';
+import { runDns } from '../src/run.js';
 import { parseZone } from '../src/protocols/dns/zone.js';
 import { TargetUnreachableError } from '../src/errors.js';
 import { spawnTarget } from '../src/targets/child.js';
@@ -509,12 +510,10 @@ describe('dns driver query encoding', () => {
     }
   });
 
-  it('rejects bad query lists', async () => {
-    const rec = new Recorder();
-    await expect(createDriver(options(target.port, []), rec.completion, context(100, 1))).rejects.toThrow(/empty/);
-    await expect(createDriver(options(target.port, [{ name: 'a..b', type: 'A' }, { name: 'ok', type: 'BOGUS' }]), rec.completion, context(100, 1))).rejects.toThrow(
-      /empty label[\s\S]*unknown RR type 'BOGUS'/,
-    );
+  it('rejects bad query lists once, in the main thread, before any driver exists', async () => {
+    expect(checkDnsQueries(options(target.port, []))).toEqual(['dns: the query list is empty']);
+    expect(checkDnsQueries(options(target.port, [{ name: 'a..b', type: 'A' }, { name: 'ok', type: 'BOGUS' }])).join('\n')).toMatch(/empty label[\s\S]*unknown RR type 'BOGUS'/);
+    await expect(runDns({ server: `127.0.0.1:${target.port}`, queries: [{ name: 'ok', type: 'BOGUS' }], duration: 100 })).rejects.toThrow(/unknown RR type 'BOGUS'/);
   });
 });
 

@@ -358,22 +358,27 @@ async function openSocket(server: string, port: number): Promise<Socket> {
   return socket;
 }
 
+/** Every query that cannot be put on the wire with these flags, checked once in the main thread before any driver exists. */
+export function checkDnsQueries(options: Pick<DnsDriverOptions, 'queries' | 'edns' | 'dnssec' | 'recursionDesired'>): string[] {
+  const problems: string[] = [];
+  if (options.queries.length === 0) problems.push('dns: the query list is empty');
+  for (const q of options.queries) {
+    try {
+      encodeQuery(q, options);
+    } catch (error) {
+      problems.push(`dns: query '${q.name} ${q.type}': ${(error as Error).message}`);
+    }
+  }
+  return problems;
+}
+
+/** `options` were checked once, in the main thread, by the protocol record (index.ts). */
 export async function createDriver(
   options: DnsDriverOptions,
   completion: Completion,
   context: DriverContext,
 ): Promise<Driver> {
-  const problems: string[] = [];
-  if (options.queries.length === 0) problems.push('dns: the query list is empty');
-  const wires: Buffer[] = [];
-  for (const q of options.queries) {
-    try {
-      wires.push(encodeQuery(q, options));
-    } catch (error) {
-      problems.push(`dns: query '${q.name} ${q.type}': ${(error as Error).message}`);
-    }
-  }
-  if (problems.length > 0) throw new OptionsError(problems);
+  const wires = options.queries.map((q) => encodeQuery(q, options));
   const nq = wires.length;
   // Where each query's question ends (the bytes from 12 to here never change; only the ID does).
   const questionEnd = new Uint16Array(nq);

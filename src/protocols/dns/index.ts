@@ -13,7 +13,7 @@ import { TargetUnreachableError, TsloadError } from '../../errors.js';
 import { formatEndpoint, parseEndpoint, type Endpoint } from '../../util/endpoint.js';
 import { perItem, type Protocol, type ProtocolStep, type StepContext } from '../protocol.js';
 import { DNS_COUNTERS, DNS_OPTIONAL_COUNTERS, type DnsCounters } from './counters.js';
-import { probeDns, rcodeName, type DnsDriverOptions } from './driver.js';
+import { checkDnsQueries, probeDns, rcodeName, type DnsDriverOptions } from './driver.js';
 import { buildQueryMix, loadQueryFile, type Query } from './queries.js';
 import { loadZone } from './zone.js';
 
@@ -89,7 +89,7 @@ export const dns: Protocol<'dns', DnsOptions, DnsChecked, DnsDriverOptions, DnsC
       server = parseEndpoint(options.server, { port: DEFAULT_PORT });
       if (server === undefined) problems.push(`--server: '${options.server}' is not host[:port]`);
     } else if (options.zone === undefined) problems.push('--server: needed without --zone (with --zone alone, tsload serves the zone itself)');
-    return {
+    const checked: DnsChecked = {
       server,
       zone: options.zone,
       queries,
@@ -98,6 +98,8 @@ export const dns: Protocol<'dns', DnsOptions, DnsChecked, DnsDriverOptions, DnsC
       dnssec: options.dnssec ?? false,
       recursionDesired: options.recursionDesired ?? true,
     };
+    if (queries.length > 0) problems.push(...checkDnsQueries(checked));
+    return checked;
   },
 
   async open({ server, zone, ...checked }, options) {
