@@ -26,6 +26,7 @@ import {
   stop,
   up,
 } from '../src/testbed/index.js';
+import { runInTestbed } from '../src/testbed/run.js';
 import type { RunningTarget, TargetName, TestbedStatus } from '../src/testbed/index.js';
 import type { DnsStep, HttpStep, Result } from '../src/result.js';
 import { findBinary, groupMembers, isAlive } from '../src/testbed/system.js';
@@ -316,6 +317,14 @@ describe.skipIf(skipReason !== undefined)('testbed (root)', () => {
     const flagged = JSON.parse(viaFlag.stdout) as Result;
     expect(flagged.target).toBe('http://198.18.0.2/');
     expect(flagged.steps[0]!.completed).toBe(200);
+    // The same from the library: a Result back, with the progress the client host's run sent.
+    const progress: number[] = [];
+    const fromLibrary = await runInTestbed('http', { rate: 200, duration: 1000, warmup: 0, onProgress: (e) => progress.push(e.stepIndex) });
+    expect(fromLibrary.protocol).toBe('http');
+    expect(fromLibrary.target).toBe('http://198.18.0.2/');
+    expect(fromLibrary.steps[0]!.completed).toBe(200);
+    expect(progress.length).toBeGreaterThan(0);
+    await expect(runInTestbed('http', { rate: 'fast' })).rejects.toThrow(/--rate/);
     const beforePerRequest = await timeWait();
 
     const perRequest = (await tsloadInClient(['http', url, '--rate', '1000', '--duration', '3s', '--warmup', '0', '--new-connection-per-request'])).steps[0] as HttpStep;
