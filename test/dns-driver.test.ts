@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Failure, type Driver } from '../src/engine/driver.js';
+import { Share } from '../src/engine/segment.js';
 import { createDriver, probeDns, rcodeName, type DnsDriverOptions } from '../src/protocols/dns/driver.js';
 import { parseZone } from '../src/protocols/dns/zone.js';
 import { TargetUnreachableError } from '../src/errors.js';
@@ -69,7 +70,7 @@ function options(port: number, queries: { name: string; type: string }[], o: Par
   return { server: '127.0.0.1', port, queries, sockets: 1, dnssec: false, recursionDesired: false, ...o };
 }
 
-const context = (timeoutMs: number, maxInflight: number) => ({ threadIndex: 0, threadCount: 1, timeoutMs, maxInflight });
+const context = (timeoutMs: number, maxInflight: number) => ({ share: Share.whole, timeoutMs, maxInflight });
 
 /** Closed loop: `inflight` tokens, each re-sent when done, until `total` sends. */
 async function closedLoop(driver: Driver, rec: Recorder, inflight: number, total: number, timeoutMs: number): Promise<void> {
@@ -245,11 +246,12 @@ describe('dns driver ID management', () => {
     });
     const script = `
       const { createDriver } = await import(process.env.DRIVER_URL);
+      const { Share } = await import(process.env.SEGMENT_URL);
       const codes = [];
       const d = await createDriver(
         { server: '127.0.0.1', port: Number(process.env.PORT), queries: [{ name: 'a.test', type: 'A' }], sockets: 1, dnssec: false, recursionDesired: false },
         { written: () => {}, done: (t, c) => codes.push(c) },
-        { threadIndex: 0, threadCount: 1, timeoutMs: 3000, maxInflight: 100 });
+        { share: Share.whole, timeoutMs: 3000, maxInflight: 100 });
       for (let t = 0; t < 100; t++) d.send(t);
       const end = Date.now() + 8000;
       while (codes.length < 100 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
@@ -258,7 +260,7 @@ describe('dns driver ID management', () => {
     try {
       const child = spawn(process.execPath, ['--test-udp-no-try-send', '--import', 'tsx', '--input-type=module', '-e', script], {
         cwd: fileURLToPath(new URL('..', import.meta.url)),
-        env: { ...process.env, PORT: String(server.port), DRIVER_URL: new URL('../src/protocols/dns/driver.ts', import.meta.url).href },
+        env: { ...process.env, PORT: String(server.port), DRIVER_URL: new URL('../src/protocols/dns/driver.ts', import.meta.url).href, SEGMENT_URL: new URL('../src/engine/segment.ts', import.meta.url).href },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';

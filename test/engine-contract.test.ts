@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { OpenLoop } from '../src/engine/loop.js';
+import { Share } from '../src/engine/segment.js';
 import { Failure, type Completion, type Driver } from '../src/engine/driver.js';
 import { statsOf, decodeHistogram } from '../src/measure/histogram.js';
 import type { StepReport } from '../src/engine/messages.js';
@@ -31,7 +32,7 @@ function fakeDriver(completion: Completion, o: { queueMs: number; serviceMs: num
 }
 
 async function runStep(o: { queueMs: number; serviceMs: number; timeoutMs: number }): Promise<StepReport> {
-  const loop = new OpenLoop({ threadIndex: 0, threadCount: 1, arrival: 'constant', seed: 1, maxInflight: 1024, busyPoll: false, onSecond: () => {} });
+  const loop = new OpenLoop({ share: Share.whole, arrival: 'constant', seed: 1, maxInflight: 1024, busyPoll: false, onSecond: () => {} });
   loop.attach(fakeDriver(loop, o));
   return loop.runStep({
     type: 'step',
