@@ -12,9 +12,10 @@ describe('schedule', () => {
     expect(times[3_000_000]).toBe(1000 + 1_000_000_000);
   });
 
-  it('interleaves threads by phase', () => {
-    const a = createSchedule({ rate: 500, startMs: 0, arrival: 'constant', seed: 1 });
-    const b = createSchedule({ rate: 500, startMs: 0, phase: 0.5, arrival: 'constant', seed: 1 });
+  it('interleaves the threads of a split', () => {
+    const [first, second] = Share.whole.split(2);
+    const a = createSchedule({ rate: 1000, startMs: 0, arrival: 'constant', seed: 1, share: first });
+    const b = createSchedule({ rate: 1000, startMs: 0, arrival: 'constant', seed: 1, share: second });
     const merged = [a.next(), b.next(), a.next(), b.next()];
     expect(merged).toEqual([0, 1, 2, 3]);
   });
