@@ -210,8 +210,8 @@ async function recorded(row: Row, options: unknown, timeoutMs: number, maxInflig
       for (let i = 0; i < n; i++) driver.send(sent++);
     },
     async close(): Promise<void> {
-      await driver.close();
       closed = true;
+      await driver.close();
     },
     /** Per token: its codes, and whether a written() came before its done(). */
     outcomes(): Map<number, { codes: number[]; writtenFirst: boolean; written: boolean }> {
@@ -306,6 +306,15 @@ for (const row of rows) {
       // Some still in flight: close() drops them without reporting.
       r.send(20);
       await r.close();
+      // And requests whose timeout falls after close(): nothing may report them either.
+      const silent = await row.silent();
+      const s = await recorded(row, silent.options, 100);
+      s.send(3);
+      await sleep(20);
+      await s.close();
+      await sleep(300);
+      await silent.stop();
+      expect(s.afterClose).toBe(0);
       const end = Date.now() + 5000;
       let after = resources();
       const excess = () => watched.filter((k) => (after.get(k) ?? 0) > (before.get(k) ?? 0)).map((k) => `${k} ${before.get(k) ?? 0} → ${after.get(k)}`);
