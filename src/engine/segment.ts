@@ -251,18 +251,19 @@ export class Share {
    */
   split(parts: number): Share[] {
     const sequence = equalSequence(parts);
-    const local = Share.of(new Segment(sequence[0]!, sequence[1]!), sequence);
     if (parts === 1) return [this];
     const m = this.members.length;
-    // The k-th local arrival is global arrival ⌊k/m⌋·period + members[k mod m]; the composite repeats after lcm(m, parts) local arrivals.
-    const localPeriod = lcm(m, local.period);
+    // The k-th local arrival is global arrival ⌊k/m⌋·period + members[k mod m]; an
+    // equal split's stripe repeats every `parts` local arrivals, so the composite
+    // repeats after lcm(m, parts) of them.
+    const localPeriod = lcm(m, parts);
     const period = (localPeriod / m) * this.period;
     if (period > MAX_PERIOD) throw new RangeError(`segment ${this.segment.toString()} split ${parts} ways repeats only every ${period} arrivals (at most ${MAX_PERIOD})`);
     return Array.from({ length: parts }, (_, t) => {
-      const mine = Share.of(new Segment(sequence[t]!, sequence[t + 1]!), sequence);
+      const local = Share.of(new Segment(sequence[t]!, sequence[t + 1]!), sequence);
       const members: number[] = [];
       for (let k = 0; k < localPeriod; k++) {
-        if (mine.owns(k)) members.push(Math.floor(k / m) * this.period + this.members[k % m]!);
+        if (local.owns(k)) members.push(Math.floor(k / m) * this.period + this.members[k % m]!);
       }
       return new Share(this.segment.sub(sequence[t]!, sequence[t + 1]!), period, Int32Array.from(members));
     });
