@@ -10,7 +10,8 @@
  * is a listener that takes requests and never answers; `refused` gives
  * options for a port nothing listens on; `okCode` is the reply code of every
  * request `options` sends; `refusedCodes` the outcomes a request to a closed
- * port may have. Every case then runs for the row. Helpers for TCP and UDP
+ * port may have, and `refusedCounter` the counter that counts refusals where
+ * they reach the socket rather than a request (UDP). Every case then runs for the row. Helpers for TCP and UDP
  * listeners are below; bench/lib.ts and test/servers.ts start real servers.
  */
 import { existsSync } from 'node:fs';
@@ -47,6 +48,8 @@ interface Row {
   refused(): Promise<unknown>;
   okCode: number;
   refusedCodes: readonly number[];
+  /** A counter that must count the refusals, where they reach the socket rather than a request (datagrams). */
+  refusedCounter?: string;
 }
 
 // ---------------------------------------------------------------------------
@@ -152,9 +155,10 @@ function dnsUdpRow(server: 'tsload' | 'nsd'): Row {
     refused: async () => dnsOptions(await closedUdpPort()),
     okCode: 0,
     // A datagram is not a connection: the ICMP port-unreachable that answers it
-    // reaches the socket, not the query, which so times out; a send that meets
-    // the reported error fails as refused.
+    // reaches the socket, not the query, which so times out (a send that meets
+    // the reported error fails as refused); the socket counts the errors.
     refusedCodes: [Failure.connrefused, Failure.timeout],
+    refusedCounter: 'socketErrors',
   };
 }
 
@@ -295,6 +299,8 @@ for (const row of rows) {
         expect(c.length).toBe(1);
         expect(row.refusedCodes).toContain(c[0]);
       }
+      if (row.refusedCounter !== undefined) expect(r.driver.counters()[row.refusedCounter], row.refusedCounter).toBeGreaterThan(0);
+      else expect(codes.every((c) => c[0] === Failure.connrefused)).toBe(true);
       await r.close();
     });
 
