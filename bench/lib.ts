@@ -83,7 +83,8 @@ export function onCleanup(fn: () => Promise<void> | void): () => void {
   };
 }
 
-async function runCleanups(): Promise<void> {
+/** Runs and forgets every registered cleanup, last first (benchMain does at exit; tests in afterAll). */
+export async function runCleanups(): Promise<void> {
   // Last registered first: servers stop before their directories are removed.
   while (cleanups.length > 0) {
     const fn = cleanups.pop();

@@ -54,6 +54,9 @@ export {
 
 // The driver contract: outcome codes and their classification.
 export { Failure } from './engine/driver.js';
+// A driver's share of the work (DriverContext.share) and how to walk it.
+export { Share, ShareWalk, Segment, parseSegment, parseSequence } from './engine/segment.js';
+export type { Ratio, SegmentSpec } from './engine/segment.js';
 export { failureOf } from './protocols/http/failures.js';
 export { socketFailure } from './protocols/failures.js';
 export { RESULT_SCHEMA } from './result.js';

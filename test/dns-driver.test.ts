@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Failure, type Driver } from '../src/engine/driver.js';
+import { Share, processShare } from '../src/engine/segment.js';
 import { checkDnsQueries, createDriver, probeDns, rcodeName, type DnsDriverOptions } from '../src/protocols/dns/driver.js';
 import { runDns } from '../src/run.js';
 import { parseZone } from '../src/protocols/dns/zone.js';
@@ -70,7 +71,7 @@ function options(port: number, queries: { name: string; type: string }[], o: Par
   return { server: '127.0.0.1', port, queries, sockets: 1, dnssec: false, recursionDesired: false, ...o };
 }
 
-const context = (timeoutMs: number, maxInflight: number) => ({ threadIndex: 0, threadCount: 1, timeoutMs, maxInflight });
+const context = (timeoutMs: number, maxInflight: number) => ({ share: Share.whole, timeoutMs, maxInflight });
 
 /** Closed loop: `inflight` tokens, each re-sent when done, until `total` sends. */
 async function closedLoop(driver: Driver, rec: Recorder, inflight: number, total: number, timeoutMs: number): Promise<void> {
@@ -246,11 +247,12 @@ describe('dns driver ID management', () => {
     });
     const script = `
       const { createDriver } = await import(process.env.DRIVER_URL);
+      const { Share } = await import(process.env.SEGMENT_URL);
       const codes = [];
       const d = await createDriver(
         { server: '127.0.0.1', port: Number(process.env.PORT), queries: [{ name: 'a.test', type: 'A' }], sockets: 1, dnssec: false, recursionDesired: false },
         { written: () => {}, done: (t, c) => codes.push(c) },
-        { threadIndex: 0, threadCount: 1, timeoutMs: 3000, maxInflight: 100 });
+        { share: Share.whole, timeoutMs: 3000, maxInflight: 100 });
       for (let t = 0; t < 100; t++) d.send(t);
       const end = Date.now() + 8000;
       while (codes.length < 100 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
@@ -259,7 +261,7 @@ describe('dns driver ID management', () => {
     try {
       const child = spawn(process.execPath, ['--test-udp-no-try-send', '--import', 'tsx', '--input-type=module', '-e', script], {
         cwd: fileURLToPath(new URL('..', import.meta.url)),
-        env: { ...process.env, PORT: String(server.port), DRIVER_URL: new URL('../src/protocols/dns/driver.ts', import.meta.url).href },
+        env: { ...process.env, PORT: String(server.port), DRIVER_URL: new URL('../src/protocols/dns/driver.ts', import.meta.url).href, SEGMENT_URL: new URL('../src/engine/segment.ts', import.meta.url).href },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
@@ -553,5 +555,37 @@ describe('probeDns and rcodeName', () => {
     expect([0, 1, 2, 3, 4, 5, 6, 9, 23].map(rcodeName)).toEqual(['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'NOTAUTH', 'BADCOOKIE']);
     expect(rcodeName(12)).toBe('RCODE12');
     expect(rcodeName(4000)).toBe('RCODE4000');
+  });
+});
+
+describe('dns driver share of the query mix', () => {
+  it('walks the mix so that the threads of every process together send what one thread sends', async () => {
+    const seen: string[] = [];
+    const server = await testServer((msg, rinfo, socket) => {
+      const query = dnsPacket.decode(msg) as Reply;
+      seen.push(query.questions![0]!.name);
+      socket.send(answerTo(query), rinfo.port, rinfo.address);
+    });
+    const queries = Array.from({ length: 7 }, (_, i) => ({ name: `q${i}.test`, type: 'A' }));
+    /** The names a driver of `share` sends in `n` queries, one at a time. */
+    const walk = async (share: Share, n: number): Promise<string[]> => {
+      seen.length = 0;
+      const rec = new Recorder();
+      const driver = await createDriver(options(server.port, queries), rec.completion, { share, timeoutMs: 2000, maxInflight: 1 });
+      await closedLoop(driver, rec, 1, n, 5000);
+      await driver.close();
+      return [...seen];
+    };
+    try {
+      const whole = await walk(Share.whole, 30);
+      // Two processes, (0, 1/3] and (1/3, 1], of two threads each: 30 arrivals share out as their stripes say.
+      const parts = [...processShare({ segment: '0:1/3', segmentSequence: '0,1/3,1' }).split(2), ...processShare({ segment: '1/3:1', segmentSequence: '0,1/3,1' }).split(2)];
+      const names: string[] = [];
+      for (const share of parts) names.push(...(await walk(share, share.count(30))));
+      expect(names.sort()).toEqual([...whole].sort());
+      expect(whole.slice(0, 8)).toEqual(['q0.test', 'q1.test', 'q2.test', 'q3.test', 'q4.test', 'q5.test', 'q6.test', 'q0.test']);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDns } from '../src/run.js';
 import { OpenLoop } from '../src/engine/loop.js';
+import { Share } from '../src/engine/segment.js';
 import type { StepReport } from '../src/engine/messages.js';
 import { createDriver } from '../src/protocols/dns/driver.js';
 import { loadZone } from '../src/protocols/dns/zone.js';
@@ -87,11 +88,11 @@ describe('open-loop DNS engine', () => {
   // In this thread, so the test can stall the generator itself (a GC pause, or the VM taking the core).
   it('still sends the slots a short stall at the window\'s end held back, late, instead of dropping them', async () => {
     const [host, port] = target.address.split(':') as [string, string];
-    const loop = new OpenLoop({ threadIndex: 0, threadCount: 1, arrival: 'constant', seed: 1, maxInflight: 4096, busyPoll: false, onSecond: () => {} });
+    const loop = new OpenLoop({ share: Share.whole, arrival: 'constant', seed: 1, maxInflight: 4096, busyPoll: false, onSecond: () => {} });
     const driver = await createDriver(
       { server: host, port: Number(port), queries: parseQueryFile('www.example.com A\n'), sockets: 4, dnssec: false, recursionDesired: true },
       loop,
-      { threadIndex: 0, threadCount: 1, timeoutMs: 2000, maxInflight: 4096 },
+      { share: Share.whole, timeoutMs: 2000, maxInflight: 4096 },
     );
     loop.attach(driver);
     try {

@@ -7,6 +7,7 @@ import { createServer as createNetServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HTTP_CLIENTS, checkHttpOptions, checkHttpTargets, clientOf, connectionShare, createDriver, probeHttp, type HttpDriverOptions } from '../src/protocols/http/driver.js';
 import { Failure, type Driver } from '../src/engine/driver.js';
+import { Share } from '../src/engine/segment.js';
 import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
 import { TargetUnreachableError } from '../src/errors.js';
 import { runHttp } from '../src/run.js';
@@ -21,7 +22,7 @@ interface Outcome {
 /** A driver plus a record of every done(), with a way to wait for the n-th. */
 async function driver(
   options: Partial<HttpDriverOptions> & { url: string },
-  context: { timeoutMs?: number; maxInflight?: number; threadIndex?: number; threadCount?: number } = {},
+  context: { timeoutMs?: number; maxInflight?: number; share?: Share } = {},
 ) {
   const outcomes: Outcome[] = [];
   const sentAt = new Map<number, number>();
@@ -41,7 +42,7 @@ async function driver(
         onDone?.(token, code);
       },
     },
-    { threadIndex: 0, threadCount: 1, timeoutMs: 5000, maxInflight: 64, ...context },
+    { share: Share.whole, timeoutMs: 5000, maxInflight: 64, ...context },
   );
   const send = (token: number): void => {
     sentAt.set(token, performance.now());
@@ -183,7 +184,7 @@ describe.each(HTTP_CLIENTS)('HTTP driver, %s client', (client) => {
     const raw = await rawServer('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
     try {
       // 5 connections over 2 threads: this is thread 0, which opens 3.
-      const r = await open({ url: raw.url, connections: 5 }, { threadIndex: 0, threadCount: 2, maxInflight: 12 });
+      const r = await open({ url: raw.url, connections: 5 }, { share: Share.whole.split(2)[0]!, maxInflight: 12 });
       r.closedLoop(12, 60);
       await r.until(60);
       expect(r.d.counters().connections).toBe(3);
@@ -467,10 +468,11 @@ describe('native client: connections the server ends', () => {
 });
 
 describe('connectionShare', () => {
-  it('splits the total over threads, the first ones taking the remainder', () => {
-    expect([0, 1, 2].map((k) => connectionShare(10, k, 3))).toEqual([4, 3, 3]);
-    expect([0, 1].map((k) => connectionShare(64, k, 2))).toEqual([32, 32]);
-    expect([0, 1, 2, 3].map((k) => connectionShare(1, k, 4))).toEqual([1, 1, 1, 1]);
+  it('splits the total over threads, the first ones taking the remainder, at least one each', () => {
+    const split = (total: number, threads: number) => Share.whole.split(threads).map((s) => connectionShare(total, s));
+    expect(split(10, 3)).toEqual([4, 3, 3]);
+    expect(split(64, 2)).toEqual([32, 32]);
+    expect(split(1, 4)).toEqual([1, 1, 1, 1]);
   });
 });
 

@@ -7,6 +7,7 @@
  * exactly once, through `Completion.done`. Tokens are small integers so the
  * hot path needs no closures or objects per request.
  */
+import type { Share } from './segment.js';
 
 /**
  * Outcome codes. A code >= 0 is a reply carrying that protocol code (HTTP
@@ -44,9 +45,13 @@ export interface Completion {
 export type DriverCounters = Record<string, number>;
 
 export interface DriverContext {
-  /** Which worker thread this driver lives in, and how many there are (to split sockets or connections). */
-  threadIndex: number;
-  threadCount: number;
+  /**
+   * The arrivals of the whole schedule this driver's thread sends (see
+   * segment.ts). Every share a driver takes of the work (connections, its
+   * walk through a query mix) follows from it, so that the threads of every
+   * process of a run together take exactly the whole.
+   */
+  share: Share;
   /** Per-request timeout from the actual send, milliseconds. The driver enforces it and reports Failure.timeout. */
   timeoutMs: number;
   /** Upper bound on requests this driver will have in flight at once (the engine never exceeds it). */

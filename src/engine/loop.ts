@@ -17,6 +17,7 @@ import { Failure } from './driver.js';
 import { Recorder } from '../measure/histogram.js';
 import type { Arrival, Schedule } from './schedule.js';
 import { createSchedule } from './schedule.js';
+import type { Share } from './segment.js';
 import type { SecondReport, StepOrder, StepReport, WindowCounts } from './messages.js';
 import { emptyCounts } from './merge.js';
 
@@ -94,9 +95,10 @@ const STOP_DRAIN_MS = 1000;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 export interface LoopConfig {
-  threadIndex: number;
-  threadCount: number;
+  /** The arrivals of the whole schedule this loop sends (see segment.ts). */
+  share: Share;
   arrival: Arrival;
+  /** The run's seed: every share of a step draws from the same stream. */
   seed: number;
   maxInflight: number;
   /** Always wait out the last millisecond before a send on setImmediate (see PRECISE_BELOW_RATE). */
@@ -197,7 +199,7 @@ export class OpenLoop implements Completion {
 
   /** Run one step; resolves once its replies are in or the drain time is up. */
   runStep(order: StepOrder): Promise<StepReport> {
-    const { threadIndex, threadCount } = this.config;
+    const { share } = this.config;
     const startMs = order.startAtEpochMs - performance.timeOrigin;
     this.tag++;
     this.stepIndex = order.index;
@@ -216,18 +218,19 @@ export class OpenLoop implements Completion {
     this.second = 0;
     this.counterBase = { ...this.driver?.counters() };
     this.schedule = createSchedule({
-      rate: order.rate / threadCount,
+      rate: order.rate,
       startMs,
-      phase: threadIndex / threadCount,
       arrival: this.config.arrival,
-      seed: (this.config.seed + threadIndex * 7919 + order.index * 104729) >>> 0,
+      seed: (this.config.seed + order.index * 104729) >>> 0,
+      share,
     });
     this.nextDue = this.schedule.peek();
-    this.precise = this.config.busyPoll || order.rate / threadCount <= PRECISE_BELOW_RATE;
-    this.replySendLateMs = this.precise ? 0 : Math.min(REPLY_SEND_MAX_LATE_MS, (REPLY_SENDS_AFTER_GAPS * 1000 * threadCount) / order.rate);
-    const gapMs = (1000 * threadCount) / order.rate;
+    const rate = share.rate(order.rate);
+    this.precise = this.config.busyPoll || rate <= PRECISE_BELOW_RATE;
+    this.replySendLateMs = this.precise ? 0 : Math.min(REPLY_SEND_MAX_LATE_MS, (REPLY_SENDS_AFTER_GAPS * 1000) / rate);
+    const gapMs = 1000 / rate;
     this.blockLateMs = this.precise ? 0 : Math.floor(BLOCK_SEND_MAX_LATE_MS / gapMs) * gapMs;
-    this.sleepToSend = !this.config.busyPoll && order.rate / threadCount <= SLEEP_BELOW_RATE;
+    this.sleepToSend = !this.config.busyPoll && rate <= SLEEP_BELOW_RATE;
     this.sending = true;
     this.draining = false;
     this.catchingUp = false;

@@ -1,9 +1,14 @@
 /** Messages between the main thread and the worker threads that send load. */
 import type { MessagePort } from 'node:worker_threads';
 import type { Arrival } from './schedule.js';
+import type { SegmentSpec } from './segment.js';
 
-/** What every worker needs to run its share of a plan; structured-cloneable. */
-export interface WorkerPlan {
+/**
+ * What every worker needs to run its share of a plan; structured-cloneable.
+ * The process's segment of the run (SegmentSpec) is the whole run unless a
+ * launcher sets it; each thread takes an equal segment of it.
+ */
+export interface WorkerPlan extends SegmentSpec {
   /** file: URL of the driver module (see DriverModule). */
   driverModule: string;
   driverOptions: unknown;

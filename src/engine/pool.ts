@@ -10,6 +10,8 @@ import type { ProgressEvent } from '../result.js';
 import { workerEntry } from './module-file.js';
 import type { MainToWorker, SecondReport, StepReport, WorkerPlan, WorkerToMain } from './messages.js';
 import { mergeCounts, mergeSteps, type MergedStep } from './merge.js';
+import { processShare } from './segment.js';
+import { OptionsError } from '../errors.js';
 
 export interface PlanStep {
   rate: number;
@@ -57,6 +59,13 @@ export async function runPlan(plan: RunPlan, source: StepSource, hooks: RunHooks
   // Loaded by the first run, not by importing the library.
   const { Piscina } = await import('piscina');
   const threads = plan.threadCount;
+  // A segment that cannot be shared out is the caller's mistake: say so before any thread starts.
+  try {
+    processShare(plan).split(threads);
+  } catch (error) {
+    if (error instanceof RangeError) throw new OptionsError([error.message]);
+    throw error;
+  }
   const pool = new Piscina({
     filename: workerEntry(),
     execArgv: [],
@@ -77,6 +86,8 @@ export async function runPlan(plan: RunPlan, source: StepSource, hooks: RunHooks
     const workerPlan: WorkerPlan = {
       driverModule: plan.driverModule,
       driverOptions: plan.driverOptions,
+      segment: plan.segment,
+      segmentSequence: plan.segmentSequence,
       threadCount: plan.threadCount,
       arrival: plan.arrival,
       seed: plan.seed,

@@ -6,14 +6,15 @@
 import type { DriverModule } from './driver.js';
 import { OpenLoop } from './loop.js';
 import type { MainToWorker, WorkerTask, WorkerToMain } from './messages.js';
+import { processShare } from './segment.js';
 
 export default async function runWorker(task: WorkerTask): Promise<void> {
   const { plan, threadIndex, port } = task;
   const post = (message: WorkerToMain): void => port.postMessage(message);
   const driverModule = (await import(plan.driverModule)) as DriverModule<unknown>;
+  const share = processShare(plan).split(plan.threadCount)[threadIndex]!;
   const loop = new OpenLoop({
-    threadIndex,
-    threadCount: plan.threadCount,
+    share,
     arrival: plan.arrival,
     seed: plan.seed,
     maxInflight: plan.maxInflight,
@@ -21,8 +22,7 @@ export default async function runWorker(task: WorkerTask): Promise<void> {
     onSecond: post,
   });
   const driver = await driverModule.createDriver(plan.driverOptions, loop, {
-    threadIndex,
-    threadCount: plan.threadCount,
+    share,
     timeoutMs: plan.timeoutMs,
     maxInflight: plan.maxInflight,
   });

@@ -15,6 +15,7 @@ import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Failure } from '../../engine/driver.js';
 import type { Completion, Driver, DriverContext, DriverModule } from '../../engine/driver.js';
+import { ShareWalk } from '../../engine/segment.js';
 import type { DnsCounters } from './counters.js';
 import { socketFailure } from '../failures.js';
 import { OptionsError, TargetUnreachableError } from '../../errors.js';
@@ -400,7 +401,11 @@ export async function createDriver(
 
   const timeouts = new Fifo(4096);
   const timeoutMs = context.timeoutMs;
-  let nextQuery = Math.floor((context.threadIndex * nq) / Math.max(1, context.threadCount)) % nq;
+  // The k-th send takes query i mod nq, i being the share's k-th arrival of the
+  // whole schedule, so the threads of every process together walk the mix as
+  // one thread would.
+  const queryWalk = new ShareWalk(context.share);
+  let nextQuery = queryWalk.index % nq;
   let nextSocket = 0;
   let closed = false;
 
@@ -548,7 +553,7 @@ export async function createDriver(
       }
     }
     const q = nextQuery;
-    nextQuery = q + 1 === nq ? 0 : q + 1;
+    nextQuery = (q + queryWalk.advance()) % nq;
     const id = s.takeId();
     const seq = (s.seq[id]! + 1) >>> 0;
     s.seq[id] = seq;

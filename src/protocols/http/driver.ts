@@ -8,6 +8,7 @@
 import { connect as netConnect } from 'node:net';
 import { TargetUnreachableError } from '../../errors.js';
 import type { Completion, Driver, DriverContext } from '../../engine/driver.js';
+import type { Share } from '../../engine/segment.js';
 import { HTTP_CLIENTS, endpointOf } from './book.js';
 import type { HttpClient, HttpDriverOptions } from './book.js';
 import { NativeDriver } from './native.js';
@@ -73,15 +74,18 @@ export function checkHttpOptions(o: HttpDriverOptions): string[] {
   return problems;
 }
 
-/** Connections thread `threadIndex` of `threadCount` opens: the total split as evenly as possible, at least one. */
-export function connectionShare(total: number, threadIndex: number, threadCount: number): number {
-  const base = Math.floor(total / threadCount);
-  return Math.max(1, base + (threadIndex < total - base * threadCount ? 1 : 0));
+/**
+ * Connections a share of the run opens: its part of the total (see
+ * Share.count, so the parts add up to the total), but at least one, since a
+ * thread without a connection could send nothing.
+ */
+export function connectionShare(total: number, share: Share): number {
+  return Math.max(1, share.count(total));
 }
 
 /** `options` were checked once, in the main thread, by the protocol record (index.ts). */
 export async function createDriver(options: HttpDriverOptions, completion: Completion, context: DriverContext): Promise<Driver> {
-  const share = connectionShare(options.connections ?? options.maxConnections, context.threadIndex, context.threadCount);
+  const share = connectionShare(options.connections ?? options.maxConnections, context.share);
   // undici only when it will send: loading it is slow, and this module is on the path of every import of the library.
   const Client = clientOf(options) === 'native' ? NativeDriver : (await import('./undici.js')).UndiciDriver;
   return new Client(options, completion, context.timeoutMs, context.maxInflight, share);
