@@ -23,7 +23,8 @@ import {
 } from './options.js';
 import { RESULT_SCHEMA, type DnsResult, type DnsStep, type HttpResult, type HttpStep, type StepBase } from './result.js';
 import { checkHttpOptions, probeHttp, type HttpClient, type HttpDriverOptions } from './protocols/http/driver.js';
-import { probeDns, rcodeName, type DnsDriverOptions } from './protocols/dns/driver.js';
+import { rcodeName, type DnsDriverOptions } from './protocols/dns/driver.js';
+import { checkTransport, probeTransport, streamCounts, type DnsTransportOptions } from './protocols/dns/transport.js';
 import { loadZone } from './protocols/dns/zone.js';
 import { buildQueryMix, loadQueryFile, type Query } from './protocols/dns/queries.js';
 import { TargetUnreachableError, TsloadError } from './errors.js';
@@ -103,7 +104,7 @@ export async function runHttp(options: HttpOptions): Promise<HttpResult> {
   }
 }
 
-export interface DnsOptions extends CommonOptions {
+export interface DnsOptions extends CommonOptions, DnsTransportOptions {
   /** host[:port] (default port 53). Without one, tsload serves `zone` with its built-in server in a child process. */
   server?: string;
   /** A master file: the query mix is every (owner, type) in it, shuffled by `seed`. */
@@ -112,7 +113,7 @@ export interface DnsOptions extends CommonOptions {
   queries?: string | readonly Query[];
   /** Share of nonexistent names added to a zone's mix, in [0, 1). */
   nxRatio?: number | string;
-  /** UDP sockets per thread (default 4), each with its own 16-bit ID space. */
+  /** UDP sockets, or TCP/TLS connections, per thread (default 4), each with its own 16-bit ID space. */
   sockets?: number | string;
   /** dnsperf's name for the in-flight cap (same as maxInflight). */
   maxOutstanding?: number | string;
@@ -156,8 +157,10 @@ export async function runDns(options: DnsOptions): Promise<DnsResult> {
   const queries = dnsQueries(options, problems);
   const sockets = options.sockets === undefined ? 4 : parseNumber(options.sockets, 'sockets', problems, { min: 1, max: 1024, integer: true });
   const edns = options.edns === undefined ? undefined : parseNumber(options.edns, 'edns', problems, { min: 512, max: 65535, integer: true });
-  const server = options.server === undefined ? undefined : parseServer(options.server, problems);
+  const transport = checkTransport(options, problems);
+  const server = options.server === undefined ? undefined : parseServer(options.server, problems, transport.defaultPort);
   if (server === undefined && options.zone === undefined) problems.push('--server: needed without --zone (with --zone alone, tsload serves the zone itself)');
+  if (server === undefined && transport.transport === 'tls') problems.push('--transport tls: needs --server (the built-in server has no certificate here; serve one with `tsload serve dns --tls-cert … --tls-key …`)');
   throwIfProblems(problems);
 
   let builtin: SpawnedTarget | undefined;
@@ -169,8 +172,10 @@ export async function runDns(options: DnsOptions): Promise<DnsResult> {
       options.onNotice?.(`tsload: no --server given; started the built-in DNS server for ${options.zone} at ${builtin.address} (child process ${builtin.child.pid})`);
     }
     const target = address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
-    await probeWithRetries(() => probeDns(address.host, address.port, queries[0]!, Math.min(common.timeoutMs, 2000)));
-    const driverOptions: DnsDriverOptions = {
+    await probeWithRetries(() => probeTransport(transport, address.host, address.port, queries[0]!, Math.min(common.timeoutMs, 2000)));
+    const driverOptions: DnsDriverOptions & { transport: string; tls?: unknown } = {
+      transport: transport.transport,
+      ...(transport.tls === undefined ? {} : { tls: transport.tls }),
       server: address.host,
       port: address.port,
       queries,
@@ -179,7 +184,8 @@ export async function runDns(options: DnsOptions): Promise<DnsResult> {
       dnssec: options.dnssec ?? false,
       recursionDesired: options.recursionDesired ?? true,
     };
-    const { base, steps } = await run(common, target, './protocols/dns/driver', driverOptions, options, dnsStep);
+    const stream = transport.transport !== 'udp';
+    const { base, steps } = await run(common, target, transport.driverModule, driverOptions, options, (step, limits) => dnsStep(step, limits, stream));
     return { protocol: 'dns', ...base, steps };
   } finally {
     await builtin?.stop();
@@ -197,9 +203,9 @@ async function probeWithRetries(probe: () => Promise<void>): Promise<void> {
   }
 }
 
-function parseServer(text: string, problems: string[]): { host: string; port: number } {
+function parseServer(text: string, problems: string[], defaultPort = 53): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:\s]+))(?::(\d+))?$/.exec(text.trim());
-  const port = m?.[3] === undefined ? 53 : Number(m[3]);
+  const port = m?.[3] === undefined ? defaultPort : Number(m[3]);
   if (!m || port < 1 || port > 65535) {
     problems.push(`--server: '${text}' is not host[:port]`);
     return { host: '', port: 0 };
@@ -215,7 +221,7 @@ function per(total: number | undefined, n: number | undefined): number {
 /** What a protocol's step mapping needs to name tsload's limits, besides the step. */
 type LimitContext = Omit<LimitInputs, 'step' | 'pool' | 'lostAtGenerator'>;
 
-function dnsStep(step: MergedStep, context: LimitContext): DnsStep {
+function dnsStep(step: MergedStep, context: LimitContext, stream: boolean): DnsStep {
   const { codes, counters, ...base } = step;
   const rcodes: Record<string, number> = {};
   for (const [code, count] of Object.entries(codes)) rcodes[rcodeName(Number(code))] = count;
@@ -232,6 +238,7 @@ function dnsStep(step: MergedStep, context: LimitContext): DnsStep {
     unexpected: counters.unexpected ?? 0,
     avgRequestBytes: per(counters.requestBytes, counters.queries),
     avgResponseBytes: per(counters.responseBytes, counters.responses),
+    ...(stream ? { stream: streamCounts(counters) } : {}),
     generatorLimits: generatorLimits({ ...context, step: base, lostAtGenerator }),
   };
 }
