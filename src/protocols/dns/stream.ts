@@ -7,8 +7,10 @@
  * per connection and answers may come in any order: they are matched by
  * connection + ID + question. Messages carry the 2-byte length prefix; every
  * query is encoded once with its prefix, and a send copies those bytes into
- * the connection's batch, written once per event-loop turn: one write per
- * connection and turn instead of a syscall (and a TLS record) per query.
+ * the connection's batch. Over TCP the batch is written once per event-loop
+ * turn: one write per connection and turn instead of a syscall per query.
+ * Over TLS each query is a record of its own, as dnsperf writes them (see
+ * writeRecord).
  *
  * Connections open on the first send, so their connects and TLS handshakes
  * fall in the first step's warmup and are counted there. A connection the
@@ -38,10 +40,8 @@ export interface StreamDriverOptions extends DnsDriverOptions {
   tls?: TlsSettings;
 }
 
-/** Batch size per connection; a batch that would overflow is written at once. */
+/** Batch size per connection over TCP, where a batch that would overflow is written at once; over TLS the batch grows. */
 const BATCH_BYTES = 64 * 1024;
-/** The shortest framed query (root name, no OPT) is 19 bytes, so a batch holds at most this many. */
-const BATCH_QUERIES = Math.ceil(BATCH_BYTES / 19);
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 2000;
 
@@ -75,11 +75,13 @@ class Connection {
   readonly token = new Int32Array(65536);
   readonly query = new Int32Array(65536);
   readonly seq = new Uint32Array(65536);
-  /** Framed queries not yet written, and their IDs in order. */
+  /** Framed queries not yet written (each carries its ID), from `cursor` (TLS writes them one by one) to `batchLen`. */
   batch: Buffer = Buffer.allocUnsafeSlow(BATCH_BYTES);
   batchLen = 0;
-  readonly batchIds = new Uint16Array(BATCH_QUERIES);
-  batchCount = 0;
+  cursor = 0;
+  /** TLS: a record is being written; the next waits for its callback. */
+  recordBusy = false;
+  afterRecord: () => void = () => {};
   /** Batches handed to the socket whose write has not completed (Node calls back in order). */
   writing: Buffer[] = [];
   spare: Buffer[] = [];
@@ -274,6 +276,7 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
     c.phase = OPENING;
     c.partialLen = 0;
     c.writing = [];
+    c.recordBusy = false;
     const socket = openStream(options.transport, options.server, options.port, options.tls);
     c.socket = socket;
     const writing = c.writing;
@@ -281,6 +284,11 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
     c.afterWrite = (): void => {
       const done = writing.shift();
       if (done !== undefined && c.writing === writing) c.spare.push(done);
+    };
+    c.afterRecord = (): void => {
+      if (c.socket !== socket) return;
+      c.recordBusy = false;
+      writeRecord(c);
     };
     socket.once('connect', () => {
       c.tcpAt = performance.now();
@@ -295,7 +303,7 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
       if (c.opened++ > 0) reconnects++;
       c.phase = UP;
       c.retryMs = RETRY_MIN_MS;
-      if (c.batchLen > 0) flush(c);
+      flush(c);
     });
     socket.on('data', (chunk: Buffer) => onData(c, socket, chunk));
     socket.on('error', (error) => {
@@ -330,39 +338,76 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
     connectFailures++;
     c.phase = DOWN;
     // Nothing can take the queued queries now: they fail as the connect did (the attempt was made).
-    for (let k = 0; k < c.batchCount; k++) {
-      const id = c.batchIds[k]!;
+    for (let off = c.cursor; off < c.batchLen; off += 2 + c.batch.readUInt16BE(off)) {
+      const id = (c.batch[off + 2]! << 8) | c.batch[off + 3]!;
       if (c.state[id] !== ID_QUEUED) continue;
       const token = c.token[id]!;
       release(c, id);
       completion.done(token, c.lastFailure);
     }
     c.batchLen = 0;
-    c.batchCount = 0;
+    c.cursor = 0;
     c.retryTimer = setTimeout(connect, c.retryMs, c);
     c.retryMs = Math.min(RETRY_MAX_MS, c.retryMs * 2);
   }
 
+  /** The query framed at `off` of the batch is on its way: marked before the write, so service times include it. */
+  function markWritten(c: Connection, buf: Buffer, off: number): void {
+    const id = (buf[off + 2]! << 8) | buf[off + 3]!;
+    if (c.state[id] !== ID_QUEUED) return; // timed out while its connection opened
+    c.state[id] = ID_INFLIGHT;
+    c.inflight++;
+    queriesSent++;
+    completion.written(c.token[id]!);
+  }
+
   function flush(c: Connection): void {
-    const socket = c.socket!;
-    const buf = c.batch;
+    if (tlsOn) return writeRecord(c);
     const len = c.batchLen;
-    const count = c.batchCount;
+    if (len === 0) return;
+    const buf = c.batch;
     c.batch = c.spare.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES);
     c.batchLen = 0;
-    c.batchCount = 0;
-    // Marked written before the write, so service times include it.
-    for (let k = 0; k < count; k++) {
-      const id = c.batchIds[k]!;
-      if (c.state[id] !== ID_QUEUED) continue; // timed out while its connection opened
-      c.state[id] = ID_INFLIGHT;
-      c.inflight++;
-      queriesSent++;
-      completion.written(c.token[id]!);
-    }
+    for (let off = 0; off < len; off += 2 + buf.readUInt16BE(off)) markWritten(c, buf, off);
     c.writing.push(buf);
-    socket.write(buf.subarray(0, len), c.afterWrite);
+    c.socket!.write(buf.subarray(0, len), c.afterWrite);
     requestBytes += len;
+  }
+
+  /**
+   * Over TLS, one record per query, the next once the last is written (as
+   * dnsperf writes them): Node merges writes queued behind one another into
+   * one record, and NSD 4.6 answers only the first query of a record that
+   * holds several (it reads the next only when the socket is readable again).
+   * A query waiting here waits inside tsload, and is measured so.
+   */
+  function writeRecord(c: Connection): void {
+    if (c.recordBusy || c.phase !== UP) return;
+    if (c.cursor >= c.batchLen) {
+      c.cursor = c.batchLen = 0;
+      return;
+    }
+    const off = c.cursor;
+    const len = 2 + c.batch.readUInt16BE(off);
+    c.cursor = off + len;
+    markWritten(c, c.batch, off);
+    c.recordBusy = true;
+    // TLS encrypts the bytes inside write() (the handshake is done): the batch may be reused behind the cursor.
+    c.socket!.write(c.batch.subarray(off, off + len), c.afterRecord);
+    requestBytes += len;
+  }
+
+  /** Room for `n` more bytes in the batch of a connection that cannot write now. */
+  function makeRoom(c: Connection, n: number): void {
+    if (c.cursor > 0) {
+      c.batch.copyWithin(0, c.cursor, c.batchLen);
+      c.batchLen -= c.cursor;
+      c.cursor = 0;
+    }
+    if (c.batchLen + n <= c.batch.length) return;
+    const bigger = Buffer.allocUnsafeSlow(c.batch.length * 2);
+    c.batch.copy(bigger, 0, 0, c.batchLen);
+    c.batch = bigger;
   }
 
   function flushAll(): void {
@@ -405,7 +450,7 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
     for (let k = 0; k < nconn; k++) {
       const c = conns[nextConn]!;
       nextConn = nextConn + 1 === nconn ? 0 : nextConn + 1;
-      if (c.freeCount === 0 || c.batchCount === BATCH_QUERIES) continue;
+      if (c.freeCount === 0) continue;
       if (c.phase === UP) return c;
       if (c.phase === OPENING) opening ??= c;
     }
@@ -425,10 +470,9 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
     const q = nextQuery;
     nextQuery = q + 1 === nq ? 0 : q + 1;
     const wire = wires[q]!;
-    if (c.batchLen + wire.length > BATCH_BYTES && c.phase === UP) flush(c);
-    if (c.batchLen + wire.length > BATCH_BYTES) {
-      fail(token, Failure.other); // its connection is still opening and already holds a full batch
-      return;
+    if (c.batchLen + wire.length > c.batch.length) {
+      if (c.phase === UP && !tlsOn) flush(c);
+      else makeRoom(c, wire.length);
     }
     const id = c.takeId();
     const seq = (c.seq[id]! + 1) >>> 0;
@@ -440,7 +484,6 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
     wire[3] = id & 0xff;
     wire.copy(c.batch, c.batchLen);
     c.batchLen += wire.length;
-    c.batchIds[c.batchCount++] = id;
     timeouts.push((c.index << 16) | id, seq, performance.now() + timeoutMs);
     if (c.phase === UP && !flushScheduled) {
       flushScheduled = true;
