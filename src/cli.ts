@@ -364,7 +364,7 @@ export function buildProgram(): Command {
         ...(o.zone === undefined ? {} : { zone: o.zone }),
         ...(o.root === undefined ? {} : { root: o.root }),
       });
-      process.stdout.write(`testbed: ${t.name} running (pid ${t.pid}) at ${t.endpoint}, log ${t.log}\n`);
+      process.stdout.write(`testbed: ${t.name} running (pid ${t.pid}) at ${t.endpoint}${t.tlsEndpoint === undefined ? '' : ` (TLS ${t.tlsEndpoint})`}, log ${t.log}\n`);
     });
   testbed
     .command('stop')
@@ -408,7 +408,15 @@ export function buildProgram(): Command {
 async function runInTestbed(protocol: 'http' | 'dns', argv: string[], hasTarget: boolean): Promise<number> {
   const [tb, { cliCommand }] = await Promise.all([import('./testbed/index.js'), import('./cli-command.js')]);
   const args = argv.filter((a) => a !== '--testbed');
-  if (!hasTarget) {
+  const tls = protocol === 'dns' && /(^|\s)--transport(=|\s+)tls(\s|$)/.test(args.join(' '));
+  if (!hasTarget && tls) {
+    const target = tb.defaultDnsTlsTarget();
+    if (target === undefined) throw usage("--testbed: no dns target is running; start one with 'tsload testbed start nsd'");
+    if ('error' in target) throw usage(`--testbed --transport tls: ${target.error}`);
+    args.push('--server', target.server);
+    // Its certificate is the testbed's own, self-signed: verify with it unless told otherwise.
+    if (!args.includes('--insecure') && !args.some((a) => a === '--ca' || a.startsWith('--ca='))) args.push('--ca', target.ca);
+  } else if (!hasTarget) {
     const target = await tb.defaultTarget(protocol);
     if (target === undefined) throw usage(`--testbed: no ${protocol} target is running; start one with 'tsload testbed start ${protocol === 'http' ? 'nginx' : 'nsd'}'`);
     args.push(...(protocol === 'http' ? [target] : ['--server', target]));
