@@ -404,6 +404,28 @@ describe('DNS over TCP: framing, order and connections', () => {
     }
   });
 
+  it('reopens a connection the server closes at once after a growing pause, not in a tight loop', async () => {
+    let accepted = 0;
+    const server = createServer((socket) => {
+      accepted++;
+      socket.destroy();
+    });
+    const port = await listenLoopback(server);
+    const rec = new Recorder();
+    const driver = await driverFor('tcp', port, QUERIES, rec, { sockets: 1 });
+    try {
+      driver.send(0);
+      await sleep(400);
+      // Pauses of 50, 100, 200 ms: about four connections in 400 ms.
+      expect(accepted).toBeGreaterThanOrEqual(2);
+      expect(accepted).toBeLessThanOrEqual(6);
+      expect(driver.counters().closedByServer).toBeGreaterThanOrEqual(1);
+    } finally {
+      await driver.close();
+      await closeServer(server);
+    }
+  });
+
   it('fails queries waiting for a connection that is refused, at once, and counts the failed connect', async () => {
     const port = await freePort();
     const rec = new Recorder();

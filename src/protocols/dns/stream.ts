@@ -67,6 +67,8 @@ class Connection {
   retryTimer: NodeJS.Timeout | undefined;
   /** When the TCP connect completed (TLS: the handshake is timed from here). */
   tcpAt = 0;
+  /** When the connection was last ready for queries. */
+  upAt = 0;
   readonly free = new Uint16Array(65536);
   freeHead = 0;
   freeCount = 65536;
@@ -185,6 +187,7 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
 
   let queriesSent = 0;
   let requestBytes = 0;
+  let bytesSent = 0;
   let responseBytes = 0;
   let bytesReceived = 0;
   let responses = 0;
@@ -302,7 +305,7 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
       connections++;
       if (c.opened++ > 0) reconnects++;
       c.phase = UP;
-      c.retryMs = RETRY_MIN_MS;
+      c.upAt = performance.now();
       flush(c);
     });
     socket.on('data', (chunk: Buffer) => onData(c, socket, chunk));
@@ -332,7 +335,15 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
     if (closed) return;
     if (wasUp) {
       closedByServer++;
-      connect(c);
+      // A server that closes every connection at once would otherwise be reconnected to in a tight loop.
+      if (performance.now() - c.upAt >= RETRY_MAX_MS) {
+        c.retryMs = RETRY_MIN_MS;
+        connect(c);
+      } else {
+        c.phase = OPENING; // queries still queue here; it reopens after the pause
+        c.retryTimer = setTimeout(connect, c.retryMs, c);
+        c.retryMs = Math.min(RETRY_MAX_MS, c.retryMs * 2);
+      }
       return;
     }
     connectFailures++;
@@ -358,6 +369,7 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
     c.state[id] = ID_INFLIGHT;
     c.inflight++;
     queriesSent++;
+    requestBytes += (buf[off]! << 8) | buf[off + 1]!;
     completion.written(c.token[id]!);
   }
 
@@ -371,7 +383,7 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
     for (let off = 0; off < len; off += 2 + buf.readUInt16BE(off)) markWritten(c, buf, off);
     c.writing.push(buf);
     c.socket!.write(buf.subarray(0, len), c.afterWrite);
-    requestBytes += len;
+    bytesSent += len;
   }
 
   /**
@@ -394,7 +406,7 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
     c.recordBusy = true;
     // TLS encrypts the bytes inside write() (the handshake is done): the batch may be reused behind the cursor.
     c.socket!.write(c.batch.subarray(off, off + len), c.afterRecord);
-    requestBytes += len;
+    bytesSent += len;
   }
 
   /** Room for `n` more bytes in the batch of a connection that cannot write now. */
@@ -502,7 +514,7 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
         truncated,
         unexpected,
         late,
-        bytesSent: requestBytes,
+        bytesSent,
         bytesReceived,
         socketErrors,
         connections,
