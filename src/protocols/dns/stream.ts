@@ -322,6 +322,8 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
     c.socket = null;
     c.writing = [];
     c.partialLen = 0;
+    // The engine may send from inside done() below: after a close, new queries wait for the next connection; after a failed connect, they go elsewhere.
+    c.phase = wasUp ? OPENING : DOWN;
     if (c.inflight > 0) {
       for (let id = 0; id < 65536; id++) {
         if (c.state[id] !== ID_INFLIGHT) continue;
@@ -340,14 +342,12 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
         c.retryMs = RETRY_MIN_MS;
         connect(c);
       } else {
-        c.phase = OPENING; // queries still queue here; it reopens after the pause
         c.retryTimer = setTimeout(connect, c.retryMs, c);
         c.retryMs = Math.min(RETRY_MAX_MS, c.retryMs * 2);
       }
       return;
     }
     connectFailures++;
-    c.phase = DOWN;
     // Nothing can take the queued queries now: they fail as the connect did (the attempt was made).
     for (let off = c.cursor; off < c.batchLen; off += 2 + c.batch.readUInt16BE(off)) {
       const id = (c.batch[off + 2]! << 8) | c.batch[off + 3]!;
