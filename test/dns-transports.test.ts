@@ -504,6 +504,19 @@ describe('DNS over TLS: certificate verification', () => {
   });
 });
 
+describe('runDns: transport options', () => {
+  it('aims TLS at port 853 when --server names no port, and says so when nothing answers there', async () => {
+    const error = await runDns({ server: '127.0.0.1', transport: 'tls', insecure: true, queries: QUERIES, rate: 100, duration: 500, warmup: 0 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TargetUnreachableError);
+    expect((error as Error).message).toMatch(/127\.0\.0\.1:853 is unreachable/);
+  });
+
+  it('refuses TLS without --server, and TLS options over UDP, before anything starts', async () => {
+    await expect(runDns({ zone: 'fixtures/test.zone', transport: 'tls', insecure: true })).rejects.toThrow(/--transport tls: needs --server/);
+    await expect(runDns({ server: '127.0.0.1', queries: QUERIES, insecure: true })).rejects.toThrow(/apply to --transport tls only/);
+  });
+});
+
 describe('checkTransport', () => {
   it('defaults to UDP on 53; TLS on 853; TLS options only with tls', () => {
     const problems: string[] = [];
