@@ -24,7 +24,8 @@ import {
 import { RESULT_SCHEMA, type DnsResult, type DnsStep, type HttpResult, type HttpStep, type StepBase } from './result.js';
 import { checkHttpOptions, probeHttp, type HttpClient, type HttpDriverOptions } from './protocols/http/driver.js';
 import { rcodeName, type DnsDriverOptions } from './protocols/dns/driver.js';
-import { checkTransport, probeTransport, streamCounts, type DnsTransportOptions } from './protocols/dns/transport.js';
+import { checkTransport, probeTransport, streamCounts, type DnsTransport, type DnsTransportOptions } from './protocols/dns/transport.js';
+import type { TlsSettings } from './protocols/tls.js';
 import { loadZone } from './protocols/dns/zone.js';
 import { buildQueryMix, loadQueryFile, type Query } from './protocols/dns/queries.js';
 import { TargetUnreachableError, TsloadError } from './errors.js';
@@ -173,7 +174,7 @@ export async function runDns(options: DnsOptions): Promise<DnsResult> {
     }
     const target = address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
     await probeWithRetries(() => probeTransport(transport, address.host, address.port, queries[0]!, Math.min(common.timeoutMs, 2000)));
-    const driverOptions: DnsDriverOptions & { transport: string; tls?: unknown } = {
+    const driverOptions: DnsDriverOptions & { transport: DnsTransport; tls?: TlsSettings } = {
       transport: transport.transport,
       ...(transport.tls === undefined ? {} : { tls: transport.tls }),
       server: address.host,
