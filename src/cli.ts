@@ -171,12 +171,16 @@ export function buildProgram(): Command {
       });
     });
 
-  loadOptions(program.command('dns').description('DNS load over UDP at a constant rate or a sweep of rates'))
+  loadOptions(program.command('dns').description('DNS load over UDP, TCP or TLS at a constant rate or a sweep of rates'))
     .option('--zone <file>', 'zone file: query every (owner, type) in it; without --server, serve it with the built-in server')
     .option('--queries <file>', 'dnsperf/queryperf data file (name type per line)')
     .option('-s, --server <host[:port]>', 'server to query (default port 53)')
     .option('--nx-ratio <r>', 'share of nonexistent names added to a zone\'s query mix', undefined)
-    .option('--sockets <n>', 'UDP sockets per thread', '4')
+    .option('--sockets <n>', 'UDP sockets, or TCP/TLS connections, per thread', '4')
+    .option('--transport <udp|tcp|tls>', "udp, tcp (RFC 7766) or tls (RFC 7858, default port 853): dnsperf's -m udp|tcp|dot", 'udp')
+    .option('--insecure', 'tls: do not verify the server certificate')
+    .option('--ca <file>', 'tls: verify the server with the CA certificates in this PEM file')
+    .option('--tls-servername <name>', 'tls: SNI and the name the certificate must match (default: the server name; none for an address)')
     .option('--max-outstanding <n>', 'same as --max-inflight (dnsperf\'s name)')
     .option('--edns <size>', 'EDNS0 with this UDP payload size')
     .option('--dnssec', 'set the DO bit')
@@ -190,6 +194,10 @@ export function buildProgram(): Command {
         ...(o.server === undefined ? {} : { server: o.server as string }),
         ...(o.nxRatio === undefined ? {} : { nxRatio: o.nxRatio as string }),
         sockets: o.sockets as string,
+        transport: o.transport as string,
+        ...(o.insecure === true ? { insecure: true } : {}),
+        ...(o.ca === undefined ? {} : { ca: o.ca as string }),
+        ...(o.tlsServername === undefined ? {} : { tlsServername: o.tlsServername as string }),
         ...(o.maxOutstanding === undefined ? {} : { maxOutstanding: o.maxOutstanding as string }),
         ...(o.edns === undefined ? {} : { edns: o.edns as string }),
         dnssec: o.dnssec === true,
@@ -227,14 +235,29 @@ export function buildProgram(): Command {
 
   serve
     .command('dns')
-    .description('the built-in authoritative DNS server for a zone (UDP)')
+    .description('the built-in authoritative DNS server for a zone (UDP and TCP on one port; TLS with a certificate)')
     .requiredOption('--zone <file>', 'zone file to serve (repeatable)', collect)
-    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:5353')
-    .action(async (o: { zone: string[]; listen: string }) => {
-      const [{ startDnsTarget }, { loadZone }] = await Promise.all([import('./targets/dns.js'), import('./protocols/dns/zone.js')]);
+    .option('--listen <host:port>', 'address to listen on (UDP and TCP)', '127.0.0.1:5353')
+    .option('--tls-cert <file>', 'PEM certificate (chain) to serve DNS over TLS with')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--tls-listen <host:port>', 'TLS address (default: the --listen host, port 853)')
+    .action(async (o: { zone: string[]; listen: string; tlsCert?: string; tlsKey?: string; tlsListen?: string }) => {
+      const [{ startDnsTarget }, { loadZone }, { readFileSync }] = await Promise.all([import('./targets/dns.js'), import('./protocols/dns/zone.js'), import('node:fs')]);
       const { host, port } = parseListen(o.listen);
-      const target = await startDnsTarget({ zones: o.zone.map((file) => loadZone(file)), host, port });
+      if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw usage('--tls-cert and --tls-key: give both, or neither');
+      if (o.tlsListen !== undefined && o.tlsCert === undefined) throw usage('--tls-listen: needs --tls-cert and --tls-key');
+      const read = (file: string, what: string): string => {
+        try {
+          return readFileSync(file, 'utf8');
+        } catch (error) {
+          throw usage(`--tls-${what}: cannot read ${file}: ${(error as Error).message}`);
+        }
+      };
+      const tlsAt = o.tlsListen === undefined ? { host, port: 853 } : parseListen(o.tlsListen);
+      const tls = o.tlsCert === undefined ? undefined : { cert: read(o.tlsCert, 'cert'), key: read(o.tlsKey!, 'key'), ...tlsAt };
+      const target = await startDnsTarget({ zones: o.zone.map((file) => loadZone(file)), host, port, ...(tls === undefined ? {} : { tls }) });
       process.stdout.write(`tsload: dns target listening on ${target.address}\n`);
+      if (target.tlsPort !== undefined) process.stdout.write(`tsload: dns target listening for TLS on ${tlsAt.host.includes(':') ? `[${tlsAt.host}]` : tlsAt.host}:${target.tlsPort}\n`);
       await untilSignal();
       await target.close();
     });
@@ -285,7 +308,7 @@ export function buildProgram(): Command {
         ...(o.zone === undefined ? {} : { zone: o.zone }),
         ...(o.root === undefined ? {} : { root: o.root }),
       });
-      process.stdout.write(`testbed: ${t.name} running (pid ${t.pid}) at ${t.endpoint}, log ${t.log}\n`);
+      process.stdout.write(`testbed: ${t.name} running (pid ${t.pid}) at ${t.endpoint}${t.tlsEndpoint === undefined ? '' : ` (TLS ${t.tlsEndpoint})`}, log ${t.log}\n`);
     });
   testbed
     .command('stop')

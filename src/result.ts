@@ -219,6 +219,21 @@ export interface HttpStep extends StepBase {
   statusCodes: Record<string, number>;
 }
 
+/** What a step's TCP or TLS connections did, warmup included (connections open on the first query, in the first step). */
+export interface DnsStreamCounts {
+  /** Connections opened (first connects and reconnects). */
+  connections: number;
+  /** Of those, the ones that replaced a connection the server closed. */
+  reconnects: number;
+  /** Connections the server closed; the queries in flight on them failed as connreset (not sent again, as dnsperf). */
+  closedByServer: number;
+  /** Connects (or TLS handshakes) that failed; the queries waiting for them failed with the same error. */
+  connectFailures: number;
+  /** TLS handshakes completed, and their mean time from TCP connect to the end of the handshake, ms (null without any). */
+  tlsHandshakes: number;
+  tlsHandshakeMeanMs: number | null;
+}
+
 export interface DnsStep extends StepBase {
   /** Queries unanswered within the timeout (same as `timeouts`). */
   lost: number;
@@ -240,6 +255,8 @@ export interface DnsStep extends StepBase {
   unexpected: number;
   avgRequestBytes: number;
   avgResponseBytes: number;
+  /** Over TCP and TLS only (absent over UDP and in older results): the step's connections. */
+  stream?: DnsStreamCounts;
   /** Earlier measurements of this rate that failed and were measured again (--confirm), oldest first. */
   attempts?: Omit<DnsStep, 'attempts'>[];
 }

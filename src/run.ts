@@ -73,7 +73,7 @@ export async function runProtocol<N extends string, O extends CommonOptions, Che
     };
     const outcome = await runPlan(
       {
-        driverModule: protocol.driverModule,
+        driverModule: protocol.driverModule(target.driverOptions),
         driverOptions: target.driverOptions,
         threadCount: common.threads,
         arrival: common.arrival,

@@ -18,6 +18,7 @@ import {
   WWW_DIR,
   clientCommand,
   defaultTarget,
+  defaultDnsTlsTarget,
   down,
   parseLinkOptions,
   probe,
@@ -77,6 +78,18 @@ async function shortRun(target: RunningTarget): Promise<void> {
     expect(step.lost + step.errors.total + step.dropped + step.unexpected).toBe(0);
     // The zone's own names: every answer is data, a referral or a wildcard, never a failure.
     expect(Object.keys(step.rcodes)).toEqual(['NOERROR']);
+    // Every DNS target answers over TCP on its UDP port; NSD, BIND and the built-in one over TLS on 853 too.
+    expect(target.tlsEndpoint).toBe(target.name === 'knot' ? undefined : '198.18.0.2:853');
+    const tls = defaultDnsTlsTarget();
+    const streams = [['--server', target.endpoint, '--transport', 'tcp']];
+    if (tls !== undefined && !('error' in tls)) streams.push(['--server', tls.server, '--transport', 'tls', '--ca', tls.ca]);
+    for (const transport of streams) {
+      const over = await tsloadInClient(['dns', ...transport, '--zone', join(root, 'fixtures', 'test.zone'), '--rate', '1000', '--duration', '1s', '--warmup', '500ms']);
+      const s = over.steps[0]! as DnsStep;
+      expect(s.completed).toBe(1000);
+      expect(s.lost + s.errors.total + s.dropped + s.unexpected).toBe(0);
+      expect(s.stream).toMatchObject({ connections: 4, reconnects: 0, tlsHandshakes: transport.includes('tls') ? 4 : 0 });
+    }
   }
 }
 

@@ -44,8 +44,8 @@ export interface Protocol<Name extends string, O extends CommonOptions, Checked,
   readonly name: Name;
   /** The option that names the target (a URL, a server), which the testbed fills in with its running one. */
   readonly targetOption: keyof O & string;
-  /** File URL of the module whose createDriver each load thread calls. */
-  readonly driverModule: string;
+  /** File URL of the module whose createDriver each load thread calls (a transport may have its own). */
+  driverModule(driverOptions: D): string;
   /** Every counter name the driver may report; a name outside it is a bug the run reports. */
   readonly counterNames: readonly string[];
   /** The protocol's own stdout formats (httperf's, dnsperf's). */

@@ -92,6 +92,12 @@ export function formatDnsperfStep(step: DnsStep): string {
   lines.push(`  Average Latency (s):  ${seconds(l.mean)} (min ${seconds(l.min)}, max ${seconds(l.max)})`);
   if (step.completed > 1) lines.push(`  Latency StdDev (s):   ${seconds(l.stdev)}`);
 
+  if (step.stream !== undefined) {
+    // dnsperf's block for connection-oriented transports; tsload keeps the mean handshake time only.
+    lines.push('', 'Connection Statistics:', '', `  Reconnections:        ${step.stream.reconnects}`);
+    if (step.stream.tlsHandshakeMeanMs !== null) lines.push('', `  Average Latency (s):  ${seconds(step.stream.tlsHandshakeMeanMs)} (TLS handshake, mean of ${step.stream.tlsHandshakes})`);
+  }
+
   const beyond: string[] = [];
   if ((step.lostAtGenerator ?? 0) > 0) beyond.push(`lost at tsload ${step.lostAtGenerator} (${LOST_AT_GENERATOR_MEANING})`);
   if (step.late > 0) beyond.push(`late ${step.late} (answered after being counted lost)`);

@@ -6,7 +6,7 @@
  * Latencies are in ms with about three significant digits: the HDR histograms
  * keep three, so more digits would be noise and fewer would hide sub-ms changes.
  */
-import { WORDS, type DnsStep, type ErrorClass, type HttpStep, type LatencyStats, type Result, type Saturation, type Step } from '../result.js';
+import { WORDS, type DnsStep, type DnsStreamCounts, type ErrorClass, type HttpStep, type LatencyStats, type Result, type Saturation, type Step } from '../result.js';
 import { orderedRcodes } from './dnsperf.js';
 import { DROPPED_MEANING, LOST_AT_GENERATOR_MEANING, NOT_SENT_MEANING, describeLimit, limitLines } from './blocks.js';
 import { generatorAtLimit, ownLimits } from '../measure/saturation.js';
@@ -277,6 +277,12 @@ function httpSingle(step: HttpStep): string[][] {
   return rows;
 }
 
+function streamRows(s: DnsStreamCounts): string[][] {
+  const rows = [['Connections', `${s.connections} opened, ${s.reconnects} reconnects, ${s.closedByServer} closed by the server, ${s.connectFailures} failed to open (warmup included)`]];
+  if (s.tlsHandshakes > 0) rows.push(['TLS handshakes', `${s.tlsHandshakes}, mean ${s.tlsHandshakeMeanMs?.toFixed(3)} ms from TCP connect`]);
+  return rows;
+}
+
 function dnsSingle(step: DnsStep): string[][] {
   const unit = 'q/s';
   const codes = orderedRcodes(step.rcodes).map(([name, n]) => `${name} ${n} (${percent(n, step.completed)}%)`);
@@ -291,6 +297,7 @@ function dnsSingle(step: DnsStep): string[][] {
     ['Truncated', String(step.truncated)],
     ['Unexpected answers', String(step.unexpected)],
     ['Average packet size', `request ${step.avgRequestBytes.toFixed(1)} B, response ${step.avgResponseBytes.toFixed(1)} B`],
+    ...(step.stream === undefined ? [] : streamRows(step.stream)),
     ['Run time', `${step.durationS.toFixed(3)} s`],
     ['Query rate', `${step.sendRate.toFixed(1)} ${unit}`],
     ['Queries per second', `${step.replyRate.toFixed(1)} ${unit} answered`],

@@ -1,5 +1,6 @@
 /**
- * Built-in authoritative DNS server over UDP (the DNS side of the testbed).
+ * Built-in authoritative DNS server over UDP, TCP and TLS (the DNS side of
+ * the testbed; the stream listeners are in dns-stream.ts).
  *
  * Answers follow RFC 1034 §4.3.2: exact match, CNAME chains inside the zone,
  * referrals below zone cuts with glue, wildcard synthesis (RFC 4592), negative
@@ -25,6 +26,7 @@ import { dnsPacket } from '../protocols/dns/packet.js';
 import type { Zone, ZoneRecord } from '../protocols/dns/zone.js';
 import { classCode, hostPort, nameToWire, skipName, typeCode } from '../protocols/dns/driver.js';
 import { ServerStartError } from '../errors.js';
+import { listenDnsStream, type StreamListener } from './dns-stream.js';
 
 export interface DnsTargetOptions {
   zones: Zone[];
@@ -34,6 +36,12 @@ export interface DnsTargetOptions {
   port?: number;
   /** Answers cached per generation (two generations are kept); default 20,000. */
   cacheEntries?: number;
+  /** Also answer over TCP on the UDP port (RFC 7766); default true. */
+  tcp?: boolean;
+  /** Also answer over TLS (RFC 7858) with this PEM certificate and key, on `port` (default 853) of `host` (default: the UDP host). */
+  tls?: { cert: string; key: string; host?: string; port?: number };
+  /** TCP and TLS: close a connection idle this long; default 30 s. */
+  idleTimeoutMs?: number;
 }
 
 export interface DnsTargetStats {
@@ -51,7 +59,10 @@ export interface DnsTargetStats {
 
 export interface DnsTarget {
   host: string;
+  /** The UDP port, and the TCP port unless `tcp: false`. */
   port: number;
+  /** The TLS port, when serving TLS. */
+  tlsPort?: number;
   /** host:port */
   address: string;
   stats(): DnsTargetStats;
@@ -735,22 +746,22 @@ export async function startDnsTarget(o: DnsTargetOptions): Promise<DnsTarget> {
 
   const socket: Socket = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
 
-  function reply(out: Buffer, rinfo: RemoteInfo): void {
-    stats.responses++;
-    socket.send(out, rinfo.port, rinfo.address);
-  }
-
-  function onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+  /**
+   * The reply to one query, in a buffer of its own, or null for none (a
+   * response, a runt). Over a stream (TCP, TLS) an answer is never truncated.
+   */
+  function respond(msg: Buffer, stream: boolean): Buffer | null {
     stats.queries++;
     // Shorter than a header, or a response: never answer (no reply loops).
     if (msg.length < 12 || (msg[2]! & 0x80) !== 0) {
       stats.dropped++;
-      return;
+      return null;
     }
-    if ((msg[2]! & 0x78) !== 0) return reply(errorReply(msg, NOTIMP), rinfo); // opcode != QUERY
+    stats.responses++;
+    if ((msg[2]! & 0x78) !== 0) return errorReply(msg, NOTIMP); // opcode != QUERY
     const rc = parse(msg);
-    if (rc !== NOERROR) return reply(errorReply(msg, rc), rinfo);
-    if (ednsVersion !== 0) return reply(badVersion(msg), rinfo);
+    if (rc !== NOERROR) return errorReply(msg, rc);
+    if (ednsVersion !== 0) return badVersion(msg);
     let e = lookup(young, msg);
     if (e !== null) {
       stats.cacheHits++;
@@ -766,8 +777,9 @@ export async function startDnsTarget(o: DnsTargetOptions): Promise<DnsTarget> {
       }
       insert(e);
     }
+    const limit = stream ? 65535 : udpLimit;
     const answer =
-      e.full.length <= udpLimit ? e.full : e.lean !== null && e.lean.length <= udpLimit ? e.lean : e.truncated!;
+      e.full.length <= limit ? e.full : e.lean !== null && e.lean.length <= limit ? e.lean : e.truncated!;
     // A copy per query, because dgram may send after this function returns
     // (an unconnected send resolves the address on a later tick), so a shared
     // buffer patched for the next query could go out with the wrong ID. The
@@ -780,8 +792,12 @@ export async function startDnsTarget(o: DnsTargetOptions): Promise<DnsTarget> {
     out[3] = (out[3]! & 0xef) | (msg[3]! & 0x10); // CD copied
     // The question as the client wrote it; answers owned by the query name point here.
     for (let j = 12; j < qEnd; j++) out[j] = msg[j]!;
-    stats.responses++;
-    socket.send(out, rinfo.port, rinfo.address);
+    return out;
+  }
+
+  function onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+    const out = respond(msg, false);
+    if (out !== null) socket.send(out, rinfo.port, rinfo.address);
   }
 
   socket.on('message', onMessage);
@@ -805,14 +821,29 @@ export async function startDnsTarget(o: DnsTargetOptions): Promise<DnsTarget> {
     // keep the defaults
   }
   const port = socket.address().port;
+  const streams: StreamListener[] = [];
+  const streamAnswer = (msg: Buffer): Buffer | null => respond(msg, true);
+  const idle = o.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: o.idleTimeoutMs };
+  try {
+    if (o.tcp !== false) streams.push(await listenDnsStream({ host, port, answer: streamAnswer, ...idle }));
+    if (o.tls !== undefined) {
+      streams.push(await listenDnsStream({ host: o.tls.host ?? host, port: o.tls.port ?? 853, tls: o.tls, answer: streamAnswer, ...idle }));
+    }
+  } catch (error) {
+    await Promise.all(streams.map((l) => l.close()));
+    socket.close();
+    throw error;
+  }
+  const tlsPort = o.tls === undefined ? undefined : streams[streams.length - 1]!.port;
   let closing: Promise<void> | null = null;
   return {
     host,
     port,
+    ...(tlsPort === undefined ? {} : { tlsPort }),
     address: hostPort(host, port),
     stats: () => ({ ...stats, cached: youngCount + oldCount }),
     close(): Promise<void> {
-      closing ??= new Promise<void>((resolve) => socket.close(() => resolve()));
+      closing ??= Promise.all([new Promise<void>((resolve) => socket.close(() => resolve())), ...streams.map((l) => l.close())]).then(() => {});
       return closing;
     },
   };

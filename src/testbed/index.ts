@@ -31,7 +31,7 @@ import { CLIENT, FIXTURES_DIR, SERVER, STATE_DIR, STATE_FILE, WWW_DIR, parseLink
 import type { LinkOptions, LinkSettings } from './settings.js';
 import { TARGET_NAMES } from './servers.js';
 import type { TargetName } from './servers.js';
-import { endpointFor, readTargets, startTarget, stopTargets } from './targets.js';
+import { endpointFor, readTargets, startTarget, stopTargets, TLS_CERT } from './targets.js';
 import type { RunningTarget, StartOptions, TargetStatus } from './targets.js';
 import { findBinary, requireRootAndIproute } from './system.js';
 
@@ -195,6 +195,18 @@ export async function defaultTarget(protocol: 'http' | 'dns'): Promise<string | 
   return target === undefined ? undefined : endpointFor(protocol, target.port);
 }
 
+/**
+ * The running DNS target's DNS-over-TLS endpoint and the CA to verify it
+ * with (the testbed's self-signed certificate); an error line when the
+ * running target serves no TLS, undefined when no DNS target runs.
+ */
+export function defaultDnsTlsTarget(): { server: string; ca: string } | { error: string } | undefined {
+  const target = readTargets().find((t) => t.alive && t.protocol === 'dns');
+  if (target === undefined) return undefined;
+  if (target.tlsEndpoint === undefined) return { error: `${target.name} serves no DNS over TLS in the testbed (nsd, bind and builtin-dns do)` };
+  return { server: target.tlsEndpoint, ca: TLS_CERT };
+}
+
 function formatBits(bits: number): string {
   for (const [unit, scale] of [['Gbit', 1e9], ['Mbit', 1e6], ['Kbit', 1e3]] as const) {
     if (bits >= scale) return `${+(bits / scale).toFixed(3)}${unit}`;
@@ -227,7 +239,7 @@ export function formatStatus(s: TestbedStatus): string {
   if (s.loss) lines.push(`loss rule: ${+s.loss.percent.toFixed(2)}% of packets arriving at the client dropped (${s.loss.droppedPackets} so far)`);
   if (s.targets.length === 0) lines.push('targets: none');
   for (const t of s.targets) {
-    lines.push(`target ${t.name}: ${t.alive ? 'running' : 'EXITED'} pid ${t.pid} at ${t.endpoint} workers ${t.workers} log ${t.log}`);
+    lines.push(`target ${t.name}: ${t.alive ? 'running' : 'EXITED'} pid ${t.pid} at ${t.endpoint}${t.tlsEndpoint === undefined ? '' : ` (TLS ${t.tlsEndpoint})`} workers ${t.workers} log ${t.log}`);
   }
   return lines.join('\n');
 }
@@ -241,6 +253,7 @@ export const testbed = {
   stop,
   clientCommand,
   defaultTarget,
+  defaultDnsTlsTarget,
   formatStatus,
   targets: TARGET_NAMES,
   client: CLIENT,

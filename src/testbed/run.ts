@@ -11,7 +11,7 @@ import type { CommonOptions } from '../options.js';
 import type { ProgressEvent, Result, StepBase } from '../result.js';
 import type { OptionsOf } from '../run.js';
 import { protocols, type ProtocolName } from '../protocols/index.js';
-import { TARGET_NAMES, clientCommand, defaultTarget } from './index.js';
+import { TARGET_NAMES, clientCommand, defaultDnsTlsTarget, defaultTarget } from './index.js';
 
 export interface RemoteRequest {
   protocol: string;
@@ -43,7 +43,14 @@ export async function runInTestbed<N extends ProtocolName>(protocol: N, options:
   delete (rest as { onNotice?: unknown }).onNotice;
   const plain = rest as Record<string, unknown>;
   const targetOption = protocols[protocol].targetOption;
-  if (plain[targetOption] === undefined) {
+  if (plain[targetOption] === undefined && protocol === 'dns' && plain.transport === 'tls') {
+    const target = defaultDnsTlsTarget();
+    if (target === undefined) throw new EnvironmentError("--testbed: no dns target is running; start one with 'tsload testbed start nsd'");
+    if ('error' in target) throw new EnvironmentError(`--testbed --transport tls: ${target.error}`);
+    plain.server = target.server;
+    // Its certificate is the testbed's own, self-signed: verify with it unless told otherwise.
+    if (plain.insecure !== true && plain.ca === undefined) plain.ca = target.ca;
+  } else if (plain[targetOption] === undefined) {
     const target = await defaultTarget(protocol);
     if (target === undefined) {
       throw new EnvironmentError(`--testbed: no ${protocol} target is running; start one with 'tsload testbed start …' (${TARGET_NAMES.join(', ')})`);

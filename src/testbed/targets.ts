@@ -12,8 +12,8 @@ import { EnvironmentError, InputFileError, OptionsError, ServerStartError, Tsloa
 import { probe } from './probe.js';
 import { SERVERS } from './servers.js';
 import type { ServerContext, TargetName } from './servers.js';
-import { FIXTURES_DIR, SERVER, TARGETS_DIR, WWW_DIR } from './settings.js';
-import { findBinary, groupMembers, isAlive, procStat, signal, sleep, terminate } from './system.js';
+import { FIXTURES_DIR, SERVER, STATE_DIR, TARGETS_DIR, WWW_DIR } from './settings.js';
+import { findBinary, groupMembers, isAlive, procStat, run, signal, sleep, terminate } from './system.js';
 
 export interface StartOptions {
   /** DNS targets: zone file (default fixtures/test.zone). */
@@ -38,6 +38,8 @@ export interface RunningTarget {
   port: number;
   /** What a generator should aim at: a URL for HTTP, host:port for DNS. */
   endpoint: string;
+  /** DNS targets that serve DNS over TLS: host:port (absent in older records). */
+  tlsEndpoint?: string;
   /** The full command line that was started (inside the server namespace). */
   command: string[];
   dir: string;
@@ -56,6 +58,25 @@ export interface TargetStatus extends RunningTarget {
 
 const RECORD = 'target.json';
 const PORTS = { http: 80, dns: 53 } as const;
+const TLS_PORT = 853;
+
+/** The testbed's certificate for DNS over TLS: self-signed for the server host's address, so it is its own CA (`--ca TLS_CERT`). */
+export const TLS_CERT = join(STATE_DIR, 'tls', 'cert.pem');
+const TLS_KEY = join(STATE_DIR, 'tls', 'key.pem');
+
+/** Make the certificate once per testbed (it lives in STATE_DIR, so `down` removes it). */
+async function testbedCertificate(): Promise<{ cert: string; key: string }> {
+  if (existsSync(TLS_CERT) && existsSync(TLS_KEY)) return { cert: TLS_CERT, key: TLS_KEY };
+  const openssl = findBinary('openssl');
+  if (openssl === undefined) throw new EnvironmentError('DNS over TLS needs a certificate made with openssl: apt-get install openssl');
+  mkdirSync(join(STATE_DIR, 'tls'), { recursive: true });
+  // prettier-ignore
+  const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '3650',
+    '-subj', '/CN=tsload testbed', '-addext', `subjectAltName=IP:${SERVER.address}`, '-keyout', TLS_KEY, '-out', TLS_CERT];
+  const result = await run(openssl, args);
+  if (result.code !== 0) throw new EnvironmentError(`openssl could not make the testbed certificate: ${result.stderr.trim()}`);
+  return { cert: TLS_CERT, key: TLS_KEY };
+}
 
 export function endpointFor(protocol: 'http' | 'dns', port: number): string {
   return protocol === 'http' ? `http://${SERVER.address}${port === 80 ? '' : `:${port}`}/` : `${SERVER.address}:${port}`;
@@ -148,7 +169,7 @@ export async function startTarget(name: TargetName, options: StartOptions, ip: s
   for (const sub of ['', 'run', 'tmp', 'db']) mkdirSync(join(dir, sub), { recursive: true });
 
   const port = PORTS[definition.protocol];
-  const context: ServerContext = { dir, address: SERVER.address, port, workers, www: '', zoneFile: '', origin: '', fileLimit: fileLimit(), ...unprivilegedUser() };
+  const context: ServerContext = { dir, address: SERVER.address, port, workers, www: '', zoneFile: '', origin: '', tlsCert: '', tlsKey: '', tlsPort: TLS_PORT, fileLimit: fileLimit(), ...unprivilegedUser() };
   const record: Partial<RunningTarget> = {};
   if (definition.protocol === 'http') {
     context.www = options.root === undefined ? WWW_DIR : resolve(options.root);
@@ -172,6 +193,12 @@ export async function startTarget(name: TargetName, options: StartOptions, ip: s
     context.origin = origin;
     record.zone = zone;
     record.origin = origin;
+    if (definition.tls === true) {
+      const tls = await testbedCertificate();
+      context.tlsCert = tls.cert;
+      context.tlsKey = tls.key;
+      record.tlsEndpoint = `${SERVER.address}:${TLS_PORT}`;
+    }
   }
 
   const files = definition.files(context);

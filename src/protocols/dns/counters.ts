@@ -14,7 +14,11 @@ export const DNS_COUNTERS = [
   'socketErrors',
 ] as const;
 
-/** Datagrams the kernel dropped at tsload's own sockets: only where /proc/net/udp shows them. */
-export const DNS_OPTIONAL_COUNTERS = ['lostAtGenerator'] as const;
+/**
+ * Reported only where they mean something: datagrams the kernel dropped at
+ * tsload's own sockets (UDP, where /proc/net/udp shows them), and the
+ * connections of TCP and TLS.
+ */
+export const DNS_OPTIONAL_COUNTERS = ['lostAtGenerator', 'connections', 'reconnects', 'connectFailures', 'closedByServer', 'tlsHandshakes', 'tlsHandshakeMs'] as const;
 
 export type DnsCounters = Counters<(typeof DNS_COUNTERS)[number], (typeof DNS_OPTIONAL_COUNTERS)[number]>;

@@ -223,7 +223,7 @@ export function hostPort(host: string, port: number): string {
  * order, so deadlines are ascending) and the per-socket queue of sends
  * awaiting their callback. Grows by doubling, so the steady state allocates nothing.
  */
-class Fifo {
+export class Fifo {
   a: Uint32Array;
   b: Uint32Array;
   t: Float64Array;
@@ -304,7 +304,7 @@ class IdSocket {
   }
 }
 
-function sweepInterval(timeoutMs: number): number {
+export function sweepInterval(timeoutMs: number): number {
   // Coarse: a timeout is reported at most ~a quarter of the timeout (≤ 100 ms) late.
   return Math.max(5, Math.min(100, Math.floor(timeoutMs / 4)));
 }

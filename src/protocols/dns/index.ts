@@ -13,11 +13,13 @@ import { TargetUnreachableError, TsloadError } from '../../errors.js';
 import { formatEndpoint, parseEndpoint, type Endpoint } from '../../util/endpoint.js';
 import { perItem, type Protocol, type ProtocolStep, type StepContext } from '../protocol.js';
 import { DNS_COUNTERS, DNS_OPTIONAL_COUNTERS, type DnsCounters } from './counters.js';
-import { checkDnsQueries, probeDns, rcodeName, type DnsDriverOptions } from './driver.js';
+import { checkDnsQueries, rcodeName, type DnsDriverOptions } from './driver.js';
+import { checkTransport, probeTransport, streamCounts, type DnsTransport, type DnsTransportOptions } from './transport.js';
+import type { TlsSettings } from '../tls.js';
 import { buildQueryMix, loadQueryFile, type Query } from './queries.js';
 import { loadZone } from './zone.js';
 
-export interface DnsOptions extends CommonOptions {
+export interface DnsOptions extends CommonOptions, DnsTransportOptions {
   /** host[:port] (default port 53). Without one, tsload serves `zone` with its built-in server in a child process. */
   server?: string;
   /** A master file: the query mix is every (owner, type) in it, shuffled by `seed`. */
@@ -26,7 +28,7 @@ export interface DnsOptions extends CommonOptions {
   queries?: string | readonly Query[];
   /** Share of nonexistent names added to a zone's mix, in [0, 1). */
   nxRatio?: number | string;
-  /** UDP sockets per thread (default 4), each with its own 16-bit ID space. */
+  /** UDP sockets, or TCP/TLS connections, per thread (default 4), each with its own 16-bit ID space. */
   sockets?: number | string;
   /** dnsperf's name for the in-flight cap (same as maxInflight). */
   maxOutstanding?: number | string;
@@ -39,10 +41,11 @@ export interface DnsOptions extends CommonOptions {
   onNotice?: (line: string) => void;
 }
 
-/** The driver's options but the server, which may be the built-in one. */
-export type DnsChecked = Omit<DnsDriverOptions, 'server' | 'port'> & { server: Endpoint | undefined; zone: string | undefined };
+/** What every DNS driver (UDP, or a stream over TCP or TLS) is created with. */
+export type DnsRunOptions = DnsDriverOptions & { transport: DnsTransport; tls?: TlsSettings };
 
-const DEFAULT_PORT = 53;
+/** The driver's options but the server, which may be the built-in one. */
+export type DnsChecked = Omit<DnsRunOptions, 'server' | 'port'> & { server: Endpoint | undefined; zone: string | undefined };
 
 /** The query list a DNS run would use: from `queries`, else derived from `zone`. */
 export function dnsQueries(options: Pick<DnsOptions, 'zone' | 'queries' | 'seed' | 'nxRatio'>, problems: string[]): Query[] {
@@ -68,10 +71,10 @@ export function dnsQueries(options: Pick<DnsOptions, 'zone' | 'queries' | 'seed'
   return [];
 }
 
-export const dns: Protocol<'dns', DnsOptions, DnsChecked, DnsDriverOptions, DnsCounters, DnsStep, DnsResult> = {
+export const dns: Protocol<'dns', DnsOptions, DnsChecked, DnsRunOptions, DnsCounters, DnsStep, DnsResult> = {
   name: 'dns',
   targetOption: 'server',
-  driverModule: siblingModule(import.meta.url, './driver'),
+  driverModule: (o) => siblingModule(import.meta.url, o.transport === 'udp' ? './driver' : './stream'),
   counterNames: [...DNS_COUNTERS, ...DNS_OPTIONAL_COUNTERS],
   formats: { dnsperf: async () => (await import('../../report/dnsperf.js')).formatDnsperf },
 
@@ -84,12 +87,18 @@ export const dns: Protocol<'dns', DnsOptions, DnsChecked, DnsDriverOptions, DnsC
     const queries = dnsQueries(options, problems);
     const sockets = options.sockets === undefined ? 4 : parseNumber(options.sockets, 'sockets', problems, { min: 1, max: 1024, integer: true });
     const edns = options.edns === undefined ? undefined : parseNumber(options.edns, 'edns', problems, { min: 512, max: 65535, integer: true });
+    const transport = checkTransport(options, problems);
     let server: Endpoint | undefined;
     if (options.server !== undefined) {
-      server = parseEndpoint(options.server, { port: DEFAULT_PORT });
+      server = parseEndpoint(options.server, { port: transport.defaultPort });
       if (server === undefined) problems.push(`--server: '${options.server}' is not host[:port]`);
     } else if (options.zone === undefined) problems.push('--server: needed without --zone (with --zone alone, tsload serves the zone itself)');
+    if (server === undefined && transport.transport === 'tls') {
+      problems.push('--transport tls: needs --server (the built-in server has no certificate here; serve one with `tsload serve dns --tls-cert … --tls-key …`)');
+    }
     const checked: DnsChecked = {
+      transport: transport.transport,
+      ...(transport.tls === undefined ? {} : { tls: transport.tls }),
       server,
       zone: options.zone,
       queries,
@@ -114,7 +123,7 @@ export const dns: Protocol<'dns', DnsOptions, DnsChecked, DnsDriverOptions, DnsC
   async probe(o, timeoutMs) {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await probeDns(o.server, o.port, o.queries[0]!, Math.min(timeoutMs, 2000));
+        return await probeTransport(o.transport, o.tls, o.server, o.port, o.queries[0]!, Math.min(timeoutMs, 2000));
       } catch (error) {
         if (attempt === 3 || !(error instanceof TargetUnreachableError) || /ICMP/.test(error.message)) throw error;
       }
@@ -124,7 +133,7 @@ export const dns: Protocol<'dns', DnsOptions, DnsChecked, DnsDriverOptions, DnsC
   step: dnsStep,
 };
 
-function dnsStep(step: ProtocolStep<DnsCounters>, context: StepContext): DnsStep {
+function dnsStep(step: ProtocolStep<DnsCounters>, context: StepContext, checked: DnsChecked): DnsStep {
   const { codes, counters, ...base } = step;
   const rcodes: Record<string, number> = {};
   for (const [code, count] of Object.entries(codes)) rcodes[rcodeName(Number(code))] = count;
@@ -141,6 +150,7 @@ function dnsStep(step: ProtocolStep<DnsCounters>, context: StepContext): DnsStep
     unexpected: counters.unexpected,
     avgRequestBytes: perItem(counters.requestBytes, counters.queries),
     avgResponseBytes: perItem(counters.responseBytes, counters.responses),
+    ...(checked.transport === 'udp' ? {} : { stream: streamCounts(counters) }),
     generatorLimits: generatorLimits({ ...context, step: base, lostAtGenerator }),
   };
 }

@@ -59,7 +59,7 @@ export function defaultMaxConnections(): number {
 export const http: Protocol<'http', HttpOptions, HttpChecked, HttpDriverOptions, HttpCounters, HttpStep, HttpResult> = {
   name: 'http',
   targetOption: 'url',
-  driverModule: siblingModule(import.meta.url, './driver'),
+  driverModule: () => siblingModule(import.meta.url, './driver'),
   counterNames: HTTP_COUNTERS,
   formats: { httperf: async () => (await import('../../report/httperf.js')).formatHttperf },
 
