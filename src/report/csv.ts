@@ -2,8 +2,8 @@
  * `--format csv`: one row per step, for spreadsheets and plotting scripts.
  * Numbers are written at full precision (no rounding: this output is for
  * machines); `step` counts from 1 as in the text report. Columns that do not
- * apply to a protocol (lost, late and lostAtGenerator for HTTP, connections for
- * DNS) are empty, as is lostAtGenerator where the kernel does not say. CPU
+ * apply to a protocol (lost, late and lostAtGenerator for HTTP; connections,
+ * reconnects and TLS handshakes for DNS over UDP) are empty, as is lostAtGenerator where the kernel does not say. CPU
  * covers the step's warmup and drain too.
  * Fields are quoted as RFC 4180 says (only when they hold a comma, quote, CR
  * or LF; quotes doubled); lines end in LF, which RFC 4180 readers accept.
@@ -46,6 +46,9 @@ export const CSV_COLUMNS = [
   'queuedP99Ms',
   'generatorLimits',
   'attempts',
+  'reconnects',
+  'tlsHandshakes',
+  'tlsHandshakeMeanMs',
 ] as const;
 
 /** One field, quoted when RFC 4180 requires it. */
@@ -79,7 +82,7 @@ function row(result: Result, step: Step, index: number): string {
     step.serviceTimeMs.p99,
     step.scheduleLagMs.p99,
   ];
-  if ('lost' in step) cells.push(step.lost, step.late, step.lostAtGenerator ?? '', '');
+  if ('lost' in step) cells.push(step.lost, step.late, step.lostAtGenerator ?? '', step.stream?.connections ?? '');
   else cells.push('', '', '', step.connections);
   cells.push(step.cpu.userS, step.cpu.systemS, step.cpuWindow?.userS ?? '', step.cpuWindow?.systemS ?? '', step.generatorBusy ?? '');
   // Limits as kind:cause, space-separated, e.g. "connections:tsload thread:tsload"; empty when none (or not known).
@@ -89,6 +92,8 @@ function row(result: Result, step: Step, index: number): string {
     (step.generatorLimits ?? []).map((l) => `${l.kind}:${l.cause}`).join(' '),
     (step.attempts?.length ?? 0) + 1,
   );
+  const stream = 'lost' in step ? step.stream : undefined;
+  cells.push(stream?.reconnects ?? '', stream?.tlsHandshakes ?? '', stream?.tlsHandshakeMeanMs ?? '');
   return cells.map(csvField).join(',');
 }
 
