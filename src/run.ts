@@ -23,6 +23,7 @@ import {
 } from './options.js';
 import { RESULT_SCHEMA, type DnsResult, type DnsStep, type HttpResult, type HttpStep, type StepBase } from './result.js';
 import { checkHttpOptions, probeHttp, type HttpClient, type HttpDriverOptions } from './protocols/http/driver.js';
+import { checkHttpTransport, probeTransport, type HttpTransportOptions } from './protocols/http/transport.js';
 import { probeDns, rcodeName, type DnsDriverOptions } from './protocols/dns/driver.js';
 import { loadZone } from './protocols/dns/zone.js';
 import { buildQueryMix, loadQueryFile, type Query } from './protocols/dns/queries.js';
@@ -31,7 +32,7 @@ import { spawnTarget, type SpawnedTarget } from './targets/child.js';
 
 export const VERSION = '0.1.0';
 
-export interface HttpOptions extends CommonOptions {
+export interface HttpOptions extends CommonOptions, HttpTransportOptions {
   /** Target URL. Without one, tsload starts its built-in HTTP target in a child process. */
   url?: string;
   /** A file of URLs or paths (one per line), or the list itself; used round robin (httperf's --wlog). */
@@ -82,6 +83,7 @@ export async function runHttp(options: HttpOptions): Promise<HttpResult> {
     pipelining,
     newConnectionPerRequest: options.newConnectionPerRequest ?? false,
     ...(options.client === undefined ? {} : { client: options.client }),
+    ...checkHttpTransport(options, options.url, problems),
   };
   if (options.url !== undefined) problems.push(...checkHttpOptions({ url: options.url, ...request }));
   throwIfProblems(problems);
@@ -90,14 +92,26 @@ export async function runHttp(options: HttpOptions): Promise<HttpResult> {
   try {
     let url = options.url;
     if (url === undefined) {
-      builtin = await spawnTarget('http', ['--listen', '127.0.0.1:0']);
+      // Without TLS there is no negotiation: asked for HTTP/2, the built-in target speaks it with prior knowledge.
+      builtin = await spawnTarget('http', ['--listen', '127.0.0.1:0', ...(request.http2 === true ? ['--h2c'] : [])]);
       url = builtin.address;
       options.onNotice?.(`tsload: no URL given; started the built-in HTTP target at ${url} (child process ${builtin.child.pid})`);
     }
     await probeHttp(url, Math.min(common.timeoutMs, 5000));
-    const pool = { limit: connections ?? maxConnections, fixed: connections !== undefined, pipelining };
-    const { base, steps } = await run(common, url, './protocols/http/driver', { url, ...request }, options, (step, limits) => httpStep(step, limits, pool));
-    return { protocol: 'http', ...base, steps };
+    const negotiated = await probeTransport(url, request, Math.min(common.timeoutMs, 5000));
+    if (negotiated.http2Refused) options.onNotice?.(`tsload: --http2 asked, but ${url} offers only HTTP/1.1; measuring HTTP/1.1 (the result says httpVersion 1.1)`);
+    const driverOptions: HttpDriverOptions = { url, ...request, http2: negotiated.httpVersion === '2' };
+    const pool = { limit: connections ?? maxConnections, fixed: connections !== undefined, pipelining: driverOptions.http2 ? request.streams! : pipelining, secure: negotiated.tls !== undefined };
+    const { base, steps } = await run(common, url, './protocols/http/driver', driverOptions, options, (step, limits) => httpStep(step, limits, pool));
+    return {
+      protocol: 'http',
+      ...base,
+      httpVersion: negotiated.httpVersion,
+      ...(request.http2 === true ? { http2Refused: negotiated.http2Refused } : {}),
+      ...(driverOptions.http2 ? { streams: request.streams! } : {}),
+      ...(negotiated.tls === undefined ? {} : { tls: negotiated.tls }),
+      steps,
+    };
   } finally {
     await builtin?.stop();
   }
@@ -236,7 +250,7 @@ function dnsStep(step: MergedStep, context: LimitContext): DnsStep {
   };
 }
 
-function httpStep(step: MergedStep, context: LimitContext, pool: { limit: number; fixed: boolean; pipelining: number }): HttpStep {
+function httpStep(step: MergedStep, context: LimitContext, { secure, ...pool }: { limit: number; fixed: boolean; pipelining: number; secure: boolean }): HttpStep {
   const statusClasses = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
   for (const [code, count] of Object.entries(step.codes)) {
     const key = `${code[0]}xx`;
@@ -253,10 +267,25 @@ function httpStep(step: MergedStep, context: LimitContext, pool: { limit: number
     avgRequestBytes: per(counters.bytesSent, written),
     avgReplyBytes: per(counters.bytesReceived, counters.replies),
     connections: counters.connections ?? 0,
+    connectionsByVersion: { '1.1': counters.h1Connections ?? counters.connections ?? 0, '2': counters.h2Connections ?? 0 },
+    ...tlsOf(counters, secure),
     pool: { limit: pool.limit, fixed: pool.fixed, waited, waitedAtLimit },
     statusClasses,
     statusCodes: codes,
     generatorLimits: generatorLimits({ ...context, step: base, pool: { ...pool, waited, waitedAtLimit, written } }),
+  };
+}
+
+/** The step's TLS handshakes, when its connections speak TLS (the undici client counts them; the native one speaks no TLS). */
+function tlsOf(counters: Record<string, number>, secure: boolean): Pick<HttpStep, 'tls'> {
+  if (!secure) return {};
+  const handshakes = counters.tlsHandshakes ?? 0;
+  return {
+    tls: {
+      handshakes,
+      handshakeMeanMs: handshakes > 0 ? Math.round(((counters.tlsHandshakeMs ?? 0) / handshakes) * 1000) / 1000 : 0,
+      failed: counters.tlsHandshakeFailures ?? 0,
+    },
   };
 }
 

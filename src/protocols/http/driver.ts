@@ -11,13 +11,14 @@ import type { Completion, Driver, DriverContext } from '../../engine/driver.js';
 import { HTTP_CLIENTS, endpointOf } from './book.js';
 import type { HttpClient, HttpDriverOptions } from './book.js';
 import { NativeDriver } from './native.js';
+import { checkTransportFields } from './transport.js';
 
 export { HTTP_CLIENTS };
 export type { HttpClient, HttpDriverOptions };
 
 /** The client that will send for these options. */
-export function clientOf(o: Pick<HttpDriverOptions, 'url' | 'client'>): HttpClient {
-  return o.client ?? (isHttps(o.url) ? 'undici' : 'native');
+export function clientOf(o: Pick<HttpDriverOptions, 'url' | 'client' | 'http2'>): HttpClient {
+  return o.client ?? (isHttps(o.url) || o.http2 === true ? 'undici' : 'native');
 }
 
 const isHttps = (url: string): boolean => /^https:/i.test(url);
@@ -70,6 +71,7 @@ export function checkHttpOptions(o: HttpDriverOptions): string[] {
   if (o.newConnectionPerRequest && o.pipelining > 1) problems.push('a new connection per request cannot be combined with pipelining');
   if (o.client !== undefined && !HTTP_CLIENTS.includes(o.client)) problems.push(`client must be one of ${HTTP_CLIENTS.join(', ')} (got ${JSON.stringify(o.client)})`);
   else if (clientOf(o) === 'native' && isHttps(o.url)) problems.push('the native client speaks plain http:// only; use client undici for https://');
+  problems.push(...checkTransportFields(o));
   return problems;
 }
 
