@@ -46,6 +46,9 @@ export const CSV_COLUMNS = [
   'queuedP99Ms',
   'generatorLimits',
   'attempts',
+  'httpVersion',
+  'tlsHandshakes',
+  'tlsHandshakeMeanMs',
 ] as const;
 
 /** One field, quoted when RFC 4180 requires it. */
@@ -89,6 +92,8 @@ function row(result: Result, step: Step, index: number): string {
     (step.generatorLimits ?? []).map((l) => `${l.kind}:${l.cause}`).join(' '),
     (step.attempts?.length ?? 0) + 1,
   );
+  if (result.protocol === 'http' && !('lost' in step)) cells.push(result.httpVersion ?? '', step.tls?.handshakes ?? '', step.tls?.handshakeMeanMs ?? '');
+  else cells.push('', '', '');
   return cells.map(csvField).join(',');
 }
 

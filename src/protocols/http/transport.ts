@@ -111,10 +111,10 @@ function probeTls(u: URL, o: Pick<HttpDriverOptions, 'tls' | 'http2'>, timeoutMs
 export function describeTlsError(error: NodeJS.ErrnoException): string {
   const code = error.code ?? '';
   if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `TLS: ${error.message}; --tls-servername NAME checks the certificate against another name`;
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(code)) {
     return `TLS: the server's certificate does not verify (${code}: ${error.message}); give its CA with --ca FILE, or --insecure to skip verification`;
   }
-  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `TLS: ${error.message}; --tls-servername NAME checks the certificate against another name`;
   return `TLS: ${error.message}${code === '' ? '' : ` (${code})`}`;
 }
 

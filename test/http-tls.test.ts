@@ -1,0 +1,266 @@
+/**
+ * `tsload http` over HTTPS and HTTP/2 against real servers on loopback: the
+ * built-in target (node:http2, TLS and h2c) and nginx from a throwaway
+ * config. TRANSPORTS is a table of rows, each a server and the driver options
+ * that reach it, so a shared driver contract suite can take them as rows.
+ */
+import { readFileSync } from 'node:fs';
+import { createSecureServer, type Http2Session } from 'node:http2';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDriver, type HttpDriverOptions } from '../src/protocols/http/driver.js';
+import { checkHttpTransport, probeTransport } from '../src/protocols/http/transport.js';
+import type { Driver, DriverCounters } from '../src/engine/driver.js';
+import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
+import { TargetUnreachableError } from '../src/errors.js';
+import { runHttp } from '../src/run.js';
+import { startNginxServer, type Nginx } from '../bench/lib.js';
+import { TEST_CA, TEST_CERT, TEST_KEY } from './tls-fixtures.js';
+
+const CA = readFileSync(TEST_CA, 'utf8');
+const cert = readFileSync(TEST_CERT, 'utf8');
+const key = readFileSync(TEST_KEY, 'utf8');
+
+/** A driver, a closed loop on it, and the codes it reported; every wait is bounded. */
+async function closedLoop(options: Partial<HttpDriverOptions> & { url: string }, total: number, concurrency: number): Promise<{ codes: number[]; counters: DriverCounters; driver: Driver }> {
+  const codes: number[] = [];
+  let sent = 0;
+  let finish: () => void = () => {};
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const driver: Driver = await createDriver(
+    { method: 'GET', headers: [], maxConnections: 64, pipelining: 1, newConnectionPerRequest: false, ...options },
+    {
+      written() {},
+      done(token, code) {
+        codes.push(code);
+        if (codes.length === total) finish();
+        else if (sent < total) {
+          sent++;
+          driver.send(token);
+        }
+      },
+    },
+    { threadIndex: 0, threadCount: 1, timeoutMs: 5000, maxInflight: 256 },
+  );
+  for (let t = 0; t < concurrency && sent < total; t++) {
+    sent++;
+    driver.send(t);
+  }
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([finished, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`only ${codes.length} of ${total} done`)), 15_000)))]);
+  clearTimeout(timer);
+  const counters = driver.counters();
+  await driver.close();
+  return { codes, counters, driver };
+}
+
+interface Transport {
+  name: string;
+  /** Driver options for a 1 KiB-ish static file on the server, and what the connections must speak. */
+  options: () => Partial<HttpDriverOptions> & { url: string };
+  version: '1.1' | '2';
+  tls: boolean;
+}
+
+let builtinTls: HttpTarget;
+let builtinH2c: HttpTarget;
+let nginx: Nginx;
+
+const TRANSPORTS: Transport[] = [
+  { name: 'undici, HTTPS (HTTP/1.1), built-in', options: () => ({ url: `${builtinTls.url}/index.html`, tls: { insecure: false, ca: CA } }), version: '1.1', tls: true },
+  { name: 'undici, h2 (ALPN), built-in', options: () => ({ url: `${builtinTls.url}/index.html`, tls: { insecure: false, ca: CA }, http2: true, streams: 8 }), version: '2', tls: true },
+  { name: 'undici, h2c (prior knowledge), built-in', options: () => ({ url: `${builtinH2c.url}/index.html`, http2: true, streams: 8 }), version: '2', tls: false },
+  { name: 'undici, HTTPS (HTTP/1.1), nginx', options: () => ({ url: nginx.https!.url, tls: { insecure: false, ca: CA } }), version: '1.1', tls: true },
+  { name: 'undici, h2 (ALPN), nginx', options: () => ({ url: nginx.https!.url, tls: { insecure: false, ca: CA }, http2: true, streams: 8 }), version: '2', tls: true },
+];
+
+beforeAll(async () => {
+  [builtinTls, builtinH2c, nginx] = await Promise.all([startHttpTarget({ tls: { cert, key } }), startHttpTarget({ h2c: true }), startNginxServer({ tls: { cert: TEST_CERT, key: TEST_KEY } })]);
+}, 20_000);
+
+afterAll(async () => {
+  await Promise.all([builtinTls?.close(), builtinH2c?.close(), nginx?.server.stop()]);
+});
+
+describe.each(TRANSPORTS)('$name', (t) => {
+  it('answers every request, on connections that speak what was asked, each TLS handshake counted', async () => {
+    const { codes, counters } = await closedLoop({ ...t.options(), connections: 2 }, 300, 16);
+    expect(codes.filter((c) => c === 200)).toHaveLength(300);
+    expect(counters.requestsWritten).toBe(300);
+    expect(counters.connections).toBeGreaterThanOrEqual(1);
+    expect(counters.connections).toBeLessThanOrEqual(2);
+    expect(t.version === '2' ? counters.h2Connections : counters.h1Connections).toBe(counters.connections);
+    expect(t.version === '2' ? counters.h1Connections : counters.h2Connections).toBe(0);
+    expect(counters.tlsHandshakes).toBe(t.tls ? counters.connections : 0);
+    if (t.tls) expect(counters.tlsHandshakeMs).toBeGreaterThan(0);
+    expect(counters.tlsHandshakeFailures).toBe(0);
+  });
+
+  it('the probe says what the server speaks', async () => {
+    const o = t.options();
+    const negotiated = await probeTransport(o.url, o, 2000);
+    expect(negotiated.httpVersion).toBe(t.version);
+    expect(negotiated.http2Refused).toBe(false);
+    if (t.tls) expect(negotiated.tls).toMatchObject({ alpn: t.version === '2' ? 'h2' : 'http/1.1', verified: true });
+    else expect(negotiated.tls).toBeUndefined();
+  });
+});
+
+describe('certificates', () => {
+  it('--ca verifies the server; without it the probe stops at once with the reason and what to pass', async () => {
+    const url = `${builtinTls.url}/`;
+    expect((await probeTransport(url, { tls: { insecure: false, ca: CA } }, 2000)).tls?.verified).toBe(true);
+    const started = performance.now();
+    const error = await probeTransport(url, { tls: { insecure: false } }, 2000).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TargetUnreachableError);
+    expect((error as Error).message).toMatch(/certificate does not verify \(UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|UNABLE_TO_GET_ISSUER/);
+    expect((error as Error).message).toMatch(/--ca FILE, or --insecure/);
+    expect(performance.now() - started).toBeLessThan(1500);
+  });
+
+  it('--tls-servername checks the certificate against that name, and a name it lacks fails', async () => {
+    const url = `${builtinTls.url}/`;
+    expect((await probeTransport(url, { tls: { insecure: false, ca: CA, servername: 'localhost' } }, 2000)).tls?.verified).toBe(true);
+    const error = await probeTransport(url, { tls: { insecure: false, ca: CA, servername: 'not-in-the-cert.example' } }, 2000).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/--tls-servername/);
+  });
+
+  it('--insecure runs against a server it cannot verify, and says the certificate was not verified', async () => {
+    const url = `${builtinTls.url}/index.html`;
+    expect((await probeTransport(url, { tls: { insecure: true }, http2: true }, 2000)).tls).toMatchObject({ verified: false, alpn: 'h2' });
+    const { codes, counters } = await closedLoop({ url, tls: { insecure: true }, http2: true, streams: 4, connections: 1 }, 50, 4);
+    expect(codes.every((c) => c === 200)).toBe(true);
+    expect(counters.h2Connections).toBe(1);
+  });
+
+  it('a driver that cannot verify fails its requests with no hang, and counts the failed handshakes', async () => {
+    const { codes, counters } = await closedLoop({ url: `${builtinTls.url}/`, tls: { insecure: false }, connections: 1 }, 3, 1);
+    expect(codes.every((c) => c < 0)).toBe(true);
+    expect(counters.tlsHandshakeFailures).toBeGreaterThanOrEqual(1);
+    expect(counters.tlsHandshakes).toBe(0);
+  });
+
+  it('runHttp stops at the probe with the reason, before any load', async () => {
+    const error = await runHttp({ url: `${builtinTls.url}/`, rate: 100, duration: '1s', warmup: '0s' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TargetUnreachableError);
+    expect((error as Error).message).toMatch(/--ca FILE/);
+  });
+});
+
+describe('streams per connection', () => {
+  /** An h2 server that answers after `delayMs` and records, per session, the most streams open at once. */
+  async function countingServer(delayMs: number) {
+    const sessions: { open: number; most: number }[] = [];
+    const server = createSecureServer({ cert, key, settings: { maxConcurrentStreams: 1000 } });
+    const of = new WeakMap<Http2Session, { open: number; most: number }>();
+    server.on('session', (session) => {
+      const s = { open: 0, most: 0 };
+      sessions.push(s);
+      of.set(session, s);
+    });
+    server.on('stream', (stream) => {
+      const s = of.get(stream.session!)!;
+      s.most = Math.max(s.most, ++s.open);
+      setTimeout(() => {
+        s.open--;
+        if (!stream.destroyed) stream.respond({ ':status': 200 }, { endStream: true });
+      }, delayMs);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    return { sessions, url, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+
+  it('a fixed pool keeps to --streams on each connection; the rest wait in tsload', async () => {
+    const s = await countingServer(30);
+    try {
+      const { codes, counters } = await closedLoop({ url: s.url, tls: { insecure: false, ca: CA }, http2: true, streams: 3, connections: 2 }, 60, 12);
+      expect(codes.every((c) => c === 200)).toBe(true);
+      expect(s.sessions).toHaveLength(2);
+      expect(s.sessions.map((x) => x.most)).toEqual([3, 3]);
+      expect(counters.waitedForConnection).toBeGreaterThan(0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a growing pool opens a connection only when the open ones carry --streams each', async () => {
+    const s = await countingServer(50);
+    try {
+      const { codes, counters } = await closedLoop({ url: s.url, tls: { insecure: false, ca: CA }, http2: true, streams: 4, maxConnections: 16 }, 48, 16);
+      expect(codes.every((c) => c === 200)).toBe(true);
+      // 16 at once over 4 streams each needs 4 connections; a pool that ignored streams would open one per request.
+      expect(s.sessions.length).toBeGreaterThanOrEqual(4);
+      expect(s.sessions.length).toBeLessThanOrEqual(6);
+      expect(Math.max(...s.sessions.map((x) => x.most))).toBeLessThanOrEqual(4);
+      expect(counters.connections).toBe(s.sessions.length);
+      expect(counters.tlsHandshakes).toBe(s.sessions.length);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('a server that speaks only HTTP/1.1', () => {
+  it('is said to have refused h2, and a driver asked for h2 there carries HTTP/1.1 connections', async () => {
+    const server = createHttpsServer({ cert, key }, (_req, res) => res.end('ok'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    try {
+      expect(await probeTransport(url, { tls: { insecure: false, ca: CA }, http2: true }, 2000)).toMatchObject({ httpVersion: '1.1', http2Refused: true });
+      const { codes, counters } = await closedLoop({ url, tls: { insecure: false, ca: CA }, http2: true, streams: 8, connections: 1 }, 20, 1);
+      expect(codes.every((c) => c === 200)).toBe(true);
+      expect(counters).toMatchObject({ h1Connections: 1, h2Connections: 0 });
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('over cleartext, refuses h2c prior knowledge', async () => {
+    const plain = await startHttpTarget();
+    try {
+      expect(await probeTransport(`${plain.url}/`, { http2: true }, 2000)).toMatchObject({ httpVersion: '1.1', http2Refused: true });
+    } finally {
+      await plain.close();
+    }
+  });
+});
+
+describe('options', () => {
+  it('are checked once, with every problem named', () => {
+    const problems: string[] = [];
+    checkHttpTransport({ insecure: true, streams: 0 }, 'http://127.0.0.1/', problems);
+    expect(problems).toEqual([
+      '--insecure, --ca and --tls-servername apply to https:// URLs (got http://127.0.0.1/)',
+      "--streams: '0' must be an integer 1..10000",
+      '--streams: applies to HTTP/2 (--http2); HTTP/1.1 has --pipelining',
+    ]);
+    const ok: string[] = [];
+    expect(checkHttpTransport({ http2: true, ca: TEST_CA }, 'https://127.0.0.1/', ok)).toEqual({ http2: true, streams: 100, tls: { insecure: false, ca: CA } });
+    expect(ok).toEqual([]);
+  });
+});
+
+describe('runHttp over h2', () => {
+  it('reports the negotiated version, TLS and handshakes in the result', async () => {
+    const result = await runHttp({ url: `${builtinTls.url}/index.html`, ca: TEST_CA, http2: true, streams: 10, rate: 200, duration: '1s', warmup: '0s' });
+    expect(result).toMatchObject({ httpVersion: '2', http2Refused: false, streams: 10, tls: { alpn: 'h2', verified: true } });
+    const step = result.steps[0]!;
+    expect(step.completed).toBe(step.sent);
+    expect(step.sent).toBeGreaterThan(150);
+    expect(step.connectionsByVersion).toEqual({ '1.1': 0, '2': step.connections });
+    expect(step.tls).toMatchObject({ handshakes: step.connections, failed: 0 });
+  }, 20_000);
+});
+
+describe('the built-in target over TLS', () => {
+  it('serves its endpoints over h2, /_tsload/delay included, and HTTP/1.1 to clients that offer only that', async () => {
+    const { codes } = await closedLoop({ url: `${builtinTls.url}/_tsload/delay?ms=20`, tls: { insecure: false, ca: CA }, http2: true, streams: 10, connections: 1 }, 20, 10);
+    expect(codes.every((c) => c === 200)).toBe(true);
+    const status = await closedLoop({ url: `${builtinTls.url}/_tsload/status?code=503`, tls: { insecure: false, ca: CA }, connections: 1 }, 5, 1);
+    expect(status.codes).toEqual([503, 503, 503, 503, 503]);
+    expect(status.counters.h1Connections).toBe(1);
+  });
+});
