@@ -401,7 +401,12 @@ export function buildProgram(): Command {
 async function runInTestbed(protocol: 'http' | 'dns', argv: string[], hasTarget: boolean): Promise<number> {
   const [tb, { cliCommand }] = await Promise.all([import('./testbed/index.js'), import('./cli-command.js')]);
   const args = argv.filter((a) => a !== '--testbed');
-  if (!hasTarget) {
+  if (!hasTarget && protocol === 'http' && args.includes('--http2')) {
+    // h2 by ALPN needs TLS: aim at the target's HTTPS side, verified with the certificate it made.
+    const https = await tb.defaultHttpsTarget();
+    if (https === undefined) throw usage("--testbed --http2: no running HTTP target serves HTTPS; start one with 'tsload testbed start nginx'");
+    args.push(https.endpoint, ...(args.includes('--ca') || args.includes('--insecure') ? [] : ['--ca', https.ca]));
+  } else if (!hasTarget) {
     const target = await tb.defaultTarget(protocol);
     if (target === undefined) throw usage(`--testbed: no ${protocol} target is running; start one with 'tsload testbed start ${protocol === 'http' ? 'nginx' : 'nsd'}'`);
     args.push(...(protocol === 'http' ? [target] : ['--server', target]));

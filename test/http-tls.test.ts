@@ -4,7 +4,9 @@
  * config. TRANSPORTS is a table of rows, each a server and the driver options
  * that reach it, so a shared driver contract suite can take them as rows.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createSecureServer, type Http2Session } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -15,7 +17,8 @@ import type { Driver, DriverCounters } from '../src/engine/driver.js';
 import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
 import { TargetUnreachableError } from '../src/errors.js';
 import { runHttp } from '../src/run.js';
-import { startNginxServer, type Nginx } from '../bench/lib.js';
+import { SERVERS } from '../src/testbed/servers.js';
+import { freePort, startNginxServer, startServer, tcpAccepts, tempDir, waitFor, type Nginx } from '../bench/lib.js';
 import { TEST_CA, TEST_CERT, TEST_KEY } from './tls-fixtures.js';
 
 const CA = readFileSync(TEST_CA, 'utf8');
@@ -262,5 +265,30 @@ describe('the built-in target over TLS', () => {
     const status = await closedLoop({ url: `${builtinTls.url}/_tsload/status?code=503`, tls: { insecure: false, ca: CA }, connections: 1 }, 5, 1);
     expect(status.codes).toEqual([503, 503, 503, 503, 503]);
     expect(status.counters.h1Connections).toBe(1);
+  });
+});
+
+describe("the testbed's nginx", () => {
+  it('serves h2 by ALPN with a certificate made at start, from the config the testbed generates', async () => {
+    // The config and certificate the testbed makes, run on loopback: the namespaces are not needed to check them.
+    const dir = tempDir('testbed-nginx');
+    for (const sub of ['run', 'tmp']) mkdirSync(join(dir, sub));
+    const [port, httpsPort] = [await freePort(), await freePort()];
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=t', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.pem')]);
+    expect(made.status).toBe(0);
+    const ctx = { dir, address: '127.0.0.1', port, workers: 1, www: join(process.cwd(), 'fixtures/www'), zoneFile: '', origin: '', fileLimit: 1024, user: 'nobody', group: 'nogroup', tlsCert: join(dir, 'tls.pem'), tlsKey: join(dir, 'tls.key'), httpsPort };
+    for (const [file, text] of Object.entries(SERVERS.nginx.files(ctx))) writeFileSync(join(dir, file), text);
+    const server = startServer('nginx', '/usr/sbin/nginx', SERVERS.nginx.args(ctx));
+    try {
+      await waitFor('nginx', 10_000, () => tcpAccepts(httpsPort));
+      const url = `https://127.0.0.1:${httpsPort}/index.html`;
+      const tls = { insecure: false, ca: readFileSync(ctx.tlsCert, 'utf8') };
+      expect(await probeTransport(url, { tls, http2: true }, 2000)).toMatchObject({ httpVersion: '2', tls: { alpn: 'h2', verified: true } });
+      const { codes, counters } = await closedLoop({ url, tls, http2: true, streams: 8, connections: 1 }, 100, 8);
+      expect(codes.every((c) => c === 200)).toBe(true);
+      expect(counters).toMatchObject({ h2Connections: 1, tlsHandshakes: 1 });
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -36,6 +36,10 @@ export interface ServerContext {
   /** Apache's unprivileged user and group. */
   user: string;
   group: string;
+  /** HTTP targets that also serve HTTPS (`httpsPort`): the certificate and key made for this start (PEM files). */
+  tlsCert: string;
+  tlsKey: string;
+  httpsPort: number;
 }
 
 export interface ServerDefinition {
@@ -48,6 +52,8 @@ export interface ServerDefinition {
   files(ctx: ServerContext): Record<string, string>;
   /** Arguments after the binary. */
   args(ctx: ServerContext): string[];
+  /** Also serves HTTPS, HTTP/2 by ALPN, on ctx.httpsPort with ctx.tlsCert/tlsKey. */
+  https?: boolean;
 }
 
 const q = (s: string): string => JSON.stringify(s); // double-quoted, escaped: valid in every config syntax used here
@@ -97,12 +103,20 @@ ${mimeTypes.map(([ext, type]) => `    ${type} ${ext};`).join('\n')}
   default_type application/octet-stream;
   server {
     listen ${c.address}:${c.port};
+    # nginx 1.22 (Debian 12) turns h2 on per listen socket. No session reuse: each connection of a
+    # load generator stands for a new client and pays a full handshake.
+    listen ${c.address}:${c.httpsPort} ssl http2;
+    ssl_certificate ${q(c.tlsCert)};
+    ssl_certificate_key ${q(c.tlsKey)};
+    ssl_session_cache off;
+    ssl_session_tickets off;
     root ${q(c.www)};
     index index.html;
   }
 }
 `,
     }),
+    https: true,
     // -e: the compiled-in error log must not be opened before the config is read; -p: our prefix, not /usr/share/nginx.
     args: (c) => ['-p', `${c.dir}/`, '-e', 'stderr', '-c', `${c.dir}/nginx.conf`],
   },

@@ -4,7 +4,7 @@
  * `target.json` (its pid and start time: the record `status`, `stop` and
  * `down` trust) and `log` (its stdout and stderr).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cliCommand } from '../cli-command.js';
@@ -38,6 +38,8 @@ export interface RunningTarget {
   port: number;
   /** What a generator should aim at: a URL for HTTP, host:port for DNS. */
   endpoint: string;
+  /** HTTP targets that serve HTTPS too (HTTP/2 by ALPN): the URL, and the self-signed certificate to verify it with (--ca). */
+  https?: { endpoint: string; ca: string };
   /** The full command line that was started (inside the server namespace). */
   command: string[];
   dir: string;
@@ -56,6 +58,27 @@ export interface TargetStatus extends RunningTarget {
 
 const RECORD = 'target.json';
 const PORTS = { http: 80, dns: 53 } as const;
+const HTTPS_PORT = 443;
+
+/**
+ * A self-signed certificate for the server host's address, made at each
+ * start (openssl is in every Debian with nginx): nothing secret ships with
+ * tsload, and a generator verifies it with --ca, as a real deployment would.
+ */
+function makeCertificate(dir: string): { cert: string; key: string } {
+  const cert = join(dir, 'tls.pem');
+  const key = join(dir, 'tls.key');
+  const openssl = findBinary('openssl');
+  if (openssl === undefined) throw new EnvironmentError('openssl missing (it makes the testbed\'s TLS certificate): apt-get install openssl');
+  const made = spawnSync(
+    openssl,
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '365', '-subj', '/CN=tsload testbed',
+      '-addext', `subjectAltName=IP:${SERVER.address}`, '-keyout', key, '-out', cert],
+    { encoding: 'utf8' },
+  );
+  if (made.status !== 0) throw new ServerStartError(`openssl could not make the testbed's certificate: ${made.stderr.trim()}`);
+  return { cert, key };
+}
 
 export function endpointFor(protocol: 'http' | 'dns', port: number): string {
   return protocol === 'http' ? `http://${SERVER.address}${port === 80 ? '' : `:${port}`}/` : `${SERVER.address}:${port}`;
@@ -148,8 +171,27 @@ export async function startTarget(name: TargetName, options: StartOptions, ip: s
   for (const sub of ['', 'run', 'tmp', 'db']) mkdirSync(join(dir, sub), { recursive: true });
 
   const port = PORTS[definition.protocol];
-  const context: ServerContext = { dir, address: SERVER.address, port, workers, www: '', zoneFile: '', origin: '', fileLimit: fileLimit(), ...unprivilegedUser() };
+  const context: ServerContext = {
+    dir,
+    address: SERVER.address,
+    port,
+    workers,
+    www: '',
+    zoneFile: '',
+    origin: '',
+    fileLimit: fileLimit(),
+    ...unprivilegedUser(),
+    tlsCert: '',
+    tlsKey: '',
+    httpsPort: HTTPS_PORT,
+  };
   const record: Partial<RunningTarget> = {};
+  if (definition.https === true) {
+    const made = makeCertificate(dir);
+    context.tlsCert = made.cert;
+    context.tlsKey = made.key;
+    record.https = { endpoint: `https://${SERVER.address}/`, ca: made.cert };
+  }
   if (definition.protocol === 'http') {
     context.www = options.root === undefined ? WWW_DIR : resolve(options.root);
     if (!existsSync(context.www) || !statSync(context.www).isDirectory()) {
