@@ -664,6 +664,7 @@ export async function startNginxServer(o: { tls?: { cert: string; key: string } 
     listen 127.0.0.1:${tlsPort} ssl http2;
     ssl_certificate ${o.tls.cert};
     ssl_certificate_key ${o.tls.key};
+    ssl_protocols TLSv1.2 TLSv1.3;
     ssl_session_cache off;
     ssl_session_tickets off;`;
   const conf = join(dir, 'nginx.conf');

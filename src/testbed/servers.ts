@@ -108,6 +108,8 @@ ${mimeTypes.map(([ext, type]) => `    ${type} ${ext};`).join('\n')}
     listen ${c.address}:${c.httpsPort} ssl http2;
     ssl_certificate ${q(c.tlsCert)};
     ssl_certificate_key ${q(c.tlsKey)};
+    # nginx 1.22's default stops at TLS 1.2.
+    ssl_protocols TLSv1.2 TLSv1.3;
     ssl_session_cache off;
     ssl_session_tickets off;
     root ${q(c.www)};
