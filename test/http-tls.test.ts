@@ -19,6 +19,8 @@ import { TargetUnreachableError } from '../src/errors.js';
 import { runHttp } from '../src/run.js';
 import { SERVERS } from '../src/testbed/servers.js';
 import { freePort, startNginxServer, startServer, tcpAccepts, tempDir, waitFor, type Nginx } from '../bench/lib.js';
+import type { HttpResult } from '../src/result.js';
+import { tsload as tsloadCli } from './run-cli.js';
 import { TEST_CA, TEST_CERT, TEST_KEY } from './tls-fixtures.js';
 
 const CA = readFileSync(TEST_CA, 'utf8');
@@ -291,4 +293,25 @@ describe("the testbed's nginx", () => {
       await server.stop();
     }
   });
+});
+
+describe('the command line (built CLI)', () => {
+  it('with --http2 and no URL starts the built-in target over h2c and measures h2', async () => {
+    const run = await tsloadCli(['http', '--http2', '--streams', '4', '--rate', '200', '--duration', '1s', '--warmup', '0', '--json', '-', '-q']);
+    expect(run.code, run.stderr).toBe(0);
+    const result = JSON.parse(run.stdout) as HttpResult;
+    expect(result).toMatchObject({ httpVersion: '2', http2Refused: false, streams: 4 });
+    expect(result.tls).toBeUndefined();
+    expect(result.steps[0]!.connectionsByVersion?.['2']).toBeGreaterThanOrEqual(1);
+  }, 20_000);
+
+  it('says which TLS option does not apply, and that --tls-cert needs its key, with exit status 2', async () => {
+    const http = await tsloadCli(['http', 'http://127.0.0.1:1/', '--insecure', '--streams', '8']);
+    expect(http.code).toBe(2);
+    expect(http.stderr).toContain('--insecure, --ca and --tls-servername apply to https:// URLs');
+    expect(http.stderr).toContain('--streams: applies to HTTP/2 (--http2)');
+    const serve = await tsloadCli(['serve', 'http', '--listen', '127.0.0.1:0', '--tls-cert', TEST_CERT]);
+    expect(serve.code).toBe(2);
+    expect(serve.stderr).toContain('--tls-cert and --tls-key: give both, or neither');
+  }, 20_000);
 });
