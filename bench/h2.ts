@@ -38,7 +38,7 @@ const report = new Report('h2', args);
 
 const RATE = 10_000;
 const CONNECTIONS = 4;
-const STREAMS = 10;
+const STREAMS = 32;
 const WARMUP_S = 1;
 // The test-only CA and server certificate (test/fixtures/tls): a bench is a developer's tool, run from a checkout.
 const CA = `${ROOT}/test/fixtures/tls/ca.pem`;

@@ -1,6 +1,8 @@
 /**
- * The HTTP client on undici's low-level dispatch() and a keep-alive Pool: the
- * one for https:// and for `client: 'undici'`.
+ * The HTTP client on undici's low-level dispatch() and keep-alive Clients: the
+ * one for https://, HTTP/2 and `client: 'undici'`. Over HTTP/2 a connection
+ * carries `streams` requests at once where HTTP/1.1 carries `pipelining`; the
+ * book's pool rules are the same for both.
  *
  * Handlers use undici's legacy callbacks (onConnect/onHeaders/onData/
  * onComplete/onError) because undici passes those straight through, while the
