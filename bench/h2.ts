@@ -9,6 +9,9 @@
  * closed loop with the same -c C and -m M and the request count tsload sent
  * (its warmup included): both then do the same work, at different speeds, and
  * CPU per request is what compares. The ratio is tsload ÷ h2load (target ≤ 1).
+ * h2load also runs paced at tsload's rate (--rps, requests per second per
+ * connection, which nghttp2 1.52 has): the same work at the same pace, where
+ * neither reads many replies per wake-up.
  */
 import type { HttpResult } from '../src/result.js';
 import {
@@ -111,9 +114,10 @@ async function tsload(nginx: Nginx): Promise<Sample> {
   };
 }
 
-async function h2load(nginx: Nginx, requests: number): Promise<Sample> {
-  progress(`h2load -c ${CONNECTIONS} -m ${STREAMS} -n ${requests}`);
-  const h = await runTimed('/usr/bin/h2load', ['-t', '1', '-c', String(CONNECTIONS), '-m', String(STREAMS), '-n', String(requests), nginx.https!.url], {
+async function h2load(nginx: Nginx, requests: number, paced: boolean): Promise<Sample> {
+  const pace = paced ? ['--rps', String(RATE / CONNECTIONS)] : [];
+  progress(`h2load -c ${CONNECTIONS} -m ${STREAMS} -n ${requests} ${pace.join(' ')}`);
+  const h = await runTimed('/usr/bin/h2load', ['-t', '1', '-c', String(CONNECTIONS), '-m', String(STREAMS), '-n', String(requests), ...pace, nginx.https!.url], {
     timeoutMs: N * 5000 + GRACE_MS,
     server: nginx.server,
   });
@@ -122,7 +126,7 @@ async function h2load(nginx: Nginx, requests: number): Promise<Sample> {
   if (o.protocol !== 'h2') throw new Error(`h2load did not speak h2 (${o.protocol})`);
   const cpu = cpuOf(h);
   return {
-    tool: 'h2load',
+    tool: paced ? 'h2load paced' : 'h2load',
     requests: o.requests,
     rate: o.rate,
     userS: h.userS,
@@ -130,7 +134,7 @@ async function h2load(nginx: Nginx, requests: number): Promise<Sample> {
     us: usPer(cpu, o.requests),
     processUs: usPer(cpu, o.requests),
     serverCpuS: h.serverCpuS ?? null,
-    note: `closed loop, ${o.succeeded} succeeded, ${o.failed} failed, in ${num(o.seconds)} s`,
+    note: `${paced ? `--rps ${RATE / CONNECTIONS} per connection` : 'closed loop'}, ${o.succeeded} succeeded, ${o.failed} failed, in ${num(o.seconds)} s`,
     record: { command: h.command, time: timesOf(h), parsed: o, stdout: h.stdout },
   };
 }
@@ -144,8 +148,9 @@ await benchMain(async () => {
     const rows: Cell[][] = [];
     for (let round = 1; round <= args.rounds; round++) {
       const t = await tsload(nginx);
-      const h = await h2load(nginx, t.requests);
-      for (const s of [t, h]) {
+      const h = await h2load(nginx, t.requests, false);
+      const hp = await h2load(nginx, t.requests, true);
+      for (const s of [t, h, hp]) {
         samples.push(s);
         rows.push([round, s.tool, s.requests, s.rate, s.userS, s.systemS, s.us, s.processUs, s.serverCpuS, s.note]);
       }
@@ -153,10 +158,12 @@ await benchMain(async () => {
     report.table(['round', 'tool', 'requests', 'req/s', 'user s', 'sys s', 'CPU µs/req', 'process µs/req', 'nginx CPU s', ''], rows);
     const med = (tool: string, key: 'us' | 'processUs'): number => median(samples.filter((s) => s.tool === tool).map((s) => s[key]));
     const r = ratio(med('tsload', 'us'), med('h2load', 'us'));
-    report.line(`median CPU µs/request: tsload ${num(med('tsload', 'us'))} (whole process ${num(med('tsload', 'processUs'))}), h2load ${num(med('h2load', 'us'))}`);
+    const rp = ratio(med('tsload', 'us'), med('h2load paced', 'us'));
+    report.line(`median CPU µs/request: tsload ${num(med('tsload', 'us'))} (whole process ${num(med('tsload', 'processUs'))}), h2load ${num(med('h2load', 'us'))}, h2load paced ${num(med('h2load paced', 'us'))}`);
     report.line(`ratio tsload/h2load: ${r ?? '-'} (whole process: ${ratio(med('tsload', 'processUs'), med('h2load', 'processUs')) ?? '-'}); target ≤ 1.0: ${r !== null && r <= 1 ? 'met' : 'NOT met'}`);
+    report.line(`ratio tsload/h2load paced: ${rp ?? '-'} (whole process: ${ratio(med('tsload', 'processUs'), med('h2load paced', 'processUs')) ?? '-'})`);
     report.line('(tsload: step cpu = warmup + window + drain, all threads; h2load: /usr/bin/time user+sys of the whole process. h2load runs closed loop, as fast as nginx answers: same work, not the same pace)');
-    report.record('h2CpuPerRequest', { rate: RATE, connections: CONNECTIONS, streams: STREAMS, ratio: r, samples: samples.map(({ record, ...rest }) => ({ ...rest, run: record })) });
+    report.record('h2CpuPerRequest', { rate: RATE, connections: CONNECTIONS, streams: STREAMS, ratio: r, ratioPaced: rp, samples: samples.map(({ record, ...rest }) => ({ ...rest, run: record })) });
     await nginx.server.stop();
   } finally {
     report.write();
