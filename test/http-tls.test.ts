@@ -12,7 +12,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDriver, type HttpDriverOptions } from '../src/protocols/http/driver.js';
-import { checkHttpTransport, probeTransport } from '../src/protocols/http/transport.js';
+import { checkHttpTransport, probeTransport, streamsFor } from '../src/protocols/http/transport.js';
 import type { Driver, DriverCounters } from '../src/engine/driver.js';
 import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
 import { TargetUnreachableError } from '../src/errors.js';
@@ -155,9 +155,9 @@ describe('certificates', () => {
 
 describe('streams per connection', () => {
   /** An h2 server that answers after `delayMs` and records, per session, the most streams open at once. */
-  async function countingServer(delayMs: number) {
+  async function countingServer(delayMs: number, maxConcurrentStreams = 1000) {
     const sessions: { open: number; most: number }[] = [];
-    const server = createSecureServer({ cert, key, settings: { maxConcurrentStreams: 1000 } });
+    const server = createSecureServer({ cert, key, settings: { maxConcurrentStreams } });
     const of = new WeakMap<Http2Session, { open: number; most: number }>();
     server.on('session', (session) => {
       const s = { open: 0, most: 0 };
@@ -205,6 +205,24 @@ describe('streams per connection', () => {
       await s.close();
     }
   });
+
+  it("are lowered to what the server's SETTINGS allow, said in a notice and in the result", async () => {
+    const s = await countingServer(20, 2);
+    try {
+      const negotiated = await probeTransport(s.url, { tls: { insecure: false, ca: CA }, http2: true }, 2000);
+      expect(negotiated).toMatchObject({ httpVersion: '2', maxStreams: 2 });
+      expect(streamsFor(8, negotiated).streams).toBe(2);
+      expect(streamsFor(1, negotiated)).toEqual({ streams: 1 });
+      const notices: string[] = [];
+      const result = await runHttp({ url: s.url, ca: TEST_CA, http2: true, streams: 8, connections: 1, rate: 200, duration: '500ms', warmup: '0s', onNotice: (l) => notices.push(l) });
+      expect(notices).toContain('tsload: the server allows 2 streams per HTTP/2 connection; using 2 instead of --streams 8');
+      expect(result.streams).toBe(2);
+      expect(result.steps[0]!.completed).toBe(result.steps[0]!.sent);
+      expect(Math.max(...s.sessions.map((x) => x.most))).toBeLessThanOrEqual(2);
+    } finally {
+      await s.close();
+    }
+  }, 20_000);
 });
 
 describe('a server that speaks only HTTP/1.1', () => {

@@ -26,6 +26,8 @@ export interface HttpNegotiated {
   http2Refused: boolean;
   /** TLS as negotiated with the probe's connection; absent over http://. */
   tls?: { protocol: string; alpn: string | null; cipher: string; verified: boolean };
+  /** Over HTTP/2: the server's SETTINGS_MAX_CONCURRENT_STREAMS (streams per connection it allows), when it sets one. */
+  maxStreams?: number;
 }
 
 /**
@@ -77,7 +79,23 @@ export async function probeTransport(url: string, o: Pick<HttpDriverOptions, 'tl
   if (u.protocol === 'https:') return probeTls(u, o, timeoutMs);
   if (o.http2 !== true) return { httpVersion: '1.1', http2Refused: false };
   const h2c = await probeH2c(u, timeoutMs);
-  return { httpVersion: h2c ? '2' : '1.1', http2Refused: !h2c };
+  return h2c === false ? { httpVersion: '1.1', http2Refused: true } : withMaxStreams({ httpVersion: '2', http2Refused: false }, h2c);
+}
+
+/** node:http2 reports an unset limit as 2^32 - 1; only a real one is kept. */
+function withMaxStreams(n: HttpNegotiated, max: number | undefined): HttpNegotiated {
+  return max === undefined || max >= 2 ** 31 ? n : { ...n, maxStreams: max };
+}
+
+/**
+ * The streams a run uses: --streams, lowered to what the server allows. More
+ * would wait inside nghttp2, after tsload has counted them written, and that
+ * wait would read as the server's time.
+ */
+export function streamsFor(asked: number, negotiated: HttpNegotiated): { streams: number; notice?: string } {
+  if (negotiated.maxStreams === undefined || negotiated.maxStreams >= asked) return { streams: asked };
+  const streams = Math.max(1, negotiated.maxStreams);
+  return { streams, notice: `tsload: the server allows ${negotiated.maxStreams} streams per HTTP/2 connection; using ${streams} instead of --streams ${asked}` };
 }
 
 function probeTls(u: URL, o: Pick<HttpDriverOptions, 'tls' | 'http2'>, timeoutMs: number): Promise<HttpNegotiated> {
@@ -89,15 +107,30 @@ function probeTls(u: URL, o: Pick<HttpDriverOptions, 'tls' | 'http2'>, timeoutMs
       reject(new TargetUnreachableError(u.href, `TLS handshake did not finish within ${timeoutMs} ms`));
     }, timeoutMs);
     socket.once('secureConnect', () => {
-      clearTimeout(timer);
       const alpn = socket.alpnProtocol === false || socket.alpnProtocol === undefined ? null : socket.alpnProtocol;
       const h2 = alpn === 'h2';
-      resolve({
+      const negotiated: HttpNegotiated = {
         httpVersion: h2 ? '2' : '1.1',
         http2Refused: o.http2 === true && !h2,
         tls: { protocol: socket.getProtocol() ?? 'unknown', alpn, cipher: socket.getCipher().name, verified: socket.authorized },
+      };
+      if (!h2) {
+        clearTimeout(timer);
+        socket.destroy();
+        return resolve(negotiated);
+      }
+      // The same connection, now as HTTP/2: its SETTINGS say how many streams the server allows.
+      const session = http2Connect(u.origin, { createConnection: () => socket });
+      session.once('remoteSettings', (settings) => {
+        clearTimeout(timer);
+        session.destroy();
+        resolve(withMaxStreams(negotiated, settings.maxConcurrentStreams));
       });
-      socket.destroy();
+      session.once('error', (error: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        session.destroy();
+        reject(new TargetUnreachableError(u.href, `HTTP/2: ${error.message}`, { cause: error }));
+      });
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
@@ -118,18 +151,22 @@ export function describeTlsError(error: NodeJS.ErrnoException): string {
   return `TLS: ${error.message}${code === '' ? '' : ` (${code})`}`;
 }
 
-/** Does the server accept an HTTP/2 session with prior knowledge over cleartext? False when it answers otherwise. */
-function probeH2c(u: URL, timeoutMs: number): Promise<boolean> {
+/**
+ * Does the server accept an HTTP/2 session with prior knowledge over
+ * cleartext? Its SETTINGS_MAX_CONCURRENT_STREAMS (undefined if unset) when
+ * it does, false when it answers otherwise.
+ */
+function probeH2c(u: URL, timeoutMs: number): Promise<number | undefined | false> {
   return new Promise((resolve, reject) => {
     const session = http2Connect(u.origin);
     const timer = setTimeout(() => {
       session.destroy();
       resolve(false);
     }, timeoutMs);
-    session.once('remoteSettings', () => {
+    session.once('remoteSettings', (settings) => {
       clearTimeout(timer);
       session.destroy();
-      resolve(true);
+      resolve(settings.maxConcurrentStreams);
     });
     session.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
