@@ -103,6 +103,8 @@ export async function runHttp(options: HttpOptions): Promise<HttpResult> {
     const streams = request.streams === undefined ? undefined : streamsFor(request.streams, negotiated);
     if (streams?.notice !== undefined && negotiated.httpVersion === '2') options.onNotice?.(streams.notice);
     const driverOptions: HttpDriverOptions = { url, ...request, http2: negotiated.httpVersion === '2', ...(streams === undefined ? {} : { streams: streams.streams }) };
+    // What the server speaks may rule out the client asked for (the native one, over TLS, for a server of HTTP/1.1 alone).
+    throwIfProblems(checkHttpOptions(driverOptions));
     const pool = { limit: connections ?? maxConnections, fixed: connections !== undefined, pipelining: driverOptions.http2 ? driverOptions.streams! : pipelining, secure: negotiated.tls !== undefined };
     const { base, steps } = await run(common, url, './protocols/http/driver', driverOptions, options, (step, limits) => httpStep(step, limits, pool));
     return {

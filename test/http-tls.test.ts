@@ -11,7 +11,8 @@ import { createSecureServer, type Http2Session } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDriver, type HttpDriverOptions } from '../src/protocols/http/driver.js';
+import { checkHttpOptions, createDriver, type HttpDriverOptions } from '../src/protocols/http/driver.js';
+import { statusOf, statusValue } from '../src/protocols/http/native-h2.js';
 import { checkHttpTransport, probeTransport, streamsFor } from '../src/protocols/http/transport.js';
 import type { Driver, DriverCounters } from '../src/engine/driver.js';
 import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
@@ -74,10 +75,13 @@ let nginx: Nginx;
 
 const TRANSPORTS: Transport[] = [
   { name: 'undici, HTTPS (HTTP/1.1), built-in', options: () => ({ url: `${builtinTls.url}/index.html`, tls: { insecure: false, ca: CA } }), version: '1.1', tls: true },
-  { name: 'undici, h2 (ALPN), built-in', options: () => ({ url: `${builtinTls.url}/index.html`, tls: { insecure: false, ca: CA }, http2: true, streams: 8 }), version: '2', tls: true },
-  { name: 'undici, h2c (prior knowledge), built-in', options: () => ({ url: `${builtinH2c.url}/index.html`, http2: true, streams: 8 }), version: '2', tls: false },
+  { name: 'undici, h2 (ALPN), built-in', options: () => ({ url: `${builtinTls.url}/index.html`, tls: { insecure: false, ca: CA }, http2: true, streams: 8, client: 'undici' }), version: '2', tls: true },
+  { name: 'undici, h2c (prior knowledge), built-in', options: () => ({ url: `${builtinH2c.url}/index.html`, http2: true, streams: 8, client: 'undici' }), version: '2', tls: false },
   { name: 'undici, HTTPS (HTTP/1.1), nginx', options: () => ({ url: nginx.https!.url, tls: { insecure: false, ca: CA } }), version: '1.1', tls: true },
-  { name: 'undici, h2 (ALPN), nginx', options: () => ({ url: nginx.https!.url, tls: { insecure: false, ca: CA }, http2: true, streams: 8 }), version: '2', tls: true },
+  { name: 'undici, h2 (ALPN), nginx', options: () => ({ url: nginx.https!.url, tls: { insecure: false, ca: CA }, http2: true, streams: 8, client: 'undici' }), version: '2', tls: true },
+  { name: 'native, h2 (ALPN), built-in', options: () => ({ url: `${builtinTls.url}/index.html`, tls: { insecure: false, ca: CA }, http2: true, streams: 8, client: 'native' }), version: '2', tls: true },
+  { name: 'native, h2c (prior knowledge), built-in', options: () => ({ url: `${builtinH2c.url}/index.html`, http2: true, streams: 8, client: 'native' }), version: '2', tls: false },
+  { name: 'native, h2 (ALPN), nginx', options: () => ({ url: nginx.https!.url, tls: { insecure: false, ca: CA }, http2: true, streams: 8, client: 'native' }), version: '2', tls: true },
 ];
 
 beforeAll(async () => {
@@ -177,10 +181,10 @@ describe('streams per connection', () => {
     return { sessions, url, close: () => new Promise<void>((r) => server.close(() => r())) };
   }
 
-  it('a fixed pool keeps to --streams on each connection; the rest wait in tsload', async () => {
+  it.each(['undici', 'native'] as const)('%s: a fixed pool keeps to --streams on each connection; the rest wait in tsload', async (client) => {
     const s = await countingServer(30);
     try {
-      const { codes, counters } = await closedLoop({ url: s.url, tls: { insecure: false, ca: CA }, http2: true, streams: 3, connections: 2 }, 60, 12);
+      const { codes, counters } = await closedLoop({ url: s.url, tls: { insecure: false, ca: CA }, http2: true, streams: 3, connections: 2, client }, 60, 12);
       expect(codes.every((c) => c === 200)).toBe(true);
       expect(s.sessions).toHaveLength(2);
       expect(s.sessions.map((x) => x.most)).toEqual([3, 3]);
@@ -190,10 +194,10 @@ describe('streams per connection', () => {
     }
   });
 
-  it('a growing pool opens a connection only when the open ones carry --streams each', async () => {
+  it.each(['undici', 'native'] as const)('%s: a growing pool opens a connection only when the open ones carry --streams each', async (client) => {
     const s = await countingServer(50);
     try {
-      const { codes, counters } = await closedLoop({ url: s.url, tls: { insecure: false, ca: CA }, http2: true, streams: 4, maxConnections: 16 }, 48, 16);
+      const { codes, counters } = await closedLoop({ url: s.url, tls: { insecure: false, ca: CA }, http2: true, streams: 4, maxConnections: 16, client }, 48, 16);
       expect(codes.every((c) => c === 200)).toBe(true);
       // 16 at once over 4 streams each needs 4 connections; a pool that ignored streams would open one per request.
       expect(s.sessions.length).toBeGreaterThanOrEqual(4);
@@ -232,7 +236,8 @@ describe('a server that speaks only HTTP/1.1', () => {
     const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     try {
       expect(await probeTransport(url, { tls: { insecure: false, ca: CA }, http2: true }, 2000)).toMatchObject({ httpVersion: '1.1', http2Refused: true });
-      const { codes, counters } = await closedLoop({ url, tls: { insecure: false, ca: CA }, http2: true, streams: 8, connections: 1 }, 20, 1);
+      // undici falls back to HTTP/1.1 on such a connection; the native client, which the probe keeps away from it, would fail it.
+      const { codes, counters } = await closedLoop({ url, tls: { insecure: false, ca: CA }, http2: true, streams: 8, connections: 1, client: 'undici' }, 20, 1);
       expect(codes.every((c) => c === 200)).toBe(true);
       expect(counters).toMatchObject({ h1Connections: 1, h2Connections: 0 });
     } finally {
@@ -332,4 +337,54 @@ describe('the command line (built CLI)', () => {
     expect(serve.code).toBe(2);
     expect(serve.stderr).toContain('--tls-cert and --tls-key: give both, or neither');
   }, 20_000);
+});
+
+describe("the native HTTP/2 client's HPACK reader", () => {
+  it('finds :status indexed, as raw digits and Huffman-coded, and refuses what is not a status', () => {
+    expect(statusOf(Buffer.from([0x88]), 0, 1)).toBe(200);
+    expect(statusOf(Buffer.from([0x20, 0x8d]), 0, 2)).toBe(404);
+    // Literal without indexing, name :status (static 8), "503" raw; then a literal field with a new name, skipped.
+    const raw = Buffer.from([0x08, 0x03, 0x35, 0x30, 0x33, 0x00, 0x01, 0x78, 0x01, 0x79]);
+    expect(statusOf(raw, 0, raw.length)).toBe(503);
+    // "201" Huffman-coded: 00010 00000 00001, padded with ones to two bytes.
+    const bits = '00010' + '00000' + '00001';
+    const padded = bits + '1'.repeat((8 - (bits.length % 8)) % 8);
+    const huffman = Buffer.from(padded.match(/.{8}/g)!.map((b) => parseInt(b, 2)));
+    const block = Buffer.from([0x08, 0x80 | huffman.length, ...huffman]);
+    expect(statusOf(block, 0, block.length)).toBe(201);
+    // "200" with padding of ones is a status; with padding of zeros it is not (RFC 7541 §5.2).
+    expect(statusValue(Buffer.from([0x10, 0x01]), 0, 2, true)).toBe(200);
+    expect(statusValue(Buffer.from([0x10, 0x00]), 0, 2, true)).toBe(-1);
+    expect(statusOf(Buffer.from([0x08, 0x02, 0x32, 0x30]), 0, 4)).toBe(-1);
+    // An index into a dynamic table, which a table of size 0 does not have.
+    expect(statusOf(Buffer.from([0xbe]), 0, 1)).toBe(-1);
+  });
+
+  it('reads Huffman-coded statuses that nghttp2 sends, and gives up an overdue stream without losing the connection', async () => {
+    const tls = { insecure: false, ca: CA };
+    const created = await closedLoop({ url: `${builtinTls.url}/_tsload/status?code=201`, tls, http2: true, streams: 4, connections: 1, client: 'native' }, 20, 4);
+    expect(created.codes).toEqual(Array(20).fill(201));
+    // One request outlives a 300 ms timeout; the stream is reset and the others still answer on the same connection.
+    const codes: number[] = [];
+    const d = await createDriver(
+      { url: `${builtinTls.url}/_tsload/delay?ms=2000`, urls: ['/_tsload/delay?ms=2000', '/index.html', '/index.html'], method: 'GET', headers: [], connections: 1, maxConnections: 1, pipelining: 1, newConnectionPerRequest: false, tls, http2: true, streams: 4, client: 'native' },
+      { written() {}, done: (_t, code) => codes.push(code) },
+      { threadIndex: 0, threadCount: 1, timeoutMs: 300, maxInflight: 8 },
+    );
+    for (let t = 0; t < 3; t++) d.send(t);
+    const deadline = Date.now() + 5000;
+    while (codes.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(codes.sort()).toEqual([-1, 200, 200]);
+    d.send(3);
+    while (codes.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(codes.length).toBe(4);
+    expect(d.counters().connections).toBe(1);
+    await d.close();
+  });
+
+  it('refuses a request body, which it does not send', () => {
+    expect(checkHttpOptions({ url: 'https://127.0.0.1/', method: 'POST', headers: [], body: 'x', maxConnections: 1, pipelining: 1, newConnectionPerRequest: false, http2: true, client: 'native' })).toEqual([
+      'the native HTTP/2 client sends no request body; use client undici (the default with --http2 and a body) for one',
+    ]);
+  });
 });

@@ -60,7 +60,7 @@ export function checkTransportFields(o: HttpDriverOptions): string[] {
   if (o.tls !== undefined && !https) problems.push('TLS settings apply to https:// URLs only');
   if (o.streams !== undefined && !(Number.isInteger(o.streams) && o.streams >= 1)) problems.push(`streams must be an integer >= 1 (got ${o.streams})`);
   if (o.http2 === true) {
-    if (o.client === 'native') problems.push("the native client speaks HTTP/1.1 only; HTTP/2 needs client undici (the default with --http2)");
+    if (o.client === 'native' && (o.body ?? '') !== '') problems.push('the native HTTP/2 client sends no request body; use client undici (the default with --http2 and a body) for one');
     // RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2.
     for (const [name] of o.headers) if (/^(connection|proxy-connection|te)$/i.test(name)) problems.push(`header ${name} is connection-specific and not allowed in HTTP/2`);
   }
