@@ -382,6 +382,24 @@ describe("the native HTTP/2 client's HPACK reader", () => {
     await d.close();
   });
 
+  it('ends a response with trailers at its trailers, and counts its body', async () => {
+    const server = createSecureServer({ cert, key });
+    server.on('stream', (stream) => {
+      stream.respond({ ':status': 200 }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'x-checksum': 'abc' }));
+      stream.end('twelve bytes');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const { codes, counters } = await closedLoop({ url, tls: { insecure: false, ca: CA }, http2: true, streams: 4, connections: 1, client: 'native' }, 10, 4);
+      expect(codes).toEqual(Array(10).fill(200));
+      expect(counters.replyBodyBytes).toBe(120);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   it('refuses a request body, which it does not send', () => {
     expect(checkHttpOptions({ url: 'https://127.0.0.1/', method: 'POST', headers: [], body: 'x', maxConnections: 1, pipelining: 1, newConnectionPerRequest: false, http2: true, client: 'native' })).toEqual([
       'the native HTTP/2 client sends no request body; use client undici (the default with --http2 and a body) for one',

@@ -267,6 +267,7 @@ class H2Connection {
   private blockStream = 0;
   private blockEnds = false;
   private windowUsed = 0;
+  private readonly connectTimer: NodeJS.Timeout;
 
   constructor(
     readonly driver: NativeH2Driver,
@@ -285,6 +286,8 @@ class H2Connection {
       this.socket.once('connect', this.onConnect);
     }
     this.socket.setNoDelay(true);
+    // As undici's: a connection that does not open in 10 s fails what waits on it, instead of holding its place in the pool.
+    this.connectTimer = setTimeout(() => this.socket.destroy(Object.assign(new Error('connect timed out'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), 10_000);
     this.socket.on('data', this.onData);
     this.socket.on('end', this.onClose);
     this.socket.on('error', this.onError);
@@ -306,6 +309,7 @@ class H2Connection {
   }
 
   private readonly onConnect = (): void => {
+    clearTimeout(this.connectTimer);
     const tls = this.tcpAt > 0;
     if (tls && (this.socket as { alpnProtocol?: string | false }).alpnProtocol !== 'h2') {
       this.driver.broken(this, Failure.other, 0);
@@ -318,10 +322,12 @@ class H2Connection {
   };
 
   private readonly onError = (error: Error): void => {
+    clearTimeout(this.connectTimer);
     if (!this.dead) this.driver.broken(this, failureOf(error), this.open ? 0 : this.tcpAt > 0 ? 1 : 0);
   };
 
   private readonly onClose = (): void => {
+    clearTimeout(this.connectTimer);
     if (!this.dead) this.driver.broken(this, Failure.connreset, 0);
   };
 
@@ -423,6 +429,11 @@ class H2Connection {
   private headers(block: Buffer, start: number, end: number, stream: number, ends: boolean): void {
     const token = this.streams.get(stream);
     if (token === undefined) return;
+    // A second block after the response's is its trailers: no status, only the end.
+    if (this.driver.statusOf[token] !== 0) {
+      if (ends) this.end(stream);
+      return;
+    }
     const status = statusOf(block, start, end);
     // A 1xx is informational: the final response follows on the same stream.
     if (status >= 100 && status < 200) return;
@@ -521,6 +532,7 @@ export class NativeH2Driver extends HttpDriverBase {
     }
     this.carrier[token] = c;
     this.streamOf[token] = 0;
+    this.statusOf[token] = 0;
     c.add(token, request);
     if (!c.full && !this.perRequest) {
       c.listed = true;
@@ -622,8 +634,10 @@ export class NativeH2Driver extends HttpDriverBase {
     if (stream === 0) {
       // Not written yet: it leaves the connection's gathered list.
       const at = c.pendingTokens.indexOf(token);
-      c.pendingTokens.splice(at, 1);
-      c.pendingRequests.splice(at, 1);
+      if (at >= 0) {
+        c.pendingTokens.splice(at, 1);
+        c.pendingRequests.splice(at, 1);
+      }
     } else if (c.streams.delete(stream) && !c.dead) {
       const code = Buffer.alloc(4);
       code.writeUInt32BE(CANCEL);
