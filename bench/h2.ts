@@ -5,7 +5,7 @@
  * Usage: npm run bench:h2 -- [--seconds N] [--rounds N] [--json FILE]
  *
  * tsload runs open loop at 10k req/s over a fixed pool of C connections with
- * M streams each. h2load's --rate paces connections, not requests, so it runs
+ * M streams each, with its own HTTP/2 client (the default) and with undici's. h2load's --rate paces connections, not requests, so it runs
  * closed loop with the same -c C and -m M and the request count tsload sent
  * (its warmup included): both then do the same work, at different speeds, and
  * CPU per request is what compares. The ratio is tsload ÷ h2load (target ≤ 1).
@@ -88,11 +88,11 @@ interface Sample {
   record: unknown;
 }
 
-async function tsload(nginx: Nginx): Promise<Sample> {
+async function tsload(nginx: Nginx, client: 'native' | 'undici'): Promise<Sample> {
   const url = nginx.https!.url;
-  progress(`tsload --http2 --rate ${RATE} for ${N} s`);
+  progress(`tsload --http2 --client ${client} --rate ${RATE} for ${N} s`);
   const run = await runTsload<HttpResult>(
-    ['http', url, '--http2', '--ca', CA, '--connections', String(CONNECTIONS), '--streams', String(STREAMS), '--rate', String(RATE), '--duration', `${N}s`, '--warmup', `${WARMUP_S}s`],
+    ['http', url, '--http2', '--client', client, '--ca', CA, '--connections', String(CONNECTIONS), '--streams', String(STREAMS), '--rate', String(RATE), '--duration', `${N}s`, '--warmup', `${WARMUP_S}s`],
     { timeoutMs: (N + WARMUP_S + 10) * 1000 + GRACE_MS, server: nginx.server },
   );
   const step = run.result.steps[0];
@@ -101,7 +101,7 @@ async function tsload(nginx: Nginx): Promise<Sample> {
   // `sent` counts the window; the warmup's requests went at the target rate.
   const requests = step.sent + Math.round(step.targetRate * step.warmupS);
   return {
-    tool: 'tsload',
+    tool: client === 'native' ? 'tsload' : 'tsload undici',
     requests,
     rate: step.sendRate,
     userS: step.cpu.userS,
@@ -147,10 +147,11 @@ await benchMain(async () => {
     const samples: Sample[] = [];
     const rows: Cell[][] = [];
     for (let round = 1; round <= args.rounds; round++) {
-      const t = await tsload(nginx);
+      const t = await tsload(nginx, 'native');
       const h = await h2load(nginx, t.requests, false);
       const hp = await h2load(nginx, t.requests, true);
-      for (const s of [t, h, hp]) {
+      const tu = await tsload(nginx, 'undici');
+      for (const s of [t, h, hp, tu]) {
         samples.push(s);
         rows.push([round, s.tool, s.requests, s.rate, s.userS, s.systemS, s.us, s.processUs, s.serverCpuS, s.note]);
       }
@@ -162,6 +163,7 @@ await benchMain(async () => {
     report.line(`median CPU µs/request: tsload ${num(med('tsload', 'us'))} (whole process ${num(med('tsload', 'processUs'))}), h2load ${num(med('h2load', 'us'))}, h2load paced ${num(med('h2load paced', 'us'))}`);
     report.line(`ratio tsload/h2load: ${r ?? '-'} (whole process: ${ratio(med('tsload', 'processUs'), med('h2load', 'processUs')) ?? '-'}); target ≤ 1.0: ${r !== null && r <= 1 ? 'met' : 'NOT met'}`);
     report.line(`ratio tsload/h2load paced: ${rp ?? '-'} (whole process: ${ratio(med('tsload', 'processUs'), med('h2load paced', 'processUs')) ?? '-'})`);
+    report.line(`ratio tsload/tsload undici: ${ratio(med('tsload', 'us'), med('tsload undici', 'us')) ?? '-'} (tsload's own HTTP/2 client against undici's on node:http2)`);
     report.line('(tsload: step cpu = warmup + window + drain, all threads; h2load: /usr/bin/time user+sys of the whole process. h2load runs closed loop, as fast as nginx answers: same work, not the same pace)');
     report.record('h2CpuPerRequest', { rate: RATE, connections: CONNECTIONS, streams: STREAMS, ratio: r, ratioPaced: rp, samples: samples.map(({ record, ...rest }) => ({ ...rest, run: record })) });
     await nginx.server.stop();
