@@ -298,8 +298,10 @@ export interface HttpResult extends ResultBase {
   /**
    * What the server speaks, as the probe's connection negotiated it: '2'
    * with --http2 and a server that chose h2 by ALPN (or took h2c prior
-   * knowledge). Bytes over HTTP/2 are counted as the HTTP/1.1 text of the same
-   * requests and replies (HPACK makes the wire smaller). Absent in older results.
+   * knowledge). Bytes over HTTP/2: tsload's own client counts the frames as
+   * they are on the wire (inside TLS); undici's counts the HTTP/1.1 text of
+   * the same requests and replies, which HPACK makes larger than the wire.
+   * Absent in older results.
    */
   httpVersion?: '1.1' | '2';
   /** True when --http2 was asked for and the server offered only HTTP/1.1: the run measured HTTP/1.1. */

@@ -1,9 +1,11 @@
 /**
- * The HTTP driver: its options (defined in http-base.ts) and their checks,
- * and the choice of client. Two clients sit behind it, sharing one book of
- * requests in flight (http-base.ts): tsload's own HTTP/1.1 client on node:net
- * (http-native.ts, the default for http://) and undici's dispatch() on a
- * keep-alive Pool (http-undici.ts, for https:// or when asked for).
+ * The HTTP driver: its options (defined in book.ts) and their checks, and
+ * the choice of client. Three clients sit behind it, sharing one book of
+ * requests in flight (book.ts): tsload's own HTTP/1.1 client on node:net
+ * (native.ts, the default for http://), its own HTTP/2 client on the TLS or
+ * TCP socket (native-h2.ts, the default for --http2 without a body), and
+ * undici's dispatch() on keep-alive Clients (undici.ts, for HTTP/1.1 over
+ * https://, HTTP/2 with a body, or when asked for).
  */
 import { connect as netConnect } from 'node:net';
 import { OptionsError, TargetUnreachableError } from '../../errors.js';
