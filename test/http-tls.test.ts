@@ -400,6 +400,12 @@ describe("the native HTTP/2 client's HPACK reader", () => {
     }
   });
 
+  it('refuses headers too large for one HEADERS frame, and lets undici send them', () => {
+    const o: HttpDriverOptions = { url: 'https://127.0.0.1/', method: 'GET', headers: [['x-big', 'a'.repeat(17_000)]], maxConnections: 1, pipelining: 1, newConnectionPerRequest: false, http2: true };
+    expect(checkHttpOptions(o)).toEqual(['request headers over 16 KiB once encoded: the native HTTP/2 client sends one HEADERS frame; use client undici']);
+    expect(checkHttpOptions({ ...o, client: 'undici' })).toEqual([]);
+  });
+
   it('refuses a request body, which it does not send', () => {
     expect(checkHttpOptions({ url: 'https://127.0.0.1/', method: 'POST', headers: [], body: 'x', maxConnections: 1, pipelining: 1, newConnectionPerRequest: false, http2: true, client: 'native' })).toEqual([
       'the native HTTP/2 client sends no request body; use client undici (the default with --http2 and a body) for one',

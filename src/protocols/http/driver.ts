@@ -10,21 +10,14 @@
 import { connect as netConnect } from 'node:net';
 import { OptionsError, TargetUnreachableError } from '../../errors.js';
 import type { Completion, Driver, DriverContext } from '../../engine/driver.js';
-import { HTTP_CLIENTS, endpointOf } from './book.js';
+import { HTTP_CLIENTS, clientOf, endpointOf } from './book.js';
 import type { HttpClient, HttpDriverOptions } from './book.js';
 import { NativeDriver } from './native.js';
 import { checkTransportFields } from './transport.js';
 
-export { HTTP_CLIENTS };
+export { HTTP_CLIENTS, clientOf };
 export type { HttpClient, HttpDriverOptions };
 
-/** The client that will send for these options. */
-export function clientOf(o: Pick<HttpDriverOptions, 'url' | 'client' | 'http2' | 'body'>): HttpClient {
-  // tsload's own clients cost a fraction of undici's CPU per request; undici covers what they do not: HTTP/1.1 over TLS, HTTP/2 with a body.
-  if (o.client !== undefined) return o.client;
-  if (o.http2 === true) return (o.body ?? '') === '' ? 'native' : 'undici';
-  return isHttps(o.url) ? 'undici' : 'native';
-}
 
 const isHttps = (url: string): boolean => /^https:/i.test(url);
 

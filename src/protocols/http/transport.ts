@@ -9,7 +9,8 @@ import { connect as http2Connect } from 'node:http2';
 import { connect as tlsConnect } from 'node:tls';
 import { TargetUnreachableError } from '../../errors.js';
 import { checkTls, tlsConnectOptions, type TlsUserOptions } from '../tls.js';
-import { DEFAULT_STREAMS, endpointOf, type HttpDriverOptions } from './book.js';
+import { DEFAULT_STREAMS, clientOf, endpointOf, type HttpDriverOptions } from './book.js';
+import { encodeH2Requests } from './native-h2.js';
 
 export interface HttpTransportOptions extends TlsUserOptions {
   /** Speak HTTP/2: ALPN h2 over https://, prior knowledge (h2c) over http://. */
@@ -61,6 +62,10 @@ export function checkTransportFields(o: HttpDriverOptions): string[] {
   if (o.streams !== undefined && !(Number.isInteger(o.streams) && o.streams >= 1)) problems.push(`streams must be an integer >= 1 (got ${o.streams})`);
   if (o.http2 === true) {
     if (o.client === 'native' && (o.body ?? '') !== '') problems.push('the native HTTP/2 client sends no request body; use client undici (the default with --http2 and a body) for one');
+    // One HEADERS frame per request, no CONTINUATION: within the 16 KiB every peer accepts (RFC 9113 §4.2).
+    else if (clientOf(o) === 'native' && problems.length === 0 && encodeH2Requests(o).some((block) => block.length > 16_384)) {
+      problems.push('request headers over 16 KiB once encoded: the native HTTP/2 client sends one HEADERS frame; use client undici');
+    }
     // RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2.
     for (const [name] of o.headers) if (/^(connection|proxy-connection|te)$/i.test(name)) problems.push(`header ${name} is connection-specific and not allowed in HTTP/2`);
   }
