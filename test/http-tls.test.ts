@@ -229,6 +229,44 @@ describe('streams per connection', () => {
   }, 20_000);
 });
 
+describe.each(['undici', 'native'] as const)('%s over h2: connections that end', (client) => {
+  // undici 7.30 fails a request and trips an assertion of its own on such a GOAWAY (its issues 3011, 3875): tsload's client only.
+  it.runIf(client === 'native')('a server that says GOAWAY after a few streams (nginx keepalive_requests) loses no request', async () => {
+    const server = createSecureServer({ cert, key });
+    let sessions = 0;
+    server.on('session', () => sessions++);
+    const served = new WeakMap<Http2Session, number>();
+    server.on('stream', (stream) => {
+      const session = stream.session!;
+      const n = (served.get(session) ?? 0) + 1;
+      served.set(session, n);
+      setTimeout(() => {
+        if (!stream.destroyed) stream.respond({ ':status': 200 }, { endStream: true });
+        // Graceful: GOAWAY names the last stream it takes; the client sends the rest elsewhere.
+        if (n === 5) session.close();
+      }, 5);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const { codes, counters } = await closedLoop({ url, tls: { insecure: false, ca: CA }, http2: true, streams: 4, connections: 2, client }, 40, 4);
+      expect(codes).toEqual(Array(40).fill(200));
+      // Each session takes its 5 and those already in flight when it said GOAWAY: 8 at most.
+      expect(sessions).toBeGreaterThanOrEqual(5);
+      expect(counters.connections).toBe(sessions);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('--new-connection-per-request opens one connection per request, each closed by tsload', async () => {
+    const { codes, counters } = await closedLoop({ url: `${builtinTls.url}/index.html`, tls: { insecure: false, ca: CA }, http2: true, streams: 4, newConnectionPerRequest: true, client }, 12, 3);
+    expect(codes).toEqual(Array(12).fill(200));
+    expect(counters.connections).toBe(12);
+    expect(counters.tlsHandshakes).toBe(12);
+  });
+});
+
 describe('a server that speaks only HTTP/1.1', () => {
   it('is said to have refused h2, and a driver asked for h2 there carries HTTP/1.1 connections', async () => {
     const server = createHttpsServer({ cert, key }, (_req, res) => res.end('ok'));
