@@ -23,7 +23,7 @@ import {
 } from './options.js';
 import { RESULT_SCHEMA, type DnsResult, type DnsStep, type HttpResult, type HttpStep, type StepBase } from './result.js';
 import { checkHttpOptions, probeHttp, type HttpClient, type HttpDriverOptions } from './protocols/http/driver.js';
-import { checkHttpTransport, probeTransport, streamsFor, type HttpTransportOptions } from './protocols/http/transport.js';
+import { checkHttpTransport, negotiateHttp, type HttpTransportOptions } from './protocols/http/transport.js';
 import { probeDns, rcodeName, type DnsDriverOptions } from './protocols/dns/driver.js';
 import { loadZone } from './protocols/dns/zone.js';
 import { buildQueryMix, loadQueryFile, type Query } from './protocols/dns/queries.js';
@@ -98,24 +98,12 @@ export async function runHttp(options: HttpOptions): Promise<HttpResult> {
       options.onNotice?.(`tsload: no URL given; started the built-in HTTP target at ${url} (child process ${builtin.child.pid})`);
     }
     await probeHttp(url, Math.min(common.timeoutMs, 5000));
-    const negotiated = await probeTransport(url, request, Math.min(common.timeoutMs, 5000));
-    if (negotiated.http2Refused) options.onNotice?.(`tsload: --http2 asked, but ${url} offers only HTTP/1.1; measuring HTTP/1.1 (the result says httpVersion 1.1)`);
-    const streams = request.streams === undefined ? undefined : streamsFor(request.streams, negotiated);
-    if (streams?.notice !== undefined && negotiated.httpVersion === '2') options.onNotice?.(streams.notice);
-    const driverOptions: HttpDriverOptions = { url, ...request, http2: negotiated.httpVersion === '2', ...(streams === undefined ? {} : { streams: streams.streams }) };
+    const negotiated = await negotiateHttp({ url, ...request }, Math.min(common.timeoutMs, 5000), options.onNotice);
     // What the server speaks may rule out the client asked for (the native one, over TLS, for a server of HTTP/1.1 alone).
-    throwIfProblems(checkHttpOptions(driverOptions));
-    const pool = { limit: connections ?? maxConnections, fixed: connections !== undefined, pipelining: driverOptions.http2 ? driverOptions.streams! : pipelining, secure: negotiated.tls !== undefined };
-    const { base, steps } = await run(common, url, './protocols/http/driver', driverOptions, options, (step, limits) => httpStep(step, limits, pool));
-    return {
-      protocol: 'http',
-      ...base,
-      httpVersion: negotiated.httpVersion,
-      ...(request.http2 === true ? { http2Refused: negotiated.http2Refused } : {}),
-      ...(driverOptions.http2 ? { streams: driverOptions.streams! } : {}),
-      ...(negotiated.tls === undefined ? {} : { tls: negotiated.tls }),
-      steps,
-    };
+    throwIfProblems(checkHttpOptions(negotiated.driverOptions));
+    const pool = { limit: connections ?? maxConnections, fixed: connections !== undefined, pipelining: negotiated.perConnection, secure: negotiated.secure };
+    const { base, steps } = await run(common, url, './protocols/http/driver', negotiated.driverOptions, options, (step, limits) => httpStep(step, limits, pool));
+    return { protocol: 'http', ...base, ...negotiated.result, steps };
   } finally {
     await builtin?.stop();
   }

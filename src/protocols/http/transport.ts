@@ -11,6 +11,7 @@ import { TargetUnreachableError } from '../../errors.js';
 import { checkTls, tlsConnectOptions, type TlsUserOptions } from '../tls.js';
 import { DEFAULT_STREAMS, clientOf, endpointOf, type HttpDriverOptions } from './book.js';
 import { encodeH2Requests } from './native-h2.js';
+import type { HttpResult } from '../../result.js';
 
 export interface HttpTransportOptions extends TlsUserOptions {
   /** Speak HTTP/2: ALPN h2 over https://, prior knowledge (h2c) over http://. */
@@ -52,6 +53,40 @@ export function checkHttpTransport(o: HttpTransportOptions, url: string | undefi
     if (o.http2 !== true) problems.push('--streams: applies to HTTP/2 (--http2); HTTP/1.1 has --pipelining');
   } else if (o.http2 === true) out.streams = DEFAULT_STREAMS;
   return out;
+}
+
+/** What a run takes from the server's answers to the probe. */
+export interface HttpNegotiation {
+  /** The driver's options as the server allows them: HTTP/2 only where it was agreed, streams within the server's limit. */
+  driverOptions: HttpDriverOptions;
+  /** Requests in flight per connection: streams over HTTP/2, pipelining over HTTP/1.1. */
+  perConnection: number;
+  secure: boolean;
+  /** The result's fields that say what was measured. */
+  result: Pick<HttpResult, 'httpVersion' | 'http2Refused' | 'streams' | 'tls'>;
+}
+
+/**
+ * Probe what the server speaks and fit the run to it; every change from what
+ * was asked is said through `onNotice` and in the result.
+ */
+export async function negotiateHttp(asked: HttpDriverOptions, timeoutMs: number, onNotice?: (line: string) => void): Promise<HttpNegotiation> {
+  const negotiated = await probeTransport(asked.url, asked, timeoutMs);
+  const http2 = negotiated.httpVersion === '2';
+  if (negotiated.http2Refused) onNotice?.(`tsload: --http2 asked, but ${asked.url} offers only HTTP/1.1; measuring HTTP/1.1 (the result says httpVersion 1.1)`);
+  const streams = http2 ? streamsFor(asked.streams ?? DEFAULT_STREAMS, negotiated) : undefined;
+  if (streams?.notice !== undefined) onNotice?.(streams.notice);
+  return {
+    driverOptions: { ...asked, http2, ...(streams === undefined ? {} : { streams: streams.streams }) },
+    perConnection: streams?.streams ?? asked.pipelining,
+    secure: negotiated.tls !== undefined,
+    result: {
+      httpVersion: negotiated.httpVersion,
+      ...(asked.http2 === true ? { http2Refused: negotiated.http2Refused } : {}),
+      ...(streams === undefined ? {} : { streams: streams.streams }),
+      ...(negotiated.tls === undefined ? {} : { tls: negotiated.tls }),
+    },
+  };
 }
 
 /** Problems with the transport fields of driver options that reached a worker (the main thread has checked the user's). */
