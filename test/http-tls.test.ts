@@ -1,8 +1,8 @@
 /**
  * `tsload http` over HTTPS and HTTP/2 against real servers on loopback: the
  * built-in target (node:http2, TLS and h2c) and nginx from a throwaway
- * config. TRANSPORTS is a table of rows, each a server and the driver options
- * that reach it, so a shared driver contract suite can take them as rows.
+ * config. The rows (test/http-transports.ts) are clients × transports × servers,
+ * so a shared driver contract suite can take them as its own.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,89 +12,46 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkHttpOptions, createDriver, type HttpDriverOptions } from '../src/protocols/http/driver.js';
+import { CA, closedLoop, startTransportServers, type TransportRow, type TransportServers } from './http-transports.js';
 import { statusOf, statusValue } from '../src/protocols/http/native-h2.js';
 import { checkHttpTransport, probeTransport, streamsFor } from '../src/protocols/http/transport.js';
-import type { Driver, DriverCounters } from '../src/engine/driver.js';
 import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
 import { TargetUnreachableError } from '../src/errors.js';
 import { runHttp } from '../src/run.js';
 import { SERVERS } from '../src/testbed/servers.js';
-import { freePort, startNginxServer, startServer, tcpAccepts, tempDir, waitFor, type Nginx } from '../bench/lib.js';
+import { freePort, startServer, tcpAccepts, tempDir, waitFor } from '../bench/lib.js';
 import type { HttpResult } from '../src/result.js';
 import { tsload as tsloadCli } from './run-cli.js';
 import { TEST_CA, TEST_CERT, TEST_KEY } from './tls-fixtures.js';
 
-const CA = readFileSync(TEST_CA, 'utf8');
 const cert = readFileSync(TEST_CERT, 'utf8');
 const key = readFileSync(TEST_KEY, 'utf8');
 
-/** A driver, a closed loop on it, and the codes it reported; every wait is bounded. */
-async function closedLoop(options: Partial<HttpDriverOptions> & { url: string }, total: number, concurrency: number): Promise<{ codes: number[]; counters: DriverCounters; driver: Driver }> {
-  const codes: number[] = [];
-  let sent = 0;
-  let finish: () => void = () => {};
-  const finished = new Promise<void>((resolve) => (finish = resolve));
-  const driver: Driver = await createDriver(
-    { method: 'GET', headers: [], maxConnections: 64, pipelining: 1, newConnectionPerRequest: false, ...options },
-    {
-      written() {},
-      done(token, code) {
-        codes.push(code);
-        if (codes.length === total) finish();
-        else if (sent < total) {
-          sent++;
-          driver.send(token);
-        }
-      },
-    },
-    { threadIndex: 0, threadCount: 1, timeoutMs: 5000, maxInflight: 256 },
-  );
-  for (let t = 0; t < concurrency && sent < total; t++) {
-    sent++;
-    driver.send(t);
-  }
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([finished, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`only ${codes.length} of ${total} done`)), 15_000)))]);
-  clearTimeout(timer);
-  const counters = driver.counters();
-  await driver.close();
-  return { codes, counters, driver };
-}
-
-interface Transport {
-  name: string;
-  /** Driver options for a 1 KiB-ish static file on the server, and what the connections must speak. */
-  options: () => Partial<HttpDriverOptions> & { url: string };
-  version: '1.1' | '2';
-  tls: boolean;
-}
-
-let builtinTls: HttpTarget;
-let builtinH2c: HttpTarget;
-let nginx: Nginx;
-
-const TRANSPORTS: Transport[] = [
-  { name: 'undici, HTTPS (HTTP/1.1), built-in', options: () => ({ url: `${builtinTls.url}/index.html`, tls: { insecure: false, ca: CA } }), version: '1.1', tls: true },
-  { name: 'undici, h2 (ALPN), built-in', options: () => ({ url: `${builtinTls.url}/index.html`, tls: { insecure: false, ca: CA }, http2: true, streams: 8, client: 'undici' }), version: '2', tls: true },
-  { name: 'undici, h2c (prior knowledge), built-in', options: () => ({ url: `${builtinH2c.url}/index.html`, http2: true, streams: 8, client: 'undici' }), version: '2', tls: false },
-  { name: 'undici, HTTPS (HTTP/1.1), nginx', options: () => ({ url: nginx.https!.url, tls: { insecure: false, ca: CA } }), version: '1.1', tls: true },
-  { name: 'undici, h2 (ALPN), nginx', options: () => ({ url: nginx.https!.url, tls: { insecure: false, ca: CA }, http2: true, streams: 8, client: 'undici' }), version: '2', tls: true },
-  { name: 'native, h2 (ALPN), built-in', options: () => ({ url: `${builtinTls.url}/index.html`, tls: { insecure: false, ca: CA }, http2: true, streams: 8, client: 'native' }), version: '2', tls: true },
-  { name: 'native, h2c (prior knowledge), built-in', options: () => ({ url: `${builtinH2c.url}/index.html`, http2: true, streams: 8, client: 'native' }), version: '2', tls: false },
-  { name: 'native, h2 (ALPN), nginx', options: () => ({ url: nginx.https!.url, tls: { insecure: false, ca: CA }, http2: true, streams: 8, client: 'native' }), version: '2', tls: true },
-];
+let servers: TransportServers;
+let builtinTls: { url: string };
+let builtinH2c: { url: string };
 
 beforeAll(async () => {
-  [builtinTls, builtinH2c, nginx] = await Promise.all([startHttpTarget({ tls: { cert, key } }), startHttpTarget({ h2c: true }), startNginxServer({ tls: { cert: TEST_CERT, key: TEST_KEY } })]);
+  servers = await startTransportServers();
+  ({ builtinTls, builtinH2c } = servers);
 }, 20_000);
 
 afterAll(async () => {
-  await Promise.all([builtinTls?.close(), builtinH2c?.close(), nginx?.server.stop()]);
+  await servers?.close();
 });
 
-describe.each(TRANSPORTS)('$name', (t) => {
+/** The rows' names are known before the servers start; their options only after. */
+const ROWS = ['undici, HTTPS (HTTP/1.1), built-in', 'undici, HTTPS (HTTP/1.1), nginx', ...(['undici', 'native'] as const).flatMap((c) => [`${c}, h2 (ALPN), built-in`, `${c}, h2c (prior knowledge), built-in`, `${c}, h2 (ALPN), nginx`])];
+
+it('runs every row the transports module has', () => {
+  expect(servers.rows.map((r) => r.name)).toEqual(ROWS);
+});
+
+describe.each(ROWS)('%s', (name) => {
+  const row = (): TransportRow => servers.rows.find((r) => r.name === name)!;
   it('answers every request, on connections that speak what was asked, each TLS handshake counted', async () => {
-    const { codes, counters } = await closedLoop({ ...t.options(), connections: 2 }, 300, 16);
+    const t = row();
+    const { codes, counters } = await closedLoop({ ...t.options, connections: 2 }, 300, 16);
     expect(codes.filter((c) => c === 200)).toHaveLength(300);
     expect(counters.requestsWritten).toBe(300);
     expect(counters.connections).toBeGreaterThanOrEqual(1);
@@ -107,7 +64,8 @@ describe.each(TRANSPORTS)('$name', (t) => {
   });
 
   it('the probe says what the server speaks', async () => {
-    const o = t.options();
+    const t = row();
+    const o = t.options;
     const negotiated = await probeTransport(o.url, o, 2000);
     expect(negotiated.httpVersion).toBe(t.version);
     expect(negotiated.http2Refused).toBe(false);
