@@ -64,9 +64,10 @@ export function perConnection(o: Pick<HttpDriverOptions, 'http2' | 'streams' | '
 }
 
 /**
- * Streams per HTTP/2 connection when none is given: the SETTINGS_MAX_CONCURRENT_STREAMS
- * that node:http2 advertises by default and that nginx's 128 admits, so one
- * connection carries what an open loop needs at most rates without the pool growing.
+ * Streams per HTTP/2 connection when none is given: the least that RFC 9113
+ * §6.5.2 asks a server to allow, within nginx's default of 128, so one
+ * connection carries what an open loop needs at most rates without the pool
+ * growing (and the probe lowers it for a server that allows fewer).
  */
 export const DEFAULT_STREAMS = 100;
 
