@@ -644,16 +644,30 @@ export interface Nginx {
   url: string;
   /** A 2-byte answer from nginx's memory: the least server CPU per request. */
   tinyUrl: string;
+  /** With `tls`: the same server over HTTPS, HTTP/2 by ALPN (and HTTP/1.1 for clients that offer only that). */
+  https?: { port: number; url: string; tinyUrl: string };
 }
 
 /**
  * nginx from a throwaway config: 1 worker, access log off, keep-alive without
  * a request limit, serving fixtures/www on 127.0.0.1 and a free port.
  */
-export async function startNginxServer(): Promise<Nginx> {
+export async function startNginxServer(o: { tls?: { cert: string; key: string } } = {}): Promise<Nginx> {
   const dir = tempDir('nginx');
   mkdirSync(join(dir, 'tmp'));
   const port = await freePort();
+  const tlsPort = o.tls === undefined ? undefined : await freePort();
+  // nginx 1.22 (Debian 12) turns h2 on per listen socket; keepalive_requests also bounds requests per h2 connection.
+  const tlsListen =
+    o.tls === undefined
+      ? ''
+      : `
+    listen 127.0.0.1:${tlsPort} ssl http2;
+    ssl_certificate ${o.tls.cert};
+    ssl_certificate_key ${o.tls.key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache off;
+    ssl_session_tickets off;`;
   const conf = join(dir, 'nginx.conf');
   // One worker so "the server" is one core's worth; no access log so the
   // server's disk writes don't compete with the load generators; keep-alive
@@ -677,7 +691,7 @@ http {
   scgi_temp_path ${dir}/tmp;
   types { text/html html; }
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port};${tlsListen}
     root ${ROOT}/fixtures/www;
     # The cheapest answer nginx can give, for the generator's own ceiling (bench:http section 2).
     location = /tiny { default_type text/plain; return 200 "ok"; }
@@ -696,7 +710,13 @@ http {
   }).catch((error: Error) => {
     throw new Error(`${error.message}\n${server.log()}`);
   });
-  return { server, port, url, tinyUrl: `http://127.0.0.1:${port}/tiny` };
+  return {
+    server,
+    port,
+    url,
+    tinyUrl: `http://127.0.0.1:${port}/tiny`,
+    ...(tlsPort === undefined ? {} : { https: { port: tlsPort, url: `https://127.0.0.1:${tlsPort}/1k.html`, tinyUrl: `https://127.0.0.1:${tlsPort}/tiny` } }),
+  };
 }
 
 export interface Target {

@@ -4,6 +4,7 @@
  * Everything real lives in the library; it is imported lazily so `--help` and
  * usage errors answer at once.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, TsloadError, exitCodeOf } from './errors.js';
 import type { CommonOptions } from './options.js';
@@ -154,7 +155,12 @@ export function buildProgram(): Command {
     .option('--body <text|@file>', 'request body, or @file')
     .option('--urls <file>', 'URLs or paths, one per line, used round robin (httperf --wlog)')
     .option('--new-connection-per-request', "httperf's default: a new TCP connection per request (for comparison only)")
-    .option('--client <native|undici>', "HTTP client: tsload's own (http:// only) or undici (default: native for http://, undici for https://)")
+    .option('--client <native|undici>', "HTTP client: tsload's own (HTTP/1.1 over http://, HTTP/2 without a body) or undici (default: native, but undici for HTTP/1.1 over https:// and HTTP/2 with --body)")
+    .option('--http2', 'HTTP/2: ALPN h2 over https://, prior knowledge (h2c) over http://')
+    .option('--streams <n>', 'with --http2: requests in flight per connection, as concurrent streams (h2load -m)')
+    .option('--insecure', "https://: do not verify the server's certificate")
+    .option('--ca <file>', 'https://: PEM file of CA certificates to verify the server with')
+    .option('--tls-servername <name>', 'https://: SNI name and the name the certificate must match')
     .action(async (url: string | undefined, o: Record<string, unknown> & OutputOptions) => {
       await runLoad('http', o, {
           ...commonFrom(o),
@@ -168,6 +174,11 @@ export function buildProgram(): Command {
           ...(o.urls === undefined ? {} : { urls: o.urls as string }),
           newConnectionPerRequest: o.newConnectionPerRequest === true,
           ...(o.client === undefined ? {} : { client: o.client as HttpClient }),
+          ...(o.http2 === true ? { http2: true } : {}),
+          ...(o.streams === undefined ? {} : { streams: o.streams as string }),
+          ...(o.insecure === true ? { insecure: true } : {}),
+          ...(o.ca === undefined ? {} : { ca: o.ca as string }),
+          ...(o.tlsServername === undefined ? {} : { tlsServername: o.tlsServername as string }),
       });
     });
 
@@ -224,10 +235,16 @@ export function buildProgram(): Command {
     .description('the built-in HTTP target: fixtures/www plus /_tsload/ test endpoints')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
     .option('--root <dir>', 'directory of static files (default fixtures/www)')
-    .action(async (o: { listen: string; root?: string }) => {
+    .option('--tls-cert <file>', 'serve HTTPS (HTTP/2 by ALPN, and HTTP/1.1) with this PEM certificate (chain)')
+    .option('--tls-key <file>', "the certificate's PEM private key")
+    .option('--h2c', 'over cleartext, serve HTTP/2 with prior knowledge instead of HTTP/1.1')
+    .action(async (o: { listen: string; root?: string; tlsCert?: string; tlsKey?: string; h2c?: boolean }) => {
       const { startHttpTarget } = await import('./targets/http.js');
       const { host, port } = parseListen(o.listen);
-      const target = await startHttpTarget({ host, port, ...(o.root === undefined ? {} : { root: o.root }) });
+      if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw usage('--tls-cert and --tls-key: give both, or neither');
+      if (o.tlsCert !== undefined && o.h2c === true) throw usage('--h2c: is HTTP/2 over cleartext; with --tls-cert the target already speaks HTTP/2 by ALPN');
+      const tls = o.tlsCert === undefined ? undefined : { cert: readPem(o.tlsCert, '--tls-cert'), key: readPem(o.tlsKey!, '--tls-key') };
+      const target = await startHttpTarget({ host, port, ...(o.root === undefined ? {} : { root: o.root }), ...(tls === undefined ? {} : { tls }), ...(o.h2c === true ? { h2c: true } : {}) });
       process.stdout.write(`tsload: http target listening on ${target.url}\n`);
       await untilSignal();
       await target.close();
@@ -342,6 +359,16 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+function readPem(file: string, option: string): string {
+  try {
+    const pem = readFileSync(file, 'utf8');
+    if (!pem.includes('-----BEGIN ')) throw new Error('no PEM block in it');
+    return pem;
+  } catch (error) {
+    throw usage(`${option}: cannot use ${file}: ${(error as Error).message}`);
+  }
 }
 
 export function parseListen(listen: string): { host: string; port: number } {

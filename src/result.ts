@@ -213,6 +213,14 @@ export interface HttpStep extends StepBase {
    * busy. Absent in older results.
    */
   pool?: { limit: number; fixed: boolean; waited: number; waitedAtLimit: number };
+  /**
+   * TLS handshakes of the connections opened during the step, timed from
+   * TCP connected to TLS done, apart from any request (a request's service
+   * time runs from its write, after the handshake). Over http:// absent.
+   */
+  tls?: { handshakes: number; handshakeMeanMs: number; failed: number };
+  /** Of `connections`, how many spoke HTTP/2 and how many HTTP/1.1 (by ALPN, or h2c prior knowledge). Absent in older results. */
+  connectionsByVersion?: { '1.1': number; '2': number };
   /** Earlier measurements of this rate that failed and were measured again (--confirm), oldest first. */
   attempts?: Omit<HttpStep, 'attempts'>[];
   statusClasses: { '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number };
@@ -304,6 +312,21 @@ interface ResultBase {
 
 export interface HttpResult extends ResultBase {
   protocol: 'http';
+  /**
+   * What the server speaks, as the probe's connection negotiated it: '2'
+   * with --http2 and a server that chose h2 by ALPN (or took h2c prior
+   * knowledge). Bytes over HTTP/2: tsload's own client counts the frames as
+   * they are on the wire (inside TLS); undici's counts the HTTP/1.1 text of
+   * the same requests and replies, which HPACK makes larger than the wire.
+   * Absent in older results.
+   */
+  httpVersion?: '1.1' | '2';
+  /** True when --http2 was asked for and the server offered only HTTP/1.1: the run measured HTTP/1.1. */
+  http2Refused?: boolean;
+  /** Requests in flight per HTTP/2 connection (--streams); absent over HTTP/1.1. */
+  streams?: number;
+  /** TLS as the probe negotiated it (https:// only). */
+  tls?: { protocol: string; alpn: string | null; cipher: string; verified: boolean };
   steps: HttpStep[];
 }
 

@@ -54,7 +54,8 @@ export async function runProtocol<N extends string, O extends CommonOptions, Che
 
   const target = await protocol.open(checked, options);
   try {
-    await protocol.probe(target.driverOptions, common.timeoutMs);
+    const onNotice = (options as { onNotice?: (line: string) => void }).onNotice;
+    const { driverOptions, result: agreed } = await protocol.probe(target.driverOptions, common.timeoutMs, onNotice);
     const startedAt = new Date();
     const maxInflight = common.maxInflight ?? defaultMaxInflight(common);
     const fileLimit = openFileLimit();
@@ -73,8 +74,8 @@ export async function runProtocol<N extends string, O extends CommonOptions, Che
     };
     const outcome = await runPlan(
       {
-        driverModule: protocol.driverModule(target.driverOptions),
-        driverOptions: target.driverOptions,
+        driverModule: protocol.driverModule(driverOptions),
+        driverOptions,
         threadCount: common.threads,
         arrival: common.arrival,
         seed: common.seed,
@@ -93,7 +94,7 @@ export async function runProtocol<N extends string, O extends CommonOptions, Che
             baseline = { rate: merged.targetRate, serviceP50Ms: merged.serviceTimeMs.p50 };
           }
           const context = { threads: common.threads, maxInflight, fileLimit, baselineServiceP50Ms: baseline?.serviceP50Ms ?? merged.serviceTimeMs.p50 };
-          const step = protocol.step(typedCounters<C>(merged, protocol), context, checked);
+          const step = protocol.step(typedCounters<C>(merged, protocol), context, driverOptions);
           sweep.record(step);
           options.onStep?.(step, index, index + 1 + sweep.remaining());
         },
@@ -114,6 +115,7 @@ export async function runProtocol<N extends string, O extends CommonOptions, Che
       host: { hostname: hostname(), platform: `${process.platform}-${process.arch}`, cpus: cpus().length, node: process.version },
       label: common.label ?? target.label,
       saturation: findSaturation(steps, common.criteria, { confirm, refinePct: common.refinePct }),
+      ...agreed,
       steps,
     };
     return result as unknown as R;

@@ -37,6 +37,12 @@ export interface OpenTarget<D> {
   stop(): Promise<void>;
 }
 
+/** What a probe learned: the driver options as the target allows them, and the result's fields that say what was measured. */
+export interface Probed<D, R> {
+  driverOptions: D;
+  result?: Partial<R>;
+}
+
 /** A stdout format besides text and JSON, loaded only when asked for. */
 export type Formatter<R> = () => Promise<(result: R) => string>;
 
@@ -56,10 +62,14 @@ export interface Protocol<Name extends string, O extends CommonOptions, Checked,
   check(options: O, common: CommonPlanOptions, problems: string[]): Checked;
   /** The user's target, or a built-in one started for this run. */
   open(checked: Checked, options: O): Promise<OpenTarget<D>>;
-  /** Throws TargetUnreachableError when nothing answers, before any load is sent. */
-  probe(driverOptions: D, timeoutMs: number): Promise<void>;
-  /** The engine's step as this protocol's result step. */
-  step(step: ProtocolStep<C>, context: StepContext, checked: Checked): S;
+  /**
+   * Throws TargetUnreachableError when nothing answers, before any load is
+   * sent; may fit the driver options to what the target speaks (saying so
+   * through `notice`) and name what was agreed in the result.
+   */
+  probe(driverOptions: D, timeoutMs: number, notice?: (line: string) => void): Promise<Probed<D, R>>;
+  /** The engine's step as this protocol's result step, given the driver options the run used. */
+  step(step: ProtocolStep<C>, context: StepContext, driverOptions: D): S;
 }
 
 /** A byte count per item (request, reply, query), to a tenth; 0 when there were none. */

@@ -47,6 +47,7 @@ export const CSV_COLUMNS = [
   'generatorLimits',
   'attempts',
   'reconnects',
+  'httpVersion',
   'tlsHandshakes',
   'tlsHandshakeMeanMs',
 ] as const;
@@ -92,8 +93,9 @@ function row(result: Result, step: Step, index: number): string {
     (step.generatorLimits ?? []).map((l) => `${l.kind}:${l.cause}`).join(' '),
     (step.attempts?.length ?? 0) + 1,
   );
-  const stream = 'lost' in step ? step.stream : undefined;
-  cells.push(stream?.reconnects ?? '', stream?.tlsHandshakes ?? '', stream?.tlsHandshakeMeanMs ?? '');
+  // Connections of DNS over TCP/TLS, and TLS handshakes of either protocol.
+  if ('lost' in step) cells.push(step.stream?.reconnects ?? '', '', step.stream?.tlsHandshakes ?? '', step.stream?.tlsHandshakeMeanMs ?? '');
+  else cells.push('', result.protocol === 'http' ? (result.httpVersion ?? '') : '', step.tls?.handshakes ?? '', step.tls?.handshakeMeanMs ?? '');
   return cells.map(csvField).join(',');
 }
 

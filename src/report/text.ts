@@ -82,8 +82,21 @@ function heading(result: Result): string[] {
       `${result.arrival} arrivals, ${result.threads} thread${result.threads === 1 ? '' : 's'}`,
     `started ${result.startedAt}, finished ${result.finishedAt}`,
   ];
+  if (result.protocol === 'http') {
+    const transport = transportLine(result);
+    if (transport !== undefined) lines.push(transport);
+  }
   if (result.aborted) lines.push('stopped early: partial results');
   return lines;
+}
+
+/** What the connections spoke: said whenever it is more than plain HTTP/1.1, and loudly when h2 was asked for and refused. */
+function transportLine(result: Extract<Result, { protocol: 'http' }>): string | undefined {
+  const tls = result.tls === undefined ? '' : `, ${result.tls.protocol}${result.tls.verified ? '' : ' (certificate not verified)'}`;
+  if (result.http2Refused === true) return `HTTP/1.1${tls}: --http2 asked, but the server offered only HTTP/1.1, so this measures HTTP/1.1`;
+  if (result.httpVersion === '2') return `HTTP/2 (${result.tls === undefined ? 'h2c, prior knowledge' : 'ALPN h2'}${tls}), ${result.streams ?? '?'} streams per connection`;
+  if (result.tls !== undefined) return `HTTP/1.1 over ${result.tls.protocol}${result.tls.verified ? '' : ' (certificate not verified)'}`;
+  return undefined;
 }
 
 const CRITERION_NAMES: Record<NonNullable<Saturation['failedCriterion']>, string> = {
@@ -250,6 +263,9 @@ function httpSingle(step: HttpStep): string[][] {
     ['Request rate', `${step.sendRate.toFixed(1)} ${unit}`],
     ['Reply rate', `${step.replyRate.toFixed(1)} ${unit}`],
     ['Connections opened', String(step.connections)],
+    ...(step.tls === undefined
+      ? []
+      : [['TLS handshakes', `${step.tls.handshakes}, mean ${ms(step.tls.handshakeMeanMs)} ms (apart from requests), ${step.tls.failed} failed`]]),
     ...(step.pool === undefined
       ? []
       : [

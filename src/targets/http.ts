@@ -5,8 +5,8 @@
  * headers.
  */
 import { createServer } from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createSecureServer, createServer as createH2cServer } from 'node:http2';
+import type { AddressInfo, Socket } from 'node:net';
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,22 @@ export interface HttpTargetOptions {
   port?: number;
   /** Directory of static files, read into memory at start. Defaults to the package's fixtures/www. */
   root?: string;
+  /** Serve HTTPS with this certificate and key (PEM): HTTP/2 by ALPN, and HTTP/1.1 for clients that do not offer h2. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Over cleartext, serve HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1 (there is no negotiation without TLS). */
+  h2c?: boolean;
+}
+
+/** What the handlers need of a request and a response, common to node:http and node:http2's compatibility API. */
+interface Req {
+  url?: string;
+  method?: string;
+}
+interface Res {
+  writeHead(status: number, headers?: Record<string, string>): unknown;
+  end(): unknown;
+  end(body: Buffer | string): unknown;
+  req: Req;
 }
 
 export interface HttpTarget {
@@ -73,7 +89,7 @@ export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTa
   const bodies = new Map<number, Buffer>();
   const frozen = new Int32Array(new SharedArrayBuffer(4));
 
-  const server = createServer({ keepAlive: true, noDelay: true }, (req, res) => {
+  const handle = (req: Req, res: Res): void => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -87,15 +103,28 @@ export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTa
       return;
     }
     res.writeHead(200, file.headers);
-    res.end(req.method === 'HEAD' ? undefined : file.body);
+    if (req.method === 'HEAD') res.end();
+    else res.end(file.body);
+  };
+  // Streams beyond node:http2's default of 100 per connection, so a client's --streams is what limits them.
+  const settings = { maxConcurrentStreams: 10_000 };
+  const server =
+    o.tls !== undefined
+      ? createSecureServer({ cert: o.tls.cert, key: o.tls.key, allowHTTP1: true, settings }, handle)
+      : o.h2c === true
+        ? createH2cServer({ settings }, handle)
+        : createServer({ keepAlive: true, noDelay: true }, handle);
+  // Load tests reuse connections for minutes and may send any number of requests on each
+  // (node:http2 takes the same settings for the HTTP/1.1 connections of allowHTTP1).
+  Object.assign(server, { keepAliveTimeout: 120_000, maxRequestsPerSocket: 0, headersTimeout: 60_000, requestTimeout: 0 });
+  // node:http2's servers have no closeAllConnections.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   });
-  // Load tests reuse connections for minutes and may send any number of requests on each.
-  server.keepAliveTimeout = 120_000;
-  server.maxRequestsPerSocket = 0;
-  server.headersTimeout = 60_000;
-  server.requestTimeout = 0;
 
-  function endpoint(name: string, query: string, req: IncomingMessage, res: ServerResponse): void {
+  function endpoint(name: string, query: string, req: Req, res: Res): void {
     switch (name) {
       case 'delay': {
         const ms = param(query, 'ms', 0, maxDelayMs);
@@ -117,7 +146,8 @@ export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTa
           if (bodies.size < maxCachedBodies) bodies.set(n, body);
         }
         res.writeHead(200, { 'content-type': defaultType, 'content-length': String(n) });
-        res.end(req.method === 'HEAD' ? undefined : body);
+        if (req.method === 'HEAD') res.end();
+        else res.end(body);
         return;
       }
       case 'freeze': {
@@ -153,14 +183,14 @@ export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTa
   const urlHost = host.includes(':') ? `[${host}]` : host;
 
   return {
-    url: `http://${urlHost}:${port}`,
+    url: `${o.tls === undefined ? 'http' : 'https'}://${urlHost}:${port}`,
     host,
     port,
     close: () =>
       Promise.all([
         new Promise<void>((resolve, reject) => {
-          server.close((error) => (error ? reject(error) : resolve()));
-          server.closeAllConnections();
+          server.close((error?: Error) => (error ? reject(error) : resolve()));
+          for (const socket of sockets) socket.destroy();
         }),
         delayed.close(),
       ]).then(() => undefined),
@@ -207,7 +237,7 @@ while (Atomics.load(state, 1) === 0) {
 interface Delayed {
   due: number;
   ms: number;
-  res: ServerResponse;
+  res: Res;
 }
 
 /**
@@ -250,7 +280,7 @@ class DelayedReplies {
     return new DelayedReplies(worker, shared);
   }
 
-  add(ms: number, res: ServerResponse): void {
+  add(ms: number, res: Res): void {
     const due = clockMs() + ms;
     const entry: Delayed = { due, ms, res };
     const heap = this.heap;
@@ -316,7 +346,7 @@ class DelayedReplies {
   }
 }
 
-function reply(res: ServerResponse, status: number, text: string): void {
+function reply(res: Res, status: number, text: string): void {
   // 204 and 304 carry no body by definition, so no length either.
   if (status === 204 || status === 304) {
     res.writeHead(status);
@@ -324,7 +354,8 @@ function reply(res: ServerResponse, status: number, text: string): void {
     return;
   }
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(text)) });
-  res.end(res.req.method === 'HEAD' ? undefined : text);
+  if (res.req.method === 'HEAD') res.end();
+  else res.end(text);
 }
 
 /** Integer value of `name` in a query string, or undefined when missing, malformed or outside [min, max]. */

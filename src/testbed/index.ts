@@ -189,6 +189,11 @@ export function clientCommand(argv: readonly string[]): { command: string; args:
   return { command: findBinary('ip') ?? 'ip', args: ['netns', 'exec', CLIENT.namespace, ...argv] };
 }
 
+/** The running HTTP target that serves HTTPS too (nginx: HTTP/2 by ALPN), its URL and the certificate to pass as --ca. */
+export async function defaultHttpsTarget(): Promise<{ endpoint: string; ca: string } | undefined> {
+  return readTargets().find((t) => t.alive && t.protocol === 'http' && t.https !== undefined)?.https;
+}
+
 /** The running target of a protocol, as a generator addresses it: 'http://198.18.0.2/' or '198.18.0.2:53'. */
 export async function defaultTarget(protocol: 'http' | 'dns'): Promise<string | undefined> {
   const target = readTargets().find((t) => t.alive && t.protocol === protocol);
@@ -239,7 +244,9 @@ export function formatStatus(s: TestbedStatus): string {
   if (s.loss) lines.push(`loss rule: ${+s.loss.percent.toFixed(2)}% of packets arriving at the client dropped (${s.loss.droppedPackets} so far)`);
   if (s.targets.length === 0) lines.push('targets: none');
   for (const t of s.targets) {
-    lines.push(`target ${t.name}: ${t.alive ? 'running' : 'EXITED'} pid ${t.pid} at ${t.endpoint}${t.tlsEndpoint === undefined ? '' : ` (TLS ${t.tlsEndpoint})`} workers ${t.workers} log ${t.log}`);
+    const https = t.https === undefined ? '' : ` and ${t.https.endpoint} (HTTP/2 by ALPN, certificate ${t.https.ca})`;
+    const tls = t.tlsEndpoint === undefined ? '' : ` (TLS ${t.tlsEndpoint})`;
+    lines.push(`target ${t.name}: ${t.alive ? 'running' : 'EXITED'} pid ${t.pid} at ${t.endpoint}${tls}${https} workers ${t.workers} log ${t.log}`);
   }
   return lines.join('\n');
 }
@@ -254,6 +261,7 @@ export const testbed = {
   clientCommand,
   defaultTarget,
   defaultDnsTlsTarget,
+  defaultHttpsTarget,
   formatStatus,
   targets: TARGET_NAMES,
   client: CLIENT,

@@ -11,7 +11,7 @@ import type { CommonOptions } from '../options.js';
 import type { ProgressEvent, Result, StepBase } from '../result.js';
 import type { OptionsOf } from '../run.js';
 import { protocols, type ProtocolName } from '../protocols/index.js';
-import { TARGET_NAMES, clientCommand, defaultDnsTlsTarget, defaultTarget } from './index.js';
+import { TARGET_NAMES, clientCommand, defaultDnsTlsTarget, defaultHttpsTarget, defaultTarget } from './index.js';
 
 export interface RemoteRequest {
   protocol: string;
@@ -50,6 +50,12 @@ export async function runInTestbed<N extends ProtocolName>(protocol: N, options:
     plain.server = target.server;
     // Its certificate is the testbed's own, self-signed: verify with it unless told otherwise.
     if (plain.insecure !== true && plain.ca === undefined) plain.ca = target.ca;
+  } else if (plain[targetOption] === undefined && protocol === 'http' && plain.http2 === true) {
+    // h2 by ALPN needs TLS: aim at the target's HTTPS side, verified with the certificate it made.
+    const https = await defaultHttpsTarget();
+    if (https === undefined) throw new EnvironmentError("--testbed --http2: no running HTTP target serves HTTPS; start one with 'tsload testbed start nginx'");
+    plain.url = https.endpoint;
+    if (plain.insecure !== true && plain.ca === undefined) plain.ca = https.ca;
   } else if (plain[targetOption] === undefined) {
     const target = await defaultTarget(protocol);
     if (target === undefined) {

@@ -31,10 +31,11 @@ export interface ServerContext {
   /** DNS: the zone file copy and its origin (no trailing dot). */
   zoneFile: string;
   origin: string;
-  /** DNS: the testbed's certificate and key (PEM files) and the port to serve DNS over TLS on. */
+  /** The testbed's certificate and key (PEM files), for DNS over TLS (on tlsPort) and HTTPS (on httpsPort). */
   tlsCert: string;
   tlsKey: string;
   tlsPort: number;
+  httpsPort: number;
   /** Open-file limit the servers may raise themselves to (the hard limit, at most 65536). */
   fileLimit: number;
   /** Apache's unprivileged user and group. */
@@ -54,6 +55,8 @@ export interface ServerDefinition {
   files(ctx: ServerContext): Record<string, string>;
   /** Arguments after the binary. */
   args(ctx: ServerContext): string[];
+  /** Also serves HTTPS, HTTP/2 by ALPN, on ctx.httpsPort with ctx.tlsCert/tlsKey. */
+  https?: boolean;
 }
 
 const q = (s: string): string => JSON.stringify(s); // double-quoted, escaped: valid in every config syntax used here
@@ -103,12 +106,22 @@ ${mimeTypes.map(([ext, type]) => `    ${type} ${ext};`).join('\n')}
   default_type application/octet-stream;
   server {
     listen ${c.address}:${c.port};
+    # nginx 1.22 (Debian 12) turns h2 on per listen socket. No session reuse: each connection of a
+    # load generator stands for a new client and pays a full handshake.
+    listen ${c.address}:${c.httpsPort} ssl http2;
+    ssl_certificate ${q(c.tlsCert)};
+    ssl_certificate_key ${q(c.tlsKey)};
+    # nginx 1.22's default stops at TLS 1.2.
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache off;
+    ssl_session_tickets off;
     root ${q(c.www)};
     index index.html;
   }
 }
 `,
     }),
+    https: true,
     // -e: the compiled-in error log must not be opened before the config is read; -p: our prefix, not /usr/share/nginx.
     args: (c) => ['-p', `${c.dir}/`, '-e', 'stderr', '-c', `${c.dir}/nginx.conf`],
   },

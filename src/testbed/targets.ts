@@ -40,6 +40,8 @@ export interface RunningTarget {
   endpoint: string;
   /** DNS targets that serve DNS over TLS: host:port (absent in older records). */
   tlsEndpoint?: string;
+  /** HTTP targets that serve HTTPS too (HTTP/2 by ALPN): the URL, and the self-signed certificate to verify it with (--ca). */
+  https?: { endpoint: string; ca: string };
   /** The full command line that was started (inside the server namespace). */
   command: string[];
   dir: string;
@@ -59,8 +61,9 @@ export interface TargetStatus extends RunningTarget {
 const RECORD = 'target.json';
 const PORTS = { http: 80, dns: 53 } as const;
 const TLS_PORT = 853;
+const HTTPS_PORT = 443;
 
-/** The testbed's certificate for DNS over TLS: self-signed for the server host's address, so it is its own CA (`--ca TLS_CERT`). */
+/** The testbed's certificate for DNS over TLS and HTTPS: self-signed for the server host's address, so it is its own CA (`--ca TLS_CERT`). */
 export const TLS_CERT = join(STATE_DIR, 'tls', 'cert.pem');
 const TLS_KEY = join(STATE_DIR, 'tls', 'key.pem');
 
@@ -169,8 +172,28 @@ export async function startTarget(name: TargetName, options: StartOptions, ip: s
   for (const sub of ['', 'run', 'tmp', 'db']) mkdirSync(join(dir, sub), { recursive: true });
 
   const port = PORTS[definition.protocol];
-  const context: ServerContext = { dir, address: SERVER.address, port, workers, www: '', zoneFile: '', origin: '', tlsCert: '', tlsKey: '', tlsPort: TLS_PORT, fileLimit: fileLimit(), ...unprivilegedUser() };
+  const context: ServerContext = {
+    dir,
+    address: SERVER.address,
+    port,
+    workers,
+    www: '',
+    zoneFile: '',
+    origin: '',
+    fileLimit: fileLimit(),
+    ...unprivilegedUser(),
+    tlsCert: '',
+    tlsKey: '',
+    tlsPort: TLS_PORT,
+    httpsPort: HTTPS_PORT,
+  };
   const record: Partial<RunningTarget> = {};
+  if (definition.https === true) {
+    const made = await testbedCertificate();
+    context.tlsCert = made.cert;
+    context.tlsKey = made.key;
+    record.https = { endpoint: `https://${SERVER.address}/`, ca: made.cert };
+  }
   if (definition.protocol === 'http') {
     context.www = options.root === undefined ? WWW_DIR : resolve(options.root);
     if (!existsSync(context.www) || !statSync(context.www).isDirectory()) {

@@ -123,7 +123,8 @@ export const dns: Protocol<'dns', DnsOptions, DnsChecked, DnsRunOptions, DnsCoun
   async probe(o, timeoutMs) {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await probeTransport(o.transport, o.tls, o.server, o.port, o.queries[0]!, Math.min(timeoutMs, 2000));
+        await probeTransport(o.transport, o.tls, o.server, o.port, o.queries[0]!, Math.min(timeoutMs, 2000));
+        return { driverOptions: o };
       } catch (error) {
         if (attempt === 3 || !(error instanceof TargetUnreachableError) || /ICMP/.test(error.message)) throw error;
       }
@@ -133,7 +134,7 @@ export const dns: Protocol<'dns', DnsOptions, DnsChecked, DnsRunOptions, DnsCoun
   step: dnsStep,
 };
 
-function dnsStep(step: ProtocolStep<DnsCounters>, context: StepContext, checked: DnsChecked): DnsStep {
+function dnsStep(step: ProtocolStep<DnsCounters>, context: StepContext, driverOptions: DnsRunOptions): DnsStep {
   const { codes, counters, ...base } = step;
   const rcodes: Record<string, number> = {};
   for (const [code, count] of Object.entries(codes)) rcodes[rcodeName(Number(code))] = count;
@@ -150,7 +151,7 @@ function dnsStep(step: ProtocolStep<DnsCounters>, context: StepContext, checked:
     unexpected: counters.unexpected,
     avgRequestBytes: perItem(counters.requestBytes, counters.queries),
     avgResponseBytes: perItem(counters.responseBytes, counters.responses),
-    ...(checked.transport === 'udp' ? {} : { stream: streamCounts(counters) }),
+    ...(driverOptions.transport === 'udp' ? {} : { stream: streamCounts(counters) }),
     generatorLimits: generatorLimits({ ...context, step: base, lostAtGenerator }),
   };
 }

@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { Failure } from '../../engine/driver.js';
 import type { Completion, Driver } from '../../engine/driver.js';
 import type { HttpCounters } from './counters.js';
+import type { TlsSettings } from '../tls.js';
 
 export const HTTP_CLIENTS = ['native', 'undici'] as const;
 export type HttpClient = (typeof HTTP_CLIENTS)[number];
@@ -38,7 +39,38 @@ export interface HttpDriverOptions {
   newConnectionPerRequest: boolean;
   /** Which HTTP client sends: tsload's own (http:// only) or undici; by default the own one for http:// and undici for https://. */
   client?: HttpClient;
+  /** https:// only: how the server's certificate is checked (checked form of --insecure, --ca, --tls-servername). */
+  tls?: TlsSettings;
+  /**
+   * Speak HTTP/2 (undici only): over https:// offered by ALPN, over http://
+   * with prior knowledge (h2c). A connection whose server picks HTTP/1.1
+   * carries `pipelining` requests instead of `streams`.
+   */
+  http2?: boolean;
+  /** With `http2`: requests in flight per connection, as concurrent streams (h2load's -m). */
+  streams?: number;
 }
+
+/** The client that will send for these options. */
+export function clientOf(o: Pick<HttpDriverOptions, 'url' | 'client' | 'http2' | 'body'>): HttpClient {
+  // tsload's own clients cost a fraction of undici's CPU per request; undici covers what they do not: HTTP/1.1 over TLS, HTTP/2 with a body.
+  if (o.client !== undefined) return o.client;
+  if (o.http2 === true) return (o.body ?? '') === '' ? 'native' : 'undici';
+  return /^https:/i.test(o.url) ? 'undici' : 'native';
+}
+
+/** Requests in flight a connection of these options carries. */
+export function perConnection(o: Pick<HttpDriverOptions, 'http2' | 'streams' | 'pipelining'>): number {
+  return o.http2 === true ? (o.streams ?? DEFAULT_STREAMS) : o.pipelining;
+}
+
+/**
+ * Streams per HTTP/2 connection when none is given: the least that RFC 9113
+ * §6.5.2 asks a server to allow, within nginx's default of 128, so one
+ * connection carries what an open loop needs at most rates without the pool
+ * growing (and the probe lowers it for a server that allows fewer).
+ */
+export const DEFAULT_STREAMS = 100;
 
 /** One request of the URL list, as the bytes that go on the wire. */
 export interface EncodedRequest {

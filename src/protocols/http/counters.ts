@@ -13,4 +13,7 @@ export const HTTP_COUNTERS = [
   'replyBodyBytes',
 ] as const;
 
-export type HttpCounters = Counters<(typeof HTTP_COUNTERS)[number]>;
+/** Only the clients that can know them report these: TLS handshakes, and connections by the version they speak. */
+export const HTTP_OPTIONAL_COUNTERS = ['tlsHandshakes', 'tlsHandshakeMs', 'tlsHandshakeFailures', 'h1Connections', 'h2Connections'] as const;
+
+export type HttpCounters = Counters<(typeof HTTP_COUNTERS)[number], (typeof HTTP_OPTIONAL_COUNTERS)[number]>;

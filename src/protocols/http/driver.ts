@@ -1,25 +1,24 @@
 /**
- * The HTTP driver: its options (defined in http-base.ts) and their checks,
- * and the choice of client. Two clients sit behind it, sharing one book of
- * requests in flight (http-base.ts): tsload's own HTTP/1.1 client on node:net
- * (http-native.ts, the default for http://) and undici's dispatch() on a
- * keep-alive Pool (http-undici.ts, for https:// or when asked for).
+ * The HTTP driver: its options (defined in book.ts) and their checks, and
+ * the choice of client. Three clients sit behind it, sharing one book of
+ * requests in flight (book.ts): tsload's own HTTP/1.1 client on node:net
+ * (native.ts, the default for http://), its own HTTP/2 client on the TLS or
+ * TCP socket (native-h2.ts, the default for --http2 without a body), and
+ * undici's dispatch() on keep-alive Clients (undici.ts, for HTTP/1.1 over
+ * https://, HTTP/2 with a body, or when asked for).
  */
 import { connect as netConnect } from 'node:net';
 import { TargetUnreachableError } from '../../errors.js';
 import type { Completion, Driver, DriverContext } from '../../engine/driver.js';
 import type { Share } from '../../engine/segment.js';
-import { HTTP_CLIENTS, endpointOf } from './book.js';
+import { HTTP_CLIENTS, clientOf, endpointOf } from './book.js';
 import type { HttpClient, HttpDriverOptions } from './book.js';
 import { NativeDriver } from './native.js';
+import { checkTransportFields } from './transport.js';
 
-export { HTTP_CLIENTS };
+export { HTTP_CLIENTS, clientOf };
 export type { HttpClient, HttpDriverOptions };
 
-/** The client that will send for these options. */
-export function clientOf(o: Pick<HttpDriverOptions, 'url' | 'client'>): HttpClient {
-  return o.client ?? (isHttps(o.url) ? 'undici' : 'native');
-}
 
 const isHttps = (url: string): boolean => /^https:/i.test(url);
 
@@ -70,7 +69,8 @@ export function checkHttpOptions(o: HttpDriverOptions): string[] {
   if (bad(o.pipelining)) problems.push(`pipelining must be an integer >= 1 (got ${o.pipelining})`);
   if (o.newConnectionPerRequest && o.pipelining > 1) problems.push('a new connection per request cannot be combined with pipelining');
   if (o.client !== undefined && !HTTP_CLIENTS.includes(o.client)) problems.push(`client must be one of ${HTTP_CLIENTS.join(', ')} (got ${JSON.stringify(o.client)})`);
-  else if (clientOf(o) === 'native' && isHttps(o.url)) problems.push('the native client speaks plain http:// only; use client undici for https://');
+  else if (clientOf(o) === 'native' && isHttps(o.url) && o.http2 !== true) problems.push('the native client speaks plain http:// for HTTP/1.1 (and HTTP/2 over either, with http2); use client undici for HTTP/1.1 over https://');
+  problems.push(...checkTransportFields(o));
   return problems;
 }
 
@@ -87,7 +87,8 @@ export function connectionShare(total: number, share: Share): number {
 export async function createDriver(options: HttpDriverOptions, completion: Completion, context: DriverContext): Promise<Driver> {
   const share = connectionShare(options.connections ?? options.maxConnections, context.share);
   // undici only when it will send: loading it is slow, and this module is on the path of every import of the library.
-  const Client = clientOf(options) === 'native' ? NativeDriver : (await import('./undici.js')).UndiciDriver;
+  const native = clientOf(options) === 'native';
+  const Client = native && options.http2 === true ? (await import('./native-h2.js')).NativeH2Driver : native ? NativeDriver : (await import('./undici.js')).UndiciDriver;
   return new Client(options, completion, context.timeoutMs, context.maxInflight, share);
 }
 

@@ -7,14 +7,15 @@ import { readFileSync } from 'node:fs';
 import { siblingModule } from '../../engine/module-file.js';
 import { ephemeralPorts, openFileLimit } from '../../engine/resources.js';
 import { generatorLimits } from '../../measure/limits.js';
-import { parseNumber, type CommonOptions } from '../../options.js';
+import { parseNumber, throwIfProblems, type CommonOptions } from '../../options.js';
 import type { HttpResult, HttpStep } from '../../result.js';
 import { spawnTarget } from '../../targets/child.js';
 import { perItem, type Protocol, type ProtocolStep, type StepContext } from '../protocol.js';
-import { HTTP_COUNTERS, type HttpCounters } from './counters.js';
+import { HTTP_COUNTERS, HTTP_OPTIONAL_COUNTERS, type HttpCounters } from './counters.js';
 import { checkHttpOptions, probeHttp, type HttpClient, type HttpDriverOptions } from './driver.js';
+import { checkHttpTransport, negotiateHttp, type HttpTransportOptions } from './transport.js';
 
-export interface HttpOptions extends CommonOptions {
+export interface HttpOptions extends CommonOptions, HttpTransportOptions {
   /** Target URL. Without one, tsload starts its built-in HTTP target in a child process. */
   url?: string;
   /** A file of URLs or paths (one per line), or the list itself; used round robin (httperf's --wlog). */
@@ -60,7 +61,7 @@ export const http: Protocol<'http', HttpOptions, HttpChecked, HttpDriverOptions,
   name: 'http',
   targetOption: 'url',
   driverModule: () => siblingModule(import.meta.url, './driver'),
-  counterNames: HTTP_COUNTERS,
+  counterNames: [...HTTP_COUNTERS, ...HTTP_OPTIONAL_COUNTERS],
   formats: { httperf: async () => (await import('../../report/httperf.js')).formatHttperf },
 
   check(options, _common, problems) {
@@ -85,6 +86,7 @@ export const http: Protocol<'http', HttpOptions, HttpChecked, HttpDriverOptions,
       pipelining,
       newConnectionPerRequest: options.newConnectionPerRequest ?? false,
       ...(options.client === undefined ? {} : { client: options.client }),
+      ...checkHttpTransport(options, options.url, problems),
     };
     // Without a URL the built-in target's will be plain http on loopback; the other checks need one to run.
     problems.push(...checkHttpOptions({ ...checked, url: options.url ?? 'http://127.0.0.1/' }));
@@ -93,24 +95,33 @@ export const http: Protocol<'http', HttpOptions, HttpChecked, HttpDriverOptions,
 
   async open(checked, options) {
     if (checked.url !== undefined) return { label: checked.url, driverOptions: { ...checked, url: checked.url }, stop: async () => {} };
-    const builtin = await spawnTarget('http', ['--listen', '127.0.0.1:0']);
+    // Without TLS there is no negotiation: asked for HTTP/2, the built-in target speaks it with prior knowledge.
+    const builtin = await spawnTarget('http', ['--listen', '127.0.0.1:0', ...(checked.http2 === true ? ['--h2c'] : [])]);
     options.onNotice?.(`tsload: no URL given; started the built-in HTTP target at ${builtin.address} (child process ${builtin.child.pid})`);
     return { label: builtin.address, driverOptions: { ...checked, url: builtin.address }, stop: () => builtin.stop() };
   },
 
-  probe: (driverOptions, timeoutMs) => probeHttp(driverOptions.url, Math.min(timeoutMs, 5000)),
+  async probe(asked, timeoutMs, notice) {
+    await probeHttp(asked.url, Math.min(timeoutMs, 5000));
+    const negotiated = await negotiateHttp(asked, Math.min(timeoutMs, 5000), notice);
+    // What the server speaks may rule out the client asked for (the native one, over TLS, for a server of HTTP/1.1 alone).
+    throwIfProblems(checkHttpOptions(negotiated.driverOptions));
+    return { driverOptions: negotiated.driverOptions, result: negotiated.result };
+  },
 
   step: httpStep,
 };
 
-function httpStep(step: ProtocolStep<HttpCounters>, context: StepContext, checked: HttpChecked): HttpStep {
+function httpStep(step: ProtocolStep<HttpCounters>, context: StepContext, o: HttpDriverOptions): HttpStep {
   const statusClasses = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
   for (const [code, count] of Object.entries(step.codes)) {
     const key = `${code[0]}xx`;
     if (key in statusClasses) statusClasses[key as keyof typeof statusClasses] += count;
   }
   const { codes, counters, ...base } = step;
-  const pool = { limit: checked.connections ?? checked.maxConnections, fixed: checked.connections !== undefined, pipelining: checked.pipelining };
+  // Requests in flight per connection: streams over HTTP/2 (as the probe agreed them), pipelining over HTTP/1.1.
+  const perConnection = o.http2 === true ? (o.streams ?? o.pipelining) : o.pipelining;
+  const pool = { limit: o.connections ?? o.maxConnections, fixed: o.connections !== undefined, pipelining: perConnection };
   const waited = counters.waitedForConnection;
   const waitedAtLimit = counters.waitedAtLimit;
   return {
@@ -120,10 +131,25 @@ function httpStep(step: ProtocolStep<HttpCounters>, context: StepContext, checke
     avgRequestBytes: perItem(counters.bytesSent, counters.requestsWritten),
     avgReplyBytes: perItem(counters.bytesReceived, counters.replies),
     connections: counters.connections,
+    connectionsByVersion: { '1.1': counters.h1Connections ?? counters.connections, '2': counters.h2Connections ?? 0 },
+    ...tlsOf(counters, /^https:/i.test(o.url)),
     pool: { limit: pool.limit, fixed: pool.fixed, waited, waitedAtLimit },
     statusClasses,
     statusCodes: codes,
     generatorLimits: generatorLimits({ ...context, step: base, pool: { ...pool, waited, waitedAtLimit, written: counters.requestsWritten } }),
+  };
+}
+
+/** The step's TLS handshakes, when its connections speak TLS. */
+function tlsOf(counters: HttpCounters, secure: boolean): Pick<HttpStep, 'tls'> {
+  if (!secure) return {};
+  const handshakes = counters.tlsHandshakes ?? 0;
+  return {
+    tls: {
+      handshakes,
+      handshakeMeanMs: handshakes > 0 ? Math.round(((counters.tlsHandshakeMs ?? 0) / handshakes) * 1000) / 1000 : 0,
+      failed: counters.tlsHandshakeFailures ?? 0,
+    },
   };
 }
 

@@ -1,21 +1,28 @@
 /**
- * The HTTP client on undici's low-level dispatch() and a keep-alive Pool: the
- * one for https:// and for `client: 'undici'`.
+ * The HTTP client on undici's low-level dispatch() and keep-alive Clients: the
+ * one for https://, HTTP/2 and `client: 'undici'`. Over HTTP/2 a connection
+ * carries `streams` requests at once where HTTP/1.1 carries `pipelining`; the
+ * book's pool rules are the same for both.
  *
  * Handlers use undici's legacy callbacks (onConnect/onHeaders/onData/
  * onComplete/onError) because undici passes those straight through, while the
  * newer controller API costs a wrapper, a controller and a parsed header
  * object per request. A handler stays with its token and is reused.
  */
+import { connect as netConnect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { Client } from 'undici';
-import type { Dispatcher } from 'undici';
+import type { Dispatcher, buildConnector } from 'undici';
 import type { Completion } from '../../engine/driver.js';
+import type { HttpCounters } from './counters.js';
+import { tlsConnectOptions, type TlsSettings } from '../tls.js';
 import { failureOf } from './failures.js';
-import { HttpDriverBase, encodeRequests, mayOpen } from './book.js';
+import { HttpDriverBase, encodeRequests, endpointOf, mayOpen, perConnection } from './book.js';
 import type { HttpDriverOptions } from './book.js';
 
 const NIL = -1;
+const noop = (): void => {};
 
 type Abort = (error?: Error) => void;
 
@@ -78,7 +85,85 @@ class Carrier {
   connected = false;
   connecting = false;
   startedAt = 0;
-  constructor(readonly client: Client) {}
+  /** Requests it may carry at once: streams once it speaks h2, pipelining once it speaks HTTP/1.1 (assumed h2 while opening, when asked). */
+  limit: number;
+  client!: Client;
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+}
+
+/** undici's own connect timeout, which a connector of one's own must keep. */
+const CONNECT_TIMEOUT_MS = 10_000;
+const connectTimeout = (): Error => Object.assign(new Error('connect timed out'), { code: 'UND_ERR_CONNECT_TIMEOUT' });
+
+/** What the connectors of a driver count: handshakes apart from requests, and what each connection speaks. */
+class ConnectStats {
+  tlsHandshakes = 0;
+  /** Sum of handshake times (TCP connected to TLS finished), ms. */
+  tlsHandshakeMs = 0;
+  tlsHandshakeFailures = 0;
+  h2Connections = 0;
+  h1Connections = 0;
+}
+
+/**
+ * A connector of tsload's own in place of undici's, for what undici's hides:
+ * when TCP was up and when TLS was done (the handshake is timed apart from the
+ * requests), and what ALPN chose. Like undici's it offers h2 by ALPN when
+ * asked, and marks a cleartext socket h2 for prior knowledge (what undici's
+ * useH2c does). It keeps no TLS sessions: every connection stands for a new
+ * client and pays a full handshake, as h2load's and wrk's do.
+ */
+function connector(tls: TlsSettings | undefined, http2: boolean, stats: ConnectStats, opened: (h2: boolean) => void): buildConnector.connector {
+  return (o, callback) => {
+    const { host, port } = endpointOf(new URL(`${o.protocol}//${o.hostname}${o.port === '' ? '' : `:${o.port}`}`));
+    const secure = o.protocol === 'https:';
+    let socket: Socket | TLSSocket;
+    let tcpAt = 0;
+    if (secure) {
+      socket = tlsConnect({
+        host,
+        port,
+        ...tlsConnectOptions(tls ?? { insecure: false }, host),
+        ALPNProtocols: http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
+      });
+      socket.once('connect', () => {
+        tcpAt = performance.now();
+      });
+    } else {
+      socket = netConnect({ host, port });
+      // undici reads this to pick its HTTP/2 session: prior knowledge, as its own useH2c sets it.
+      if (http2) (socket as { alpnProtocol?: string }).alpnProtocol = 'h2';
+    }
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    let pending: buildConnector.Callback | null = callback;
+    const timer = setTimeout(() => socket.destroy(connectTimeout()), CONNECT_TIMEOUT_MS);
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
+      clearTimeout(timer);
+      if (secure) {
+        const ms = performance.now() - tcpAt;
+        stats.tlsHandshakes++;
+        stats.tlsHandshakeMs += ms;
+      }
+      const h2 = (socket as { alpnProtocol?: string | false }).alpnProtocol === 'h2';
+      if (h2) stats.h2Connections++;
+      else stats.h1Connections++;
+      opened(h2);
+      const cb = pending;
+      pending = null;
+      cb?.(null, socket);
+    });
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      // TCP was up and TLS was not done: the handshake failed (a certificate refused, a protocol refused).
+      if (secure && tcpAt > 0 && pending !== null) stats.tlsHandshakeFailures++;
+      const cb = pending;
+      pending = null;
+      cb?.(error, null);
+    });
+  };
 }
 
 export class UndiciDriver extends HttpDriverBase {
@@ -103,11 +188,16 @@ export class UndiciDriver extends HttpDriverBase {
   private open = 0;
   private opening = 0;
   private readonly pipelining: number;
+  /** What a connection carries before it is open: streams when h2 is asked for (ALPN may still say HTTP/1.1). */
+  private readonly perConnection: number;
+  private readonly http2: boolean;
+  private readonly tls: TlsSettings | undefined;
+  private readonly stats = new ConnectStats();
   private readonly fixedPool: boolean;
 
   constructor(o: HttpDriverOptions, completion: Completion, timeoutMs: number, maxInflight: number, share: number) {
     const encoded = encodeRequests(o);
-    super(completion, timeoutMs, maxInflight, share * o.pipelining, encoded.length);
+    super(completion, timeoutMs, maxInflight, share * perConnection(o), encoded.length);
     const body = Buffer.from(o.body ?? '');
     const flatHeaders = o.headers.flat();
     this.requests = encoded.map(({ path }) => ({
@@ -127,6 +217,9 @@ export class UndiciDriver extends HttpDriverBase {
     this.share = share;
     this.originUrl = base.origin;
     this.pipelining = o.pipelining;
+    this.perConnection = perConnection(o);
+    this.http2 = o.http2 === true;
+    this.tls = o.tls;
     this.fixedPool = o.connections !== undefined;
     this.origin = o.newConnectionPerRequest ? base.origin : undefined;
     this.handlers = new Array<Handler | undefined>(maxInflight);
@@ -143,17 +236,17 @@ export class UndiciDriver extends HttpDriverBase {
     if (this.origin !== undefined) {
       // httperf's default, on purpose: a connection for this request alone, which the
       // client closes as soon as the reply is in (see ended), leaving it in TIME_WAIT.
-      h.client = new Client(this.origin, { pipelining: 1, headersTimeout: 0, bodyTimeout: 0 });
+      h.client = new Client(this.origin, { pipelining: 1, headersTimeout: 0, bodyTimeout: 0, allowH2: this.http2, connect: connector(this.tls, this.http2, this.stats, noop) });
       h.client.on('connect', this.onConnect);
       h.client.dispatch(this.requests[request]!, h);
     } else {
       let c: Carrier | undefined;
-      while ((c = this.withRoom.pop()) !== undefined && c.inflight >= this.pipelining) c.listed = false;
+      while ((c = this.withRoom.pop()) !== undefined && c.inflight >= c.limit) c.listed = false;
       if (c === undefined) c = this.newCarrier();
       else c.listed = false;
       h.carrier = c;
       c.inflight++;
-      if (c.inflight < this.pipelining) {
+      if (c.inflight < c.limit) {
         c.listed = true;
         this.withRoom.push(c);
       }
@@ -168,7 +261,21 @@ export class UndiciDriver extends HttpDriverBase {
 
   private newCarrier(): Carrier {
     // The book enforces its own timeout from the send; undici's per-request timers would only add cost.
-    const c = new Carrier(new Client(this.originUrl, { pipelining: this.pipelining, headersTimeout: 0, bodyTimeout: 0 }));
+    const c = new Carrier(this.perConnection);
+    const opened = (h2: boolean): void => {
+      c.limit = h2 ? this.perConnection : this.pipelining;
+      // undici's own limit too: it is set for streams, and an HTTP/1.1 connection must not pipeline that deep.
+      if (!h2) c.client.pipelining = this.pipelining;
+    };
+    c.client = new Client(this.originUrl, {
+      pipelining: this.perConnection,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      allowH2: this.http2,
+      // Streams are tsload's to limit (the book), not undici's queue's.
+      ...(this.http2 ? { maxConcurrentStreams: this.perConnection } : {}),
+      connect: connector(this.tls, this.http2, this.stats, opened),
+    });
     c.client.on('connect', () => {
       this.connections++;
       this.open++;
@@ -251,6 +358,18 @@ export class UndiciDriver extends HttpDriverBase {
       h.token = NIL;
       this.finished(token, code);
     }
+  }
+
+  override counters(): HttpCounters {
+    const s = this.stats;
+    return {
+      ...super.counters(),
+      tlsHandshakes: s.tlsHandshakes,
+      tlsHandshakeMs: s.tlsHandshakeMs,
+      tlsHandshakeFailures: s.tlsHandshakeFailures,
+      h2Connections: s.h2Connections,
+      h1Connections: s.h1Connections,
+    };
   }
 
   async close(): Promise<void> {
