@@ -287,7 +287,7 @@ export function buildProgram(): Command {
     .requiredOption('--zone <file>', 'zone file to serve (repeatable)', collect)
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:5353')
     .action(async (o: { zone: string[]; listen: string }) => {
-      const [{ startDnsTarget }, { loadZone }] = await Promise.all([import('./targets/dns.js'), import('./protocols/dns/zone.js')]);
+      const [{ startDnsTarget }, { loadZone }] = await Promise.all([import('./targets/dns.js'), import('./protocols/dns/zone/index.js')]);
       const { host, port } = parseListen(o.listen);
       const target = await startDnsTarget({ zones: o.zone.map((file) => loadZone(file)), host, port });
       process.stdout.write(`tsload: dns target listening on ${target.address}\n`);

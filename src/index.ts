@@ -10,7 +10,7 @@ export { runHttp, runDns, dnsQueries, defaultMaxConnections, VERSION } from './r
 export { parseRates, parseDuration, DEFAULT_RATE, MIN_RATE, MAX_RATE } from './options.js';
 
 // DNS inputs: zone files, query files, query mixes.
-export { parseZone, loadZone } from './protocols/dns/zone.js';
+export { parseZone, loadZone } from './protocols/dns/zone/index.js';
 export { parseQueryFile, loadQueryFile, buildQueryMix, formatQueryFile } from './protocols/dns/queries.js';
 
 // Built-in targets.
@@ -69,7 +69,7 @@ export type {
   GeneratorLimit,
   LimitCause,
 } from './result.js';
-export type { Zone, ZoneRecord } from './protocols/dns/zone.js';
+export type { Zone, ZoneRecord } from './protocols/dns/zone/index.js';
 export type { Query } from './protocols/dns/queries.js';
 export type { HttpClient } from './protocols/http/driver.js';
 export type { HttpTarget, HttpTargetOptions } from './targets/http.js';

@@ -23,8 +23,9 @@ import {
 } from './options.js';
 import { RESULT_SCHEMA, type DnsResult, type DnsStep, type HttpResult, type HttpStep, type StepBase } from './result.js';
 import { checkHttpOptions, probeHttp, type HttpClient, type HttpDriverOptions } from './protocols/http/driver.js';
-import { probeDns, rcodeName, type DnsDriverOptions } from './protocols/dns/driver.js';
-import { loadZone } from './protocols/dns/zone.js';
+import { probeDns, type DnsDriverOptions } from './protocols/dns/driver.js';
+import { rcodeName } from './protocols/dns/types.js';
+import { loadZone } from './protocols/dns/zone/index.js';
 import { buildQueryMix, loadQueryFile, type Query } from './protocols/dns/queries.js';
 import { TargetUnreachableError, TsloadError } from './errors.js';
 import { spawnTarget, type SpawnedTarget } from './targets/child.js';

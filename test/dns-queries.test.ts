@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { InputFileError, OptionsError } from '../src/errors.js';
 import { buildQueryMix, formatQueryFile, loadQueryFile, parseQueryFile } from '../src/protocols/dns/queries.js';
 import type { Query } from '../src/protocols/dns/queries.js';
-import { isAtOrBelow, loadZone, lowerName, packetTypeName, parseZone, typeCode } from '../src/protocols/dns/zone.js';
-import type { Zone } from '../src/protocols/dns/zone.js';
+import { isAtOrBelow, loadZone, lowerName, packetTypeName, parseZone, typeCode } from '../src/protocols/dns/zone/index.js';
+import type { Zone } from '../src/protocols/dns/zone/index.js';
 
 const TEST_ZONE = join(import.meta.dirname, '../fixtures/test.zone');
 

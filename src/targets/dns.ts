@@ -22,8 +22,10 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Answer } from 'dns-packet';
 import { dnsPacket } from '../protocols/dns/packet.js';
-import type { Zone, ZoneRecord } from '../protocols/dns/zone.js';
-import { classCode, hostPort, nameToWire, skipName, typeCode } from '../protocols/dns/driver.js';
+import type { Zone, ZoneRecord } from '../protocols/dns/zone/index.js';
+import { classCode, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, typeCode } from '../protocols/dns/types.js';
+import { labelOffsets, MessageWriter, nameToWire, skipName, wireKey as keyOf } from '../protocols/dns/wire.js';
+import { hostPort } from '../util/host-port.js';
 import { ServerStartError } from '../errors.js';
 
 export interface DnsTargetOptions {
@@ -81,13 +83,6 @@ const T_MAILA = 254;
 const T_ANY = 255;
 const C_ANY = 255;
 
-const NOERROR = 0;
-const FORMERR = 1;
-const SERVFAIL = 2;
-const NXDOMAIN = 3;
-const NOTIMP = 4;
-const REFUSED = 5;
-
 // ---------------------------------------------------------------------------
 // Zone data
 
@@ -125,28 +120,6 @@ interface ZoneDb {
   negTtl: number;
   /** Every name, empty non-terminals included, by lowercased wire name (latin1). */
   nodes: Map<string, ZNode>;
-}
-
-/** Lowercased wire name from `off` as a latin1 string: the lookup key. */
-function keyOf(wire: Buffer, off = 0, end = wire.length): string {
-  let s = '';
-  for (let i = off; i < end; i++) {
-    const b = wire[i]!;
-    s += String.fromCharCode(b >= 0x41 && b <= 0x5a ? b | 0x20 : b);
-  }
-  return s;
-}
-
-/** Start offsets of every label of a wire name, the root's 0 byte last. */
-function labelOffsets(key: string): number[] {
-  const out: number[] = [];
-  let i = 0;
-  for (;;) {
-    out.push(i);
-    const len = key.charCodeAt(i);
-    if (len === 0) return out;
-    i += len + 1;
-  }
 }
 
 /** The uncompressed name inside rdata at `off`. */
@@ -211,6 +184,10 @@ function encodeRdata(rec: ZoneRecord, type: number): Buffer {
   return rdata;
 }
 
+function fail(reason: string): never {
+  throw new Error(reason);
+}
+
 function compileZone(zone: Zone): ZoneDb {
   const where = (rec: ZoneRecord): string => `${zone.file}: ${rec.name} ${rec.type}`;
   let originWire: Buffer;
@@ -237,8 +214,8 @@ function compileZone(zone: Zone): ZoneDb {
     let rdata: Buffer;
     try {
       wire = nameToWire(rec.name);
-      type = rec.typeCode ?? typeCode(rec.type);
-      cls = classCode(rec.class ?? 'IN');
+      type = rec.typeCode ?? typeCode(rec.type) ?? fail(`unknown type ${rec.type}`);
+      cls = classCode(rec.class ?? 'IN') ?? fail(`unknown class ${rec.class}`);
       rdata = encodeRdata(rec, type);
     } catch (error) {
       throw new ServerStartError(`${where(rec)}: ${(error as Error).message}`, { cause: error });
@@ -445,75 +422,10 @@ class Database {
 // ---------------------------------------------------------------------------
 // Message encoding (cache misses only)
 
-const MAX_MESSAGE = 65535;
-
-class Writer {
-  readonly buf = Buffer.alloc(MAX_MESSAGE);
-  pos = 0;
-  private readonly names = new Map<string, number>();
-
-  reset(): void {
-    this.pos = 0;
-    this.names.clear();
-  }
-  private room(n: number): void {
-    if (this.pos + n > MAX_MESSAGE) throw new RangeError('answer exceeds 65535 bytes');
-  }
-  u16(v: number): void {
-    this.room(2);
-    this.buf.writeUInt16BE(v, this.pos);
-    this.pos += 2;
-  }
-  u32(v: number): void {
-    this.room(4);
-    this.buf.writeUInt32BE(v >>> 0, this.pos);
-    this.pos += 4;
-  }
-  bytes(b: Buffer, from = 0, to = b.length): void {
-    this.room(to - from);
-    b.copy(this.buf, this.pos, from, to);
-    this.pos += to - from;
-  }
-  /** Write an uncompressed wire name, pointing at an earlier copy of any suffix (RFC 1035 §4.1.4). */
-  name(wire: Buffer, off = 0): void {
-    while (wire[off] !== 0) {
-      const suffix = keyOf(wire, off, skipName(wire, off));
-      const ptr = this.names.get(suffix);
-      if (ptr !== undefined) {
-        this.u16(0xc000 | ptr);
-        return;
-      }
-      if (this.pos < 0x4000) this.names.set(suffix, this.pos);
-      const len = wire[off]!;
-      this.bytes(wire, off, off + len + 1);
-      off += len + 1;
-    }
-    this.room(1);
-    this.buf[this.pos++] = 0;
-  }
-  rr(owner: Buffer, set: RRset, ttl: number | undefined): number {
-    for (const rr of set.rrs) {
-      this.name(owner);
-      this.u16(set.type);
-      this.u16(set.cls);
-      this.u32(ttl ?? rr.ttl);
-      const lenAt = this.pos;
-      this.u16(0);
-      if (rr.names === null) {
-        this.bytes(rr.wire);
-      } else {
-        let from = 0;
-        for (const at of rr.names) {
-          this.bytes(rr.wire, from, at);
-          this.name(rr.wire, at);
-          from = skipName(rr.wire, at);
-        }
-        this.bytes(rr.wire, from);
-      }
-      this.buf.writeUInt16BE(this.pos - lenAt - 2, lenAt);
-    }
-    return set.rrs.length;
-  }
+/** Write every RR of `set` (with `ttl` instead of each RR's own, if given); returns how many. */
+function writeSet(w: MessageWriter, owner: Buffer, set: RRset, ttl: number | undefined): number {
+  for (const rr of set.rrs) w.rr(owner, set.type, set.cls, ttl ?? rr.ttl, rr.wire, rr.names);
+  return set.rrs.length;
 }
 
 interface Edns {
@@ -527,23 +439,18 @@ interface Edns {
  * Encode a whole answer. `question` is the query's question section (name +
  * type + class). Sections: answer/authority always; additional if asked.
  */
-function encodeAnswer(w: Writer, question: Buffer, plan: Plan, edns: Edns, additional: boolean, tc: boolean): Buffer {
+function encodeAnswer(w: MessageWriter, question: Buffer, plan: Plan, edns: Edns, additional: boolean, tc: boolean): Buffer {
   w.reset();
-  w.u16(0); // ID: patched per query
-  w.u16(0x8000 | (plan.aa ? 0x0400 : 0) | (tc ? 0x0200 : 0) | (plan.rcode & 0x0f));
-  w.u16(1);
-  w.u16(0);
-  w.u16(0);
-  w.u16(0);
+  w.header(0, 0x8000 | (plan.aa ? 0x0400 : 0) | (tc ? 0x0200 : 0) | (plan.rcode & 0x0f)); // ID: patched per query
   w.name(question);
   w.bytes(question, question.length - 4);
   let an = 0;
   let ns = 0;
   let ar = 0;
   if (!tc) {
-    for (const s of plan.answer) an += w.rr(s.owner, s.set, s.ttl);
-    for (const s of plan.authority) ns += w.rr(s.owner, s.set, s.ttl);
-    if (additional) for (const s of plan.additional) ar += w.rr(s.owner, s.set, s.ttl);
+    for (const s of plan.answer) an += writeSet(w, s.owner, s.set, s.ttl);
+    for (const s of plan.authority) ns += writeSet(w, s.owner, s.set, s.ttl);
+    if (additional) for (const s of plan.additional) ar += writeSet(w, s.owner, s.set, s.ttl);
   }
   if (edns.on) {
     w.bytes(OPT_HEAD);
@@ -552,10 +459,8 @@ function encodeAnswer(w: Writer, question: Buffer, plan: Plan, edns: Edns, addit
     w.u16(0);
     ar++;
   }
-  w.buf.writeUInt16BE(an, 6);
-  w.buf.writeUInt16BE(ns, 8);
-  w.buf.writeUInt16BE(ar, 10);
-  return Buffer.from(w.buf.subarray(0, w.pos));
+  w.counts(1, an, ns, ar);
+  return w.done();
 }
 const OPT_HEAD = Buffer.from([0, 0, T_OPT]);
 
@@ -583,7 +488,7 @@ export async function startDnsTarget(o: DnsTargetOptions): Promise<DnsTarget> {
   const db = new Database(o.zones);
   const host = o.host ?? '127.0.0.1';
   const capacity = Math.max(1, Math.floor(o.cacheEntries ?? 20_000));
-  const writer = new Writer();
+  const writer = new MessageWriter();
 
   let young = new Map<number, Entry>();
   let youngCount = 0;

@@ -9,8 +9,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { InputFileError, OptionsError } from '../../errors.js';
-import { NameSyntaxError, formatDomainName, isAtOrBelow, lowerName, parseDomainName, parseTypeName, splitName } from './zone.js';
-import type { Zone } from './zone.js';
+import { NameSyntaxError, formatDomainName, isAtOrBelow, lowerName, parseDomainName, parseTypeName, splitName } from './zone/index.js';
+import type { Zone } from './zone/index.js';
 import { mulberry32 } from '../../util/random.js';
 
 export interface Query {
