@@ -37,6 +37,16 @@ export class Fields {
     throw new InputFileError(this.file, tok?.line ?? this.line, `${this.type} record: ${reason}`);
   }
 
+  /** The next token, not taken. */
+  peek(): Tok | undefined {
+    return this.toks[this.i];
+  }
+
+  /** Unescaped bytes of a token's text (or part of it). */
+  unescape(tok: Tok, raw = tok.raw): Buffer {
+    return this.guard(tok, () => unescapeBytes(raw));
+  }
+
   more(): boolean {
     return this.i < this.toks.length;
   }

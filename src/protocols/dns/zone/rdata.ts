@@ -6,6 +6,8 @@ import type { Answer } from 'dns-packet';
 import { dnsPacket } from '../packet.js';
 import { rdataTypeName, type TypeInfo } from '../types.js';
 import { CERT_TYPES, Fields } from './fields.js';
+import { MORE_PARSERS } from './rdata-more.js';
+import { SVCB } from './svcb.js';
 import { decodeBase32Hex, formatIPv6, parseIPv4, parseIPv6, typeBitmap, Wire } from './text.js';
 
 export type Parser = (f: Fields) => unknown;
@@ -268,6 +270,9 @@ export const PARSERS: Record<string, Parser> = {
   },
   EUI48: rawEui(6),
   EUI64: rawEui(8),
+  ...MORE_PARSERS,
+  SVCB,
+  HTTPS: SVCB,
   URI(f: Fields) {
     const w = new Wire().u16(f.int('priority', 0xffff)).u16(f.int('weight', 0xffff)).bytes(f.bytes('target', 0xffff));
     f.end();
