@@ -324,7 +324,7 @@ describe('RFC 3597 generic RDATA', () => {
     expectError('\n\ne EID 0123\n', 3, /no text parser for EID: write its rdata in RFC 3597 form/);
     const loc = Buffer.from('0012161389172dd070be15f000988d20', 'hex');
     expect(only('l LOC \\# 16 00 12 16 13 89 17 2d d0 70 be 15 f0 00 98 8d 20').data).toEqual(loc);
-    expect(only('l LOC 52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m').data).toEqual(loc);
+    expect(only('l LOC 42 21 54 N 71 06 18 W -24m 1m 10000m 10m').data).toEqual(loc);
     expect(only('h HTTPS \\# 3 000100').type).toBe('TYPE65');
   });
 });
