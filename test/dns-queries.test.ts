@@ -88,8 +88,14 @@ describe('formatQueryFile', () => {
       { name: '*.wild.example', type: 'A' },
       { name: '.', type: 'NS' },
       { name: 'x.example', type: 'TYPE65280' },
+      { name: '#hash.example', type: 'A' },
+      { name: 'in#side.example', type: 'A' },
+      { name: '\\200\\255a.example', type: 'TYPE23' },
     ];
     const text = formatQueryFile(queries);
+    expect(text).toContain('\\#hash.example A\n');
+    expect(text).toContain('in#side.example A\n');
+    expect(text).toContain('\\200\\255a.example TYPE23\n');
     expect(text.split('\n')[0]).toBe('www.example.com A');
     expect(text).toContain('a\\.b.example.com TXT\n');
     expect(text).toContain('sp\\032ace.example AAAA\n');
@@ -97,9 +103,13 @@ describe('formatQueryFile', () => {
     expect(parseQueryFile(text)).toEqual(queries);
   });
 
-  it('round-trips the whole mix of the test zone', () => {
+  it('round-trips the whole mix of the test zone, and of a zone with owners such as #hash and \\200', () => {
     const mix = buildQueryMix(loadZone(TEST_ZONE), { seed: 7, nxRatio: 0.1 });
     expect(parseQueryFile(formatQueryFile(mix))).toEqual(mix);
+    const odd = buildQueryMix(loadZone(join(import.meta.dirname, 'fixtures/zones/bind-syntax.zone')), { seed: 7, nxRatio: 0 });
+    expect(odd.some((q) => q.name.startsWith('#'))).toBe(true);
+    expect(odd.some((q) => q.name.startsWith('\\200'))).toBe(true);
+    expect(parseQueryFile(formatQueryFile(odd))).toEqual(odd);
   });
 
   it('query types reach the wire as the right numbers through dns-packet', () => {

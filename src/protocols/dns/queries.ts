@@ -41,6 +41,7 @@ function fields(line: string): string[] {
 /**
  * Parse a dnsperf/queryperf data file: `name type` per line. Blank lines,
  * lines starting with ';' (comments) and with '#' (queryperf directives)
+ * are skipped (a name that begins with '#' is written `\#`, see formatQueryFile)
  * are skipped; a trailing `; comment` after the two fields is allowed.
  * Names are absolute whether or not they end in a dot.
  */
@@ -82,9 +83,14 @@ export function loadQueryFile(path: string): Query[] {
 export function formatQueryFile(queries: readonly Query[]): string {
   let out = '';
   for (const q of queries) {
-    const name = formatDomainName(q.name);
+    const text = formatDomainName(q.name);
     // dnsperf data files conventionally omit the trailing dot; the root stays '.'.
-    out += `${name === '.' ? name : name.slice(0, -1)} ${q.type}\n`;
+    const name = text === '.' ? text : text.slice(0, -1);
+    // A line that begins with '#' is a comment (a queryperf directive) to every
+    // reader of these files, ours included; `\#` is the same name to all of them
+    // (dnsperf's and BIND's name parsers resolve the escape), so an owner such
+    // as '#hash' survives the round trip.
+    out += `${name.startsWith('#') ? `\\${name}` : name} ${q.type}\n`;
   }
   return out;
 }
