@@ -41,8 +41,8 @@ function fields(line: string): string[] {
 /**
  * Parse a dnsperf/queryperf data file: `name type` per line. Blank lines,
  * lines starting with ';' (comments) and with '#' (queryperf directives)
- * are skipped (a name that begins with '#' is written `\#`, see formatQueryFile)
- * are skipped; a trailing `; comment` after the two fields is allowed.
+ * are skipped (a name that begins with '#' is written `\#`, see
+ * formatQueryFile); a trailing `; comment` after the two fields is allowed.
  * Names are absolute whether or not they end in a dot.
  */
 export function parseQueryFile(text: string, file = '<string>'): Query[] {
