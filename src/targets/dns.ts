@@ -3,7 +3,14 @@
  *
  * Answers follow RFC 1034 §4.3.2: exact match, CNAME chains inside the zone,
  * referrals below zone cuts with glue, wildcard synthesis (RFC 4592), negative
- * answers with the SOA (RFC 2308), EDNS0 (RFC 6891) and truncation.
+ * answers with the SOA (RFC 2308), EDNS0 (RFC 6891) and truncation. Where the
+ * RFCs leave room, it answers as NSD 4.6 does (test/dns-nsd.test.ts compares
+ * the two): DNAME (RFC 6672) gives the DNAME, a CNAME synthesised with the
+ * DNAME's TTL, then the target's records if it is in the zone; NSEC3 records
+ * and the RRSIGs over them are not part of the name tree (RFC 5155 §7.2.8),
+ * so their owners are NXDOMAIN unless other records are there, and make no
+ * empty non-terminals; a record the zone file gave no TTL, with no $TTL in
+ * force, has NSD's default TTL of 3600 (BIND would use the SOA MINIMUM).
  *
  * Speed: an answer is computed and encoded once per (lowercased qname, qtype,
  * qclass, EDNS, DO) and cached as wire bytes. A query is parsed by hand from
@@ -73,7 +80,11 @@ const T_A = 1;
 const T_SRV = 33;
 const T_TXT = 16;
 const T_DNAME = 39;
+const T_NSEC3 = 50;
 const T_OPT = 41;
+/** NSD's TTL for a record with none and no $TTL (its DEFAULT_TTL). */
+const NSD_DEFAULT_TTL = 3600;
+const YXDOMAIN = 6;
 const T_DS = 43;
 const T_RRSIG = 46;
 const T_IXFR = 251;
@@ -222,8 +233,11 @@ function compileZone(zone: Zone): ZoneDb {
     }
     const key = keyOf(wire);
     if (!key.endsWith(zkey) || !labelOffsets(key).includes(key.length - zkey.length)) continue; // out of zone: ignored
+    // NSEC3 chains are kept apart from the name tree; without denial proofs
+    // to synthesise, nothing here reads them.
+    if (type === T_NSEC3 || (type === T_RRSIG && rdata.length >= 2 && rdata.readUInt16BE(0) === T_NSEC3)) continue;
     const node = nodeFor(wire, key);
-    const rr: Rdata = { ttl: rec.ttl >>> 0, wire: rdata, names: compressibleNames(type, rdata) };
+    const rr: Rdata = { ttl: rec.ttlImplicit ? NSD_DEFAULT_TTL : rec.ttl >>> 0, wire: rdata, names: compressibleNames(type, rdata) };
     let set = node.rrsets.get(type);
     if (set === undefined) {
       set = { type, cls, rrs: [] };
@@ -341,6 +355,23 @@ class Database {
         this.addTargets(zone, plan, ns, 0, dnssec);
         return plan;
       }
+      if (found.kind === 'dname') {
+        const dname = found.node.rrsets.get(T_DNAME)!;
+        add(plan.answer, found.node.wire, found.node, dname);
+        const rr = dname.rrs[0]!;
+        const target = Buffer.concat([owner.subarray(0, found.prefix), rdataName(rr.wire, 0)]);
+        if (target.length > 255) {
+          plan.rcode = YXDOMAIN; // RFC 6672 §2.2: the substitution does not fit in a name
+          return plan;
+        }
+        const cname: RRset = { type: T_CNAME, cls: dname.cls, rrs: [{ ttl: rr.ttl, wire: target, names: [0] }] };
+        plan.answer.push({ owner, set: cname });
+        const tkey = keyOf(target);
+        if (seen.has(tkey) || this.zoneOf(tkey, labelOffsets(tkey)) !== zone) return plan;
+        owner = target;
+        key = tkey;
+        continue;
+      }
       const node = found.node;
       // A wildcard's records are synthesised with the name being looked up as owner.
       const at = found.kind === 'wildcard' ? owner : node.wire;
@@ -376,12 +407,14 @@ class Database {
     zone: ZoneDb,
     key: string,
     qtype: number,
-  ): { kind: 'node' | 'wildcard' | 'referral'; node: ZNode } | { kind: 'nx' } {
+  ): { kind: 'node' | 'wildcard' | 'referral'; node: ZNode } | { kind: 'dname'; node: ZNode; prefix: number } | { kind: 'nx' } {
     const offs = labelOffsets(key);
     // offs[offs.length - zone.labels] is the apex; walk down from just below it.
     let encloser = zone.apex;
     let encloserKey = zone.key;
     for (let i = offs.length - zone.labels - 1; i >= 0; i--) {
+      // A DNAME redirects every name below its owner (RFC 6672 §2.3); `prefix` is the length of the labels above it.
+      if (encloser.rrsets.has(T_DNAME)) return { kind: 'dname', node: encloser, prefix: offs[i + 1]! };
       const sub = i === 0 ? key : key.slice(offs[i]);
       const node = zone.nodes.get(sub);
       if (node === undefined) {

@@ -65,6 +65,13 @@ export interface ZoneRecord {
   data: unknown;
   /** The numeric type (the reader always sets it; 'TYPE65' → 65). */
   typeCode?: number;
+  /**
+   * True when the file gave this record no TTL and no $TTL (or `defaultTtl`)
+   * was in force, so `ttl` is BIND's fallback (the SOA MINIMUM, or the last
+   * TTL stated). Servers differ here: NSD gives such records its own default
+   * of 3600 instead, and the built-in server does as NSD does.
+   */
+  ttlImplicit?: true;
 }
 
 export interface Zone {
@@ -98,6 +105,8 @@ interface Shared {
   ttlDefault: number | undefined;
   /** ttlDefault came from $TTL, the options or the SOA MINIMUM: a TTL stated on a record does not replace it. */
   ttlFromDirective: boolean;
+  /** A $TTL line or the defaultTtl option is in force (not just BIND's fallbacks). */
+  ttlDirective: boolean;
   klass: string | undefined;
   soa: { name: string; file: string; line: number; record: ZoneRecord } | undefined;
   firstOrigin: Origin | undefined;
@@ -131,6 +140,7 @@ function readEntries(text: string, file: string, origin: Origin | undefined, sha
     setTtl: (ttl) => {
       shared.ttlDefault = ttl;
       shared.ttlFromDirective = true;
+      shared.ttlDirective = true;
     },
   };
   for (let entry = lexer.next(); entry; entry = lexer.next()) {
@@ -210,6 +220,7 @@ function readRecord(entry: Entry, state: FileState, shared: Shared): void {
     data = parse(f);
   }
 
+  const stated = ttl;
   if (ttl !== undefined) {
     if (!shared.ttlFromDirective) shared.ttlDefault = ttl;
   } else if (shared.ttlDefault !== undefined) {
@@ -223,6 +234,7 @@ function readRecord(entry: Entry, state: FileState, shared: Shared): void {
   }
 
   const record: ZoneRecord = { name: owner, type: info.recordType, class: klass, ttl: ttl as number, data, typeCode: info.code };
+  if (stated === undefined && !shared.ttlDirective) record.ttlImplicit = true;
   if (info.code === 6) {
     if (shared.soa) {
       if (sameRecord(shared.soa.record, record)) return;
@@ -272,6 +284,7 @@ export function parseZone(text: string, options: ParseZoneOptions = {}): Zone {
     whereLine: [],
     ttlDefault: options.defaultTtl,
     ttlFromDirective: options.defaultTtl !== undefined,
+    ttlDirective: options.defaultTtl !== undefined,
     klass: undefined,
     soa: undefined,
     firstOrigin: undefined,
