@@ -162,7 +162,7 @@ export class Fields {
   }
 
   /** RRSIG/SIG expiration and inception: YYYYMMDDHHmmSS or seconds (RFC 4034 §3.2). */
-  timestamp(what: string): number {
+  timestamp(what: string, seconds = true): number {
     const tok = this.take(what);
     const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(tok.raw);
     if (m) {
@@ -172,7 +172,7 @@ export class Fields {
       if (mo < 1 || mo > 12 || back.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) this.fail(`bad ${what} '${tok.raw}'`, tok);
       return (ms / 1000) % 2 ** 32; // serial arithmetic past 2106, RFC 4034 §3.1.5
     }
-    if (!/^\d{1,10}$/.test(tok.raw) || Number(tok.raw) > 0xffffffff) this.fail(`bad ${what} '${tok.raw}'`, tok);
+    if (!seconds || !/^\d{1,10}$/.test(tok.raw) || Number(tok.raw) > 0xffffffff) this.fail(`bad ${what} '${tok.raw}'`, tok);
     return Number(tok.raw);
   }
 }

@@ -33,13 +33,23 @@ const rawTxt: Parser = (f: Fields) => {
   while (f.more()) w.str(f.bytes('text'));
   return w.done();
 };
-const rawDsLike: Parser = (f: Fields) =>
-  new Wire()
-    .u16(f.int('key tag', 0xffff))
-    .u8(f.algorithm())
-    .u8(f.int('digest type', 255))
-    .bytes(f.hex('digest'))
-    .done();
+/** Digest lengths BIND checks in DS and its kin: SHA-1, SHA-256, SHA-384 (RFC 3658, 4509, 6605). */
+const DS_DIGEST_LENGTHS = new Map([[1, 20], [2, 32], [4, 48]]);
+
+function dsFields(f: Fields): { keyTag: number; algorithm: number; digestType: number; digest: Buffer } {
+  const keyTag = f.int('key tag', 0xffff);
+  const algorithm = f.algorithm();
+  const digestType = f.int('digest type', 255);
+  const digest = f.hex('digest');
+  const length = DS_DIGEST_LENGTHS.get(digestType);
+  if (length !== undefined && digest.length !== length) f.fail(`digest type ${digestType} needs a ${length}-byte digest, not ${digest.length}`);
+  return { keyTag, algorithm, digestType, digest };
+}
+
+const rawDsLike: Parser = (f: Fields) => {
+  const ds = dsFields(f);
+  return new Wire().u16(ds.keyTag).u8(ds.algorithm).u8(ds.digestType).bytes(ds.digest).done();
+};
 const rawKeyLike: Parser = (f: Fields) =>
   new Wire()
     .u16(f.int('flags', 0xffff))
@@ -61,8 +71,9 @@ const rawSigLike: Parser = (f: Fields) =>
     .u8(f.algorithm())
     .u8(f.int('labels', 255))
     .u32(f.time('original TTL', 0xffffffff))
-    .u32(f.timestamp('expiration'))
-    .u32(f.timestamp('inception'))
+    // SIG times are YYYYMMDDHHmmSS only: BIND reads the plain-seconds form in RRSIG alone.
+    .u32(f.timestamp('expiration', false))
+    .u32(f.timestamp('inception', false))
     .u16(f.int('key tag', 0xffff))
     .name(f.labels('signer name'))
     .bytes(f.base64('signature'))
@@ -159,9 +170,7 @@ export const PARSERS: Record<string, Parser> = {
     f.end();
     return { flags, tag: tagTok.raw, value };
   },
-  DS(f: Fields) {
-    return { keyTag: f.int('key tag', 0xffff), algorithm: f.algorithm(), digestType: f.int('digest type', 255), digest: f.hex('digest') };
-  },
+  DS: dsFields,
   DNSKEY(f: Fields) {
     const flags = f.int('flags', 0xffff);
     const tok = f.take('protocol');
@@ -261,12 +270,15 @@ export const PARSERS: Record<string, Parser> = {
     return w.bytes(typeBitmap(f.typeList().map((t) => t.code))).done();
   },
   ZONEMD(f: Fields) {
-    return new Wire()
-      .u32(f.int('serial', 0xffffffff))
-      .u8(f.int('scheme', 255))
-      .u8(f.int('hash algorithm', 255))
-      .bytes(f.hex('digest'))
-      .done();
+    const w = new Wire().u32(f.int('serial', 0xffffffff)).u8(f.int('scheme', 255));
+    const hash = f.int('hash algorithm', 255);
+    const digest = f.hex('digest');
+    // RFC 8976 §2.2.4: SHA-384 and SHA-512 have their lengths, any other digest is at least 12 bytes.
+    const length = hash === 1 ? 48 : hash === 2 ? 64 : undefined;
+    if (length !== undefined ? digest.length !== length : digest.length < 12) {
+      f.fail(length !== undefined ? `hash algorithm ${hash} needs a ${length}-byte digest, not ${digest.length}` : 'a digest is at least 12 bytes');
+    }
+    return w.u8(hash).bytes(digest).done();
   },
   EUI48: rawEui(6),
   EUI64: rawEui(8),
