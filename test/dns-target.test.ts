@@ -548,6 +548,36 @@ describe('dns target: cache and lifecycle', () => {
     }
   });
 
+  it('NSEC3 owners make no empty non-terminals (RFC 5155 §7.2.8), and a DNAME substitution too long for a name is YXDOMAIN', async () => {
+    const text = `$TTL 300
+@ SOA ns1 hostmaster 1 2 3 4 60
+@ NS ns1
+ns1 A 192.0.2.1
+h.deep NSEC3 1 0 0 - 0p9mhaveqvm6t7vbl5lop2u3t2rp3tom A
+e.deep A 192.0.2.2
+x.only NSEC3 1 0 0 - 0p9mhaveqvm6t7vbl5lop2u3t2rp3tom A
+${'l'.repeat(60)}.${'l'.repeat(60)} DNAME ${'t'.repeat(60)}.${'t'.repeat(60)}.${'t'.repeat(60)}.${'t'.repeat(50)}.example.net.
+`;
+    const t = await startDnsTarget({ zones: [parseZone(text, { origin: 'example.com' })] });
+    const c = new Client(t.port);
+    try {
+      // 'only' exists only as the parent of an NSEC3 owner: it is not a name of the zone.
+      expect((await c.ask('only.example.com', 'A')).r.rcode).toBe('NXDOMAIN');
+      expect((await c.ask('x.only.example.com', 'NSEC3')).r.rcode).toBe('NXDOMAIN');
+      // 'deep' is an empty non-terminal because of e.deep, whatever h.deep is.
+      const ent = (await c.ask('deep.example.com', 'A')).r;
+      expect(ent.rcode).toBe('NOERROR');
+      expect(ent.answers).toEqual([]);
+      expect((await c.ask('h.deep.example.com', 'A')).r.rcode).toBe('NXDOMAIN');
+      const long = (await c.ask(`${'q'.repeat(60)}.${'l'.repeat(60)}.${'l'.repeat(60)}.example.com`, 'A')).r;
+      expect(long.rcode).toBe('YXDOMAIN');
+      expect(rrs(long.answers).map((a) => a.type)).toEqual(['DNAME']);
+    } finally {
+      c.close();
+      await t.close();
+    }
+  });
+
   it('refuses to start without an SOA, or on a port in use', async () => {
     const noSoa: Zone = { origin: 'example.org', file: '<hand>', records: [{ name: 'a.example.org', type: 'A', class: 'IN', ttl: 1, data: '192.0.2.1' }] };
     await expect(startDnsTarget({ zones: [noSoa] })).rejects.toBeInstanceOf(ServerStartError);
