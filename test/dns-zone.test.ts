@@ -321,7 +321,7 @@ describe('RFC 3597 generic RDATA', () => {
   });
 
   it('types without a text parser here ask for \\# form', () => {
-    expectError('\n\ne EID 0123\n', 3, /no text parser for EID: write its rdata in RFC 3597 form/);
+    expectError('\n\nu UINFO text\n', 3, /no text parser for UINFO: write its rdata in RFC 3597 form/);
     const loc = Buffer.from('0012161389172dd070be15f000988d20', 'hex');
     expect(only('l LOC \\# 16 00 12 16 13 89 17 2d d0 70 be 15 f0 00 98 8d 20').data).toEqual(loc);
     expect(only('l LOC 42 21 54 N 71 06 18 W -24m 1m 10000m 10m').data).toEqual(loc);

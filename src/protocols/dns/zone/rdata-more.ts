@@ -1,7 +1,8 @@
 /**
  * Rdata parsers for the types dns-packet has no codec for and BIND 9.18
  * reads from text: the RFC 1183/1706/1712/2163/6742 families, WKS, NXT,
- * LOC, APL, IPSECKEY, HIP. Each returns wire rdata; each accepts what
+ * LOC, APL, IPSECKEY, HIP, AMTRELAY, DOA, and the drafts BIND keeps (EID,
+ * NIMLOC, ATMA, SINK, NINFO, RKEY, TALINK, AVC). Each returns wire rdata; each accepts what
  * BIND's fromtext for that type accepts (test/dns-zone-bind.test.ts
  * compares the two on the fixtures).
  */
@@ -149,19 +150,7 @@ const IPSECKEY: Parser = (f) => {
   const gatewayType = f.int('gateway type', 255);
   const algorithm = f.int('algorithm', 255);
   w.u8(precedence).u8(gatewayType).u8(algorithm);
-  const gw = f.peek();
-  if (gatewayType === 0) {
-    const tok = f.take('gateway');
-    if (tok.raw !== '.') f.fail(`gateway type 0 needs gateway '.', not '${tok.raw}'`, tok);
-  } else if (gatewayType === 1) {
-    w.bytes(ipv4(f, 'gateway'));
-  } else if (gatewayType === 2) {
-    w.bytes(ipv6Bytes(f, f.take('gateway').raw, 'gateway'));
-  } else if (gatewayType === 3) {
-    w.name(f.labels('gateway'));
-  } else {
-    f.fail(`gateway type ${gatewayType} is not 0, 1, 2 or 3`, gw);
-  }
+  gateway(f, w, gatewayType, 'gateway');
   w.bytes(f.base64('public key'));
   return w.done();
 };
@@ -181,7 +170,96 @@ const HIP: Parser = (f) => {
   return w.done();
 };
 
+/** One or more <character-string>s (TXT's syntax). */
+const strings: Parser = (f) => {
+  const w = new Wire();
+  if (!f.more()) f.fail('missing text');
+  while (f.more()) w.str(f.bytes('text'));
+  return w.done();
+};
+
+/** Hex that may be split into words and dotted (EID, NIMLOC, ATMA). */
+function dottedHex(f: Fields, what: string): Buffer {
+  const text = f.rest(what).replace(/\./g, '');
+  return decodeHex(text) ?? f.fail(`bad hex in ${what}`);
+}
+
+/** RFC 8777 relay and IPSECKEY gateway: none, IPv4, IPv6 or a name, by type. */
+function gateway(f: Fields, w: Wire, type: number, what: string): void {
+  if (type === 0) {
+    const tok = f.take(what);
+    if (tok.raw !== '.') f.fail(`${what} type 0 needs '.', not '${tok.raw}'`, tok);
+  } else if (type === 1) {
+    w.bytes(ipv4(f, what));
+  } else if (type === 2) {
+    w.bytes(ipv6Bytes(f, f.take(what).raw, what));
+  } else if (type === 3) {
+    w.name(f.labels(what));
+  } else {
+    f.fail(`${what} type ${type} is not 0, 1, 2 or 3`);
+  }
+}
+
 export const MORE_PARSERS: Record<string, Parser> = {
+  A6(f) {
+    // RFC 2874 §3.1.1: prefix length, the address bits after it, and the prefix's name if there is a prefix.
+    const prefix = f.int('prefix length', 128);
+    const w = new Wire().u8(prefix);
+    if (prefix < 128) {
+      const address = ipv6Bytes(f, f.take('address suffix').raw, 'address suffix');
+      const octets = Math.ceil((128 - prefix) / 8);
+      const suffix = address.slice(16 - octets);
+      suffix[0] = (suffix[0] as number) & (0xff >> (prefix % 8)); // the prefix's bits are not sent (BIND clears them)
+      w.bytes(suffix);
+    }
+    if (prefix > 0) w.name(f.labels('prefix name'));
+    f.end();
+    return w.done();
+  },
+  NINFO: strings,
+  AVC: strings,
+  TALINK(f) {
+    const w = new Wire().name(f.labels('previous name')).name(f.labels('next name'));
+    f.end();
+    return w.done();
+  },
+  EID: (f) => dottedHex(f, 'endpoint identifier'),
+  NIMLOC: (f) => dottedHex(f, 'locator'),
+  ATMA(f) {
+    const tok = f.peek();
+    // ATM Forum format: '+' and E.164 digits, else NSAP-style hex.
+    if (tok?.raw.startsWith('+')) {
+      f.take('address');
+      const digits = tok.raw.slice(1).replace(/\./g, '');
+      if (!/^\d+$/.test(digits)) f.fail(`bad E.164 address '${tok.raw}'`, tok);
+      f.end();
+      return new Wire().u8(1).bytes(Buffer.from(digits, 'latin1')).done();
+    }
+    return new Wire().u8(0).bytes(dottedHex(f, 'address')).done();
+  },
+  SINK(f) {
+    return new Wire().u8(f.int('meaning', 255)).u8(f.int('coding', 255)).u8(f.int('subcoding', 255)).bytes(f.more() ? f.base64('data') : []).done();
+  },
+  RKEY(f) {
+    return new Wire().u16(f.int('flags', 0xffff)).u8(f.int('protocol', 255)).u8(f.algorithm()).bytes(f.base64('public key')).done();
+  },
+  DOA(f) {
+    const w = new Wire().u32(f.int('enterprise', 0xffffffff)).u32(f.int('type', 0xffffffff)).u8(f.int('location', 255)).str(f.bytes('media type'));
+    const tok = f.take('data');
+    if (tok.raw !== '-') w.bytes(decodeBase64(tok.raw + (f.more() ? f.rest('data') : '')) ?? f.fail('bad base64 in data', tok));
+    f.end();
+    return w.done();
+  },
+  AMTRELAY(f) {
+    const w = new Wire().u8(f.int('precedence', 255));
+    const dTok = f.take('discovery optional');
+    if (dTok.raw !== '0' && dTok.raw !== '1') f.fail(`discovery optional must be 0 or 1, not '${dTok.raw}'`, dTok);
+    const type = f.int('relay type', 127);
+    w.u8((dTok.raw === '1' ? 0x80 : 0) | type);
+    if (type !== 0 || f.more()) gateway(f, w, type, 'relay');
+    f.end();
+    return w.done();
+  },
   WKS(f) {
     const address = ipv4(f, 'address');
     const protoTok = f.take('protocol');
