@@ -114,7 +114,7 @@ describe.skipIf(NSD === undefined)('the built-in server answers as NSD 4.6', () 
   });
 
   const cases: Array<[string, string, string]> = [
-    ['the SOA without a TTL gets 3600', 'example.com', 'SOA'],
+    ['the SOA without a TTL gets 3600 (its mailbox has a dot in a label)', 'example.com', 'SOA'],
     ['a record with a TTL keeps it', 'www.example.com', 'A'],
     ['a record after it without one gets 3600, not the last stated TTL', 'late.example.com', 'A'],
     ['DNAME, synthesised CNAME, then the target', 'a.dn.example.com', 'A'],
@@ -131,6 +131,8 @@ describe.skipIf(NSD === undefined)('the built-in server answers as NSD 4.6', () 
     ['an NSEC3 owner with other records answers them', 'both.example.com', 'A'],
     ['and NODATA for its NSEC3', 'both.example.com', 'NSEC3'],
     ['a name that does not exist', 'nope.example.com', 'A'],
+    ['label bytes above 127', '\\200\\255a.example.com', 'A'],
+    ['a DNAME onto such a name', '\\200\\255a.b\\128.example.com', 'A'],
   ];
   for (const [what, name, type] of cases) {
     it(`${name} ${type}: ${what}`, async () => {

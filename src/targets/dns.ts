@@ -181,6 +181,12 @@ function encodeRdata(rec: ZoneRecord, type: number): Buffer {
         const head = Buffer.concat([u16s(Number(d.priority ?? 0)), u16s(Number(d.weight ?? 0)), u16s(Number(d.port ?? 0))]);
         return Buffer.concat([head, nameToWire(d.target)]);
       }
+      break;    case T_SOA:
+      if (typeof d.mname === 'string' && typeof d.rname === 'string') {
+        const times = Buffer.alloc(20);
+        ['serial', 'refresh', 'retry', 'expire', 'minimum'].forEach((k, i) => times.writeUInt32BE(Number(d[k] ?? 0) >>> 0, i * 4));
+        return Buffer.concat([nameToWire(d.mname), nameToWire(d.rname), times]);
+      }
       break;
   }
   // Copy arrays: dns-packet's TXT encoder rewrites the array it is given.

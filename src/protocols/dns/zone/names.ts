@@ -82,7 +82,7 @@ function isByteSurrogate(c: number): boolean {
 }
 
 /** A label string → its wire bytes. */
-export function labelBytes(label: string): Buffer {
+function labelBytes(label: string): Buffer {
   if (!/[\udc80-\udcff]/.test(label)) return Buffer.from(label, 'utf8');
   const out: number[] = [];
   for (const ch of label) {

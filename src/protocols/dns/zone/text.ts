@@ -1,5 +1,6 @@
 /** Numbers, TTLs, addresses and encodings of rdata fields, and the wire builder for rdata dns-packet has no codec for. */
-import { isDigit, labelBytes } from './names.js';
+import { nameToWire } from '../wire.js';
+import { isDigit, labelsToName } from './names.js';
 
 export const TTL_MAX = 0x7fffffff; // RFC 2181 §8
 
@@ -171,8 +172,7 @@ export class Wire {
   }
   /** Uncompressed wire name. */
   name(labels: readonly string[]): this {
-    for (const label of labels) this.str(labelBytes(label));
-    return this.u8(0);
+    return this.bytes(nameToWire(labelsToName(labels)));
   }
   done(): Buffer {
     return Buffer.from(this.parts);
