@@ -8,6 +8,7 @@
  * HTTPS is 'TYPE65'): dns-packet encodes a name it does not know as type 0,
  * so whatever is handed to it must be in its spelling (`packetTypeName`).
  */
+import { rcodeName } from '../../util/rcodes.js';
 
 export interface TypeInfo {
   /** The spelling accepted in files (dns-packet's name or an IANA mnemonic). */
@@ -131,7 +132,9 @@ export function classCode(text: string): number | undefined {
 }
 
 // ---------------------------------------------------------------------------
-// RCODEs (RFC 6895 §2.3, with the extended ones from OPT)
+// RCODEs (the name table is in util/rcodes.ts, where the reports can read it)
+
+export { rcodeName, rcodeNumber } from '../../util/rcodes.js';
 
 export const NOERROR = 0;
 export const FORMERR = 1;
@@ -139,17 +142,6 @@ export const SERVFAIL = 2;
 export const NXDOMAIN = 3;
 export const NOTIMP = 4;
 export const REFUSED = 5;
-
-const RCODE_NAMES: readonly string[] = [
-  'NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET',
-  'NOTAUTH', 'NOTZONE', 'DSOTYPENI', '', '', '', '', 'BADVERS', 'BADKEY', 'BADTIME', 'BADMODE', 'BADNAME',
-  'BADALG', 'BADTRUNC', 'BADCOOKIE',
-];
-
-/** IANA RCODE mnemonic, `RCODE<n>` for unassigned values. */
-export function rcodeName(code: number): string {
-  return RCODE_NAMES[code] || `RCODE${code}`;
-}
 
 /** The names of RCODEs 0..15 (what a header's 4 bits can say), for code that cannot import this module (the testbed's probe script). */
 export function headerRcodeNames(): string[] {
