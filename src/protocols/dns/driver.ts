@@ -17,13 +17,12 @@ import type { Completion, Driver, DriverContext, DriverCounters, DriverModule } 
 import { socketFailure } from '../failures.js';
 import { OptionsError, TargetUnreachableError } from '../../errors.js';
 import { hostPort } from '../../util/host-port.js';
+import type { Query } from './queries.js';
 import { typeCode } from './types.js';
 import { extendedRcode, nameToWire, skipName } from './wire.js';
 
-export interface DnsQuery {
-  name: string;
-  type: string;
-}
+/** One query: the same shape query files and zone mixes produce. */
+export type DnsQuery = Query;
 
 export interface DnsDriverOptions {
   server: string;
