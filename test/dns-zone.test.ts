@@ -540,8 +540,11 @@ describe('errors name the file and line', () => {
     expectError('m MX 65536 mail\n', 1, /bad preference '65536'/);
     expectError('d DS 1 8 2 ABC\n', 1, /bad hex in digest/);
     expectError('k DNSKEY 257 3 13 not*base64\n', 1, /bad base64/);
-    expectError('k DNSKEY 257 2 13 AQID\n', 1, /protocol must be 3/);
-    expectError('s SSHFP 1 3 AB\n', 1, /fingerprint type '3'/);
+    expectError('k DNSKEY 257 3 13 AQI\n', 1, /bad base64/);
+    expectError('s SSHFP 1 2 AB\n', 1, /fingerprint is 1 bytes, type 2 needs 32/);
+    // What dns-packet cannot encode but BIND accepts stays wire rdata.
+    expect((only('k DNSKEY 257 2 13 AQID').data as Buffer).toString('hex')).toBe('0101020d010203');
+    expect((only('s SSHFP 1 3 AB').data as Buffer).toString('hex')).toBe('0103ab');
     expectError('s SSHFP 1 1 ABCD\n', 1, /fingerprint is 2 bytes, type 1 needs 20/);
     expectError('c CAA 0 is-sue "x"\n', 1, /bad tag/);
     expectError('r RRSIG A 13 2 300 20241301000000 0 1 example.com. AQID\n', 1, /bad expiration/);

@@ -22,7 +22,9 @@
  * Data. For the 22 types dns-packet has an rdata codec for, `data` is that
  * codec's object (TXT: an array of Buffers, exact bytes; CAA: {flags, tag,
  * value}, without `issuerCritical` because dns-packet's encoder would reset
- * flags to 128 from it). For every other type it is a Buffer of wire rdata:
+ * flags to 128 from it), except where dns-packet cannot encode what BIND
+ * accepts (DNSKEY protocols other than 3, SSHFP fingerprint types other than
+ * 1 and 2): a Buffer. For every other type it is a Buffer of wire rdata:
  * built from the text form for the types parsed below, or given in RFC 3597
  * `\# len hex` form (which also works for the codec types, and is decoded).
  *

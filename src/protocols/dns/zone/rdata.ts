@@ -173,10 +173,12 @@ export const PARSERS: Record<string, Parser> = {
   DS: dsFields,
   DNSKEY(f: Fields) {
     const flags = f.int('flags', 0xffff);
-    const tok = f.take('protocol');
-    // dns-packet writes protocol 3 whatever it is given, and refuses to decode anything else.
-    if (tok.raw !== '3') f.fail(`protocol must be 3, not '${tok.raw}'`, tok);
-    return { flags, algorithm: f.algorithm(), key: f.base64('public key') };
+    const protocol = f.int('protocol', 255);
+    const algorithm = f.algorithm();
+    const key = f.base64('public key');
+    // dns-packet writes protocol 3 whatever it is given, so BIND's other protocols stay wire bytes.
+    if (protocol !== 3) return new Wire().u16(flags).u8(protocol).u8(algorithm).bytes(key).done();
+    return { flags, algorithm, key };
   },
   RRSIG(f: Fields) {
     return {
@@ -216,11 +218,10 @@ export const PARSERS: Record<string, Parser> = {
   },
   SSHFP(f: Fields) {
     const algorithm = f.int('algorithm', 255);
-    const hashTok = f.take('fingerprint type');
-    // dns-packet only knows the lengths of SHA-1 (1) and SHA-256 (2) fingerprints.
-    if (hashTok.raw !== '1' && hashTok.raw !== '2') f.fail(`fingerprint type '${hashTok.raw}' is not 1 or 2 (dns-packet encodes only those; use \\# form)`, hashTok);
-    const hash = Number(hashTok.raw);
+    const hash = f.int('fingerprint type', 255);
     const fp = f.hex('fingerprint');
+    // dns-packet only knows SHA-1 (1) and SHA-256 (2) fingerprints: other types, which BIND takes at any length, stay wire bytes.
+    if (hash !== 1 && hash !== 2) return new Wire().u8(algorithm).u8(hash).bytes(fp).done();
     if (fp.length !== (hash === 1 ? 20 : 32)) f.fail(`fingerprint is ${fp.length} bytes, type ${hash} needs ${hash === 1 ? 20 : 32}`);
     return { algorithm, hash, fingerprint: fp.toString('hex').toUpperCase() };
   },
