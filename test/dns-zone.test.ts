@@ -504,7 +504,9 @@ describe('errors name the file and line', () => {
   it('bad TTLs', () => {
     expectError('a 1x A 192.0.2.1\n', 1, /bad TTL '1x'/);
     expectError('\na 1h30 A 192.0.2.1\n', 2, /bad TTL '1h30'/);
-    expectError('a 2147483648 A 192.0.2.1\n', 1, /bad TTL/);
+    expectError('a 4294967296 A 192.0.2.1\n', 1, /bad TTL/);
+    // Above 2^31 - 1 and within 32 bits: 0, as RFC 2181 §8 and BIND have it.
+    expect(zone('a 2147483648 A 192.0.2.1\n$TTL 4294967295\nb A 192.0.2.1\n').map((r) => r.ttl)).toEqual([0, 0]);
     expectError('$TTL forever\n', 1, /bad TTL 'forever'/);
     expectError('@ SOA ns1 hm 1 2 3 x1 5\n', 1, /SOA record: bad expire 'x1'/);
   });

@@ -9,7 +9,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { InputFileError } from '../../../errors.js';
 import { Lexer, type Entry, type Tok } from './lexer.js';
 import { NameSyntaxError, makeOrigin, textToLabels, unescapeBytes, type Origin } from './names.js';
-import { parseTtlText, TTL_MAX } from './text.js';
+import { ttlField } from './text.js';
 
 /** What a directive needs from the reader. */
 export interface Reader {
@@ -50,8 +50,8 @@ export function directive(entry: Entry, place: Place, reader: Reader): Origin | 
       return originOf(arg as Tok, place);
     case '$TTL': {
       if (!arg || toks.length > 2) fail('$TTL takes one TTL');
-      const ttl = parseTtlText((arg as Tok).raw);
-      if (ttl === undefined || ttl > TTL_MAX) fail(`bad TTL '${(arg as Tok).raw}'`, arg);
+      const ttl = ttlField((arg as Tok).raw);
+      if (ttl === undefined) fail(`bad TTL '${(arg as Tok).raw}'`, arg);
       reader.setTtl(ttl as number);
       return place.origin;
     }

@@ -47,7 +47,7 @@ import { Fields } from './fields.js';
 import { Lexer, type Entry, type Tok } from './lexer.js';
 import { NameSyntaxError, isAtOrBelow, isDigit, lowerName, makeOrigin, textToLabels, textToName, type Origin } from './names.js';
 import { decodeWithCodec, genericRdata, PARSERS } from './rdata.js';
-import { parseTtlText, TTL_MAX } from './text.js';
+import { TTL_MAX, ttlField } from './text.js';
 
 export { NameSyntaxError, formatDomainName, isAtOrBelow, lowerName, parseDomainName, splitName } from './names.js';
 export { packetTypeName, parseTypeName, typeCode } from '../types.js';
@@ -189,8 +189,8 @@ function readRecord(entry: Entry, state: FileState, shared: Shared): void {
     const tok = toks[i];
     if (!tok) return fail('missing type');
     if (ttl === undefined && isDigit(tok.raw.charCodeAt(0))) {
-      ttl = parseTtlText(tok.raw);
-      if (ttl === undefined || ttl > TTL_MAX) fail(`bad TTL '${tok.raw}'`, tok);
+      ttl = ttlField(tok.raw);
+      if (ttl === undefined) fail(`bad TTL '${tok.raw}'`, tok);
       i++;
     } else if (klass === undefined && parseClass(tok.raw) !== undefined) {
       klass = parseClass(tok.raw) ?? fail(`class ${tok.raw} is not supported (dns-packet encodes IN, CS, CH and HS only)`, tok);

@@ -4,6 +4,16 @@ import { isDigit, labelsToName } from './names.js';
 
 export const TTL_MAX = 0x7fffffff; // RFC 2181 §8
 
+/**
+ * A TTL field or $TTL: seconds or units, at most 2^32 - 1; one above 2^31 - 1
+ * is 0 (RFC 2181 §8 says to treat it so, and BIND loads it so, with a warning).
+ */
+export function ttlField(text: string): number | undefined {
+  const ttl = parseTtlText(text);
+  if (ttl === undefined || ttl > 0xffffffff) return undefined;
+  return ttl > TTL_MAX ? 0 : ttl;
+}
+
 /** '3600', '1h', '2W', '1h30m' (units w d h m s, any case) → seconds; undefined if malformed. */
 export function parseTtlText(text: string): number | undefined {
   if (/^\d+$/.test(text)) return Number(text);
