@@ -154,7 +154,7 @@ $TTL 300
 ns1      A    192.0.2.1
 sub      NS   ns.sub
 sub      NS   ns.other.example.
-sub      DS   1 8 2 ABCD
+sub      DS   1 8 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF
 sub      A    192.0.2.9
 ns.sub   A    192.0.2.2
 www.sub  A    192.0.2.3

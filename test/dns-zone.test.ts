@@ -575,11 +575,17 @@ describe('errors name the file and line', () => {
     expectError('  A 192.0.2.1\n', 1, /no owner name/);
   });
 
+  it('records outside the origin are left out and counted, as BIND does', () => {
+    const z = parseZone('$TTL 60\n@ SOA ns1 hm 1 2 3 4 5\nwww.example.net. A 192.0.2.1\nwww A 192.0.2.2\n', { origin: 'example.com' });
+    expect(z.records.map((r) => r.name)).toEqual(['example.com', 'www.example.com']);
+    expect(z.outOfZone).toBe(1);
+    expect(parseZone('$TTL 60\n@ SOA ns1 hm 1 2 3 4 5\n', { origin: 'example.com' }).outOfZone).toBeUndefined();
+  });
+
   it('zone-level problems', () => {
     expectError('$DATE 20260101\n', 1, /unsupported directive \$DATE/);
     expectError('$ORIGIN\n', 1, /\$ORIGIN takes one domain name/);
     expectError('@ SOA ns1 hm 1 2 3 4 5\n@ NS ns1\n@ SOA ns1 hm 2 2 3 4 5\n', 3, /a second SOA record \(the first is at t\.zone:1\)/);
-    expectError('\nwww.example.net. A 192.0.2.1\n', 2, /www\.example\.net is outside the zone example\.com/);
     expectError('sub SOA ns1 hm 1 2 3 4 5\n', 1, /SOA record for sub\.example\.com, but the zone origin is example\.com/);
   });
 

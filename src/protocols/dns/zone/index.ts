@@ -83,6 +83,8 @@ export interface Zone {
   records: ZoneRecord[];
   /** The file it was read from (for messages), or '<string>'. */
   file: string;
+  /** Records the file has outside the origin, left out as BIND leaves them out (absent when none). */
+  outOfZone?: number;
 }
 
 export interface ParseZoneOptions {
@@ -304,12 +306,11 @@ export function parseZone(text: string, options: ParseZoneOptions = {}): Zone {
   if (shared.soa && lowerName(shared.soa.name) !== lowerName(zoneOrigin)) {
     throw new InputFileError(shared.soa.file, shared.soa.line, `SOA record for ${shared.soa.name}, but the zone origin is ${zoneOrigin}`);
   }
-  shared.records.forEach((record, k) => {
-    if (!isAtOrBelow(record.name, zoneOrigin)) {
-      throw new InputFileError(shared.whereFile[k] as string, shared.whereLine[k], `${record.name} is outside the zone ${zoneOrigin}`);
-    }
-  });
-  return { origin: zoneOrigin === '.' ? '' : zoneOrigin, records: shared.records, file };
+  // Out-of-zone records are left out, as BIND does ("ignoring out-of-zone data"), and counted.
+  const records = shared.records.filter((record) => isAtOrBelow(record.name, zoneOrigin));
+  const zone: Zone = { origin: zoneOrigin === '.' ? '' : zoneOrigin, records, file };
+  if (records.length < shared.records.length) zone.outOfZone = shared.records.length - records.length;
+  return zone;
 }
 
 /** Read a zone file; $INCLUDE paths are relative to the including file. */
