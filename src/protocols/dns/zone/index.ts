@@ -41,7 +41,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { InputFileError } from '../../../errors.js';
-import { isMetaType, lookupType, parseClass } from '../types.js';
+import { isMetaType, lookupType, parseClass, typeMnemonic } from '../types.js';
 import { directive, includeKey, type Reader } from './directives.js';
 import { Fields } from './fields.js';
 import { Lexer, type Entry, type Tok } from './lexer.js';
@@ -112,12 +112,19 @@ interface Shared {
   /** A $TTL line or the defaultTtl option is in force (not just BIND's fallbacks). */
   ttlDirective: boolean;
   klass: string | undefined;
-  soa: { name: string; file: string; line: number; record: ZoneRecord } | undefined;
+  soa: { name: string; file: string; line: number } | undefined;
   firstOrigin: Origin | undefined;
   readFile: ((path: string) => string) | undefined;
   /** Resolved paths of the files being read, outermost first (include-loop check). */
   stack: string[];
+  /** Per lower-cased owner: its types, and the rdata of each type seen so far (duplicate and CNAME checks). */
+  owners: Map<string, Map<number, Set<string>>>;
 }
+
+/** Types that may share a name with a CNAME (BIND's DNS_RDATATYPEATTR_ATCNAME: SIG, KEY, NXT, RRSIG, NSEC). */
+const AT_CNAME = new Set([24, 25, 30, 46, 47]);
+/** Types of which a name holds one record at most. */
+const SINGLETON = new Set([5, 39]);
 
 /** The owner of the previous entry, carried across the entries of one file. */
 interface FileState {
@@ -159,14 +166,33 @@ function readEntries(text: string, file: string, origin: Origin | undefined, sha
   }
 }
 
-/** Same owner, type, class and rdata: BIND keeps one of them, so an AXFR dump's closing SOA adds nothing. */
-function sameRecord(a: ZoneRecord, b: ZoneRecord): boolean {
-  if (lowerName(a.name) !== lowerName(b.name) || a.type !== b.type || a.class !== b.class) return false;
-  return JSON.stringify(a.data, (_k, v: unknown) => (lowerIfName(v))) === JSON.stringify(b.data, (_k, v: unknown) => lowerIfName(v));
+/** Rdata as a string that is equal for records BIND holds equal (names compare without case). */
+function rdataKey(data: unknown): string {
+  return JSON.stringify(data, (_k, v: unknown) => (typeof v === 'string' ? lowerName(v) : v));
 }
 
-function lowerIfName(v: unknown): unknown {
-  return typeof v === 'string' ? lowerName(v) : v;
+/**
+ * BIND's checks as a record joins its name: an identical record adds
+ * nothing (so an AXFR dump's closing SOA is ignored), a second CNAME or
+ * DNAME is an error, and so is a CNAME beside other data. False: leave it out.
+ */
+function joinName(record: ZoneRecord, shared: Shared, fail: (reason: string) => never): boolean {
+  const owner = lowerName(record.name);
+  let types = shared.owners.get(owner);
+  if (types === undefined) shared.owners.set(owner, (types = new Map()));
+  const code = record.typeCode as number;
+  const key = rdataKey(record.data);
+  const same = types.get(code);
+  if (same?.has(key)) return false;
+  if (same !== undefined && SINGLETON.has(code)) {
+    fail(`${record.name}: a second ${typeMnemonic(code)} record (one is allowed at a name)`);
+  }
+  if (code === 5 ? [...types.keys()].some((t) => !AT_CNAME.has(t)) : !AT_CNAME.has(code) && types.has(5)) {
+    fail(`${record.name}: CNAME and other data`);
+  }
+  if (same === undefined) types.set(code, new Set([key]));
+  else same.add(key);
+  return true;
 }
 
 function readRecord(entry: Entry, state: FileState, shared: Shared): void {
@@ -239,12 +265,10 @@ function readRecord(entry: Entry, state: FileState, shared: Shared): void {
 
   const record: ZoneRecord = { name: owner, type: info.recordType, class: klass, ttl: ttl as number, data, typeCode: info.code };
   if (stated === undefined && !shared.ttlDirective) record.ttlImplicit = true;
+  if (!joinName(record, shared, fail)) return;
   if (info.code === 6) {
-    if (shared.soa) {
-      if (sameRecord(shared.soa.record, record)) return;
-      fail(`a second SOA record (the first is at ${shared.soa.file}:${shared.soa.line})`);
-    }
-    shared.soa = { name: owner, file, line: entry.line, record };
+    if (shared.soa) fail(`a second SOA record (the first is at ${shared.soa.file}:${shared.soa.line})`);
+    shared.soa = { name: owner, file, line: entry.line };
   }
   shared.records.push(record);
   shared.whereFile.push(file);
@@ -294,6 +318,7 @@ export function parseZone(text: string, options: ParseZoneOptions = {}): Zone {
     firstOrigin: undefined,
     readFile: options.readFile,
     stack: [includeKey(file)],
+    owners: new Map(),
   };
   readEntries(text, file, origin, shared);
 
