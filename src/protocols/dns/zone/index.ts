@@ -103,9 +103,6 @@ export interface ParseZoneOptions {
 
 interface Shared {
   records: ZoneRecord[];
-  /** Where each record came from, for checks made after the whole zone is read (flat arrays: no object per record). */
-  whereFile: string[];
-  whereLine: number[];
   ttlDefault: number | undefined;
   /** ttlDefault came from $TTL, the options or the SOA MINIMUM: a TTL stated on a record does not replace it. */
   ttlFromDirective: boolean;
@@ -147,7 +144,12 @@ function readEntries(text: string, file: string, origin: Origin | undefined, sha
   const state: FileState = { file, origin, owner: undefined };
   const reader: Reader = {
     readFile: (path, includeOrigin, line) => include(path, includeOrigin, file, line, shared),
-    readEntry: (generated) => readRecord(generated, state, shared),
+    readEntry: (generated) => {
+      // A blank owner after $GENERATE is the owner before it, as BIND reads it.
+      const owner = state.owner;
+      readRecord(generated, state, shared);
+      state.owner = owner;
+    },
     setTtl: (ttl) => {
       shared.ttlDefault = ttl;
       shared.ttlFromDirective = true;
@@ -271,8 +273,6 @@ function readRecord(entry: Entry, state: FileState, shared: Shared): void {
     shared.soa = { name: owner, file, line: entry.line };
   }
   shared.records.push(record);
-  shared.whereFile.push(file);
-  shared.whereLine.push(entry.line);
 }
 
 function include(path: string, origin: Origin | undefined, from: string, line: number, shared: Shared): void {
@@ -308,8 +308,6 @@ export function parseZone(text: string, options: ParseZoneOptions = {}): Zone {
   }
   const shared: Shared = {
     records: [],
-    whereFile: [],
-    whereLine: [],
     ttlDefault: options.defaultTtl,
     ttlFromDirective: options.defaultTtl !== undefined,
     ttlDirective: options.defaultTtl !== undefined,
