@@ -2,7 +2,7 @@
  * DNS query lists: dnsperf/queryperf data files (read and write) and a query
  * mix built from a zone.
  *
- * Names follow the record-name form of dns-zone.ts: absolute, no trailing
+ * Names follow the record-name form of zone/names.ts: absolute, no trailing
  * dot, the root is '.', a dot inside a label is `\.`. Types are dns-packet's
  * names, or 'TYPEnnn' for numbers dns-packet does not name (pass
  * `packetTypeName(type)` to dns-packet, which encodes unknown names as 0).
