@@ -21,6 +21,9 @@ import type { Query } from './queries.js';
 import { typeCode } from './types.js';
 import { extendedRcode, nameToWire, skipName } from './wire.js';
 
+// Modules written against the driver's old exports (transports beside it) keep compiling.
+export { hostPort };
+
 /** One query: the same shape query files and zone mixes produce. */
 export type DnsQuery = Query;
 
