@@ -64,7 +64,10 @@ export function directive(entry: Entry, place: Place, reader: Reader): Origin | 
       } catch (error) {
         return fail(`bad $INCLUDE file name: ${(error as Error).message}`);
       }
-      // Relative to the including file, and kept relative so messages name it as the user would.
+      // Relative to the including file, and kept relative so messages name it as
+      // the user would. BIND and NSD read it from their working directory
+      // instead; a zone tsload is pointed at may come from anywhere, and the
+      // includer's directory is the one place that works for every such zone.
       reader.readFile(isAbsolute(target) ? target : join(dirname(place.file), target), includeOrigin, entry.line);
       // RFC 1035 §5.1: the origin of the includer is not changed by the included file.
       return place.origin;
