@@ -270,6 +270,18 @@ describe('$INCLUDE', () => {
     expect(() => loadZone(join(ZONES, 'missing-include.zone'))).toThrow(/missing-include\.zone:3: cannot read \$INCLUDE file .*does-not-exist\.zone/);
   });
 
+  it('a path not found beside the includer is read from the working directory, where BIND and NSD look', () => {
+    const files: Record<string, string> = { 'z/here.zone': 'here A 192.0.2.1\n', 'there.zone': 'there A 192.0.2.2\n', 'here.zone': 'wrong A 192.0.2.3\n' };
+    const read = (p: string): string => {
+      const text = files[p];
+      if (text === undefined) throw new Error('ENOENT');
+      return text;
+    };
+    const records = parseZone('$INCLUDE here.zone\n$INCLUDE there.zone\n', { file: 'z/main.zone', origin: 'example.com', defaultTtl: 60, readFile: read }).records;
+    expect(records.map((r) => r.name)).toEqual(['here.example.com', 'there.example.com']);
+    expectError('\n$INCLUDE nowhere.zone\n', 2, /cannot read \$INCLUDE file z\/nowhere\.zone: ENOENT/, { file: 'z/main.zone', readFile: read });
+  });
+
   it('parseZone uses the readFile option, and refuses $INCLUDE without it', () => {
     const files: Record<string, string> = { 'z/inc.zone': 'www A 192.0.2.7\n' };
     const records = parseZone('$INCLUDE inc.zone\n', {

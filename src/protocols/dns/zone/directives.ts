@@ -13,8 +13,8 @@ import { ttlField } from './text.js';
 
 /** What a directive needs from the reader. */
 export interface Reader {
-  /** Read the file `path` with `origin` into the same zone (for $INCLUDE at `line`). */
-  readFile(path: string, origin: Origin | undefined, line: number): void;
+  /** Read the first of `paths` that can be read, with `origin`, into the same zone (for $INCLUDE at `line`). */
+  readFile(paths: readonly string[], origin: Origin | undefined, line: number): void;
   /** Read one generated entry as if it were in the file at the $GENERATE line (for $GENERATE). */
   readEntry(entry: Entry): void;
   setTtl(ttl: number): void;
@@ -64,11 +64,11 @@ export function directive(entry: Entry, place: Place, reader: Reader): Origin | 
       } catch (error) {
         return fail(`bad $INCLUDE file name: ${(error as Error).message}`);
       }
-      // Relative to the including file, and kept relative so messages name it as
-      // the user would. BIND and NSD read it from their working directory
-      // instead; a zone tsload is pointed at may come from anywhere, and the
-      // includer's directory is the one place that works for every such zone.
-      reader.readFile(isAbsolute(target) ? target : join(dirname(place.file), target), includeOrigin, entry.line);
+      // Relative to the including file first, kept relative so messages name
+      // it as the user would; then relative to the working directory, where
+      // BIND and NSD look (their `directory`), so zones written for them load too.
+      const paths = isAbsolute(target) ? [target] : [join(dirname(place.file), target), target];
+      reader.readFile(paths, includeOrigin, entry.line);
       // RFC 1035 §5.1: the origin of the includer is not changed by the included file.
       return place.origin;
     }

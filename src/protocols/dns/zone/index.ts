@@ -143,7 +143,7 @@ function readEntries(text: string, file: string, origin: Origin | undefined, sha
   const lexer = new Lexer(text, file);
   const state: FileState = { file, origin, owner: undefined };
   const reader: Reader = {
-    readFile: (path, includeOrigin, line) => include(path, includeOrigin, file, line, shared),
+    readFile: (paths, includeOrigin, line) => include(paths, includeOrigin, file, line, shared),
     readEntry: (generated) => {
       // A blank owner after $GENERATE is the owner before it, as BIND reads it.
       const owner = state.owner;
@@ -275,17 +275,24 @@ function readRecord(entry: Entry, state: FileState, shared: Shared): void {
   shared.records.push(record);
 }
 
-function include(path: string, origin: Origin | undefined, from: string, line: number, shared: Shared): void {
+function include(paths: readonly string[], origin: Origin | undefined, from: string, line: number, shared: Shared): void {
   if (!shared.readFile) throw new InputFileError(from, line, '$INCLUDE is not available here (no file reader)');
+  let text: string | undefined;
+  let path = paths[0] as string;
+  let firstError: unknown;
+  for (const candidate of paths) {
+    try {
+      text = shared.readFile(candidate);
+      path = candidate;
+      break;
+    } catch (error) {
+      firstError ??= error;
+    }
+  }
+  if (text === undefined) throw new InputFileError(from, line, `cannot read $INCLUDE file ${path}: ${(firstError as Error).message}`);
   const resolved = includeKey(path);
   if (shared.stack.includes(resolved)) {
     throw new InputFileError(from, line, `$INCLUDE loop: ${[...shared.stack, resolved].join(' -> ')}`);
-  }
-  let text: string;
-  try {
-    text = shared.readFile(path);
-  } catch (error) {
-    throw new InputFileError(from, line, `cannot read $INCLUDE file ${path}: ${(error as Error).message}`);
   }
   shared.stack.push(resolved);
   readEntries(text, path, origin, shared);
