@@ -236,7 +236,13 @@ export const PARSERS: Record<string, Parser> = {
   DLV: rawDsLike,
   TA: rawDsLike,
   CDNSKEY: rawKeyLike,
-  KEY: rawKeyLike,
+  KEY(f: Fields) {
+    // RFC 2535 §3.1.2: with both high flag bits set ("no key") the key field may be empty.
+    const flags = f.int('flags', 0xffff);
+    const w = new Wire().u16(flags).u8(f.int('protocol', 255)).u8(f.algorithm());
+    if ((flags & 0xc000) !== 0xc000 || f.more()) w.bytes(f.base64('public key'));
+    return w.done();
+  },
   SIG: rawSigLike,
   DHCID: rawBase64,
   NSEC3PARAM(f: Fields) {

@@ -132,6 +132,8 @@ export function SVCB(f: Fields): Buffer {
     if (bytes.length > 0xffff) f.fail(`value of '${keyText}' is longer than 65535 bytes`, tok);
     params.set(key, bytes);
   }
+  // RFC 9460 §7.1.1: no-default-alpn only means something beside alpn (BIND refuses it alone).
+  if (params.has(2) && !params.has(1)) f.fail('no-default-alpn needs an alpn key beside it');
   for (const k of mandatory) if (!params.has(k)) f.fail(`mandatory lists key${k}, which is not present`, mandatoryTok);
   for (const key of [...params.keys()].sort((a, b) => a - b)) {
     const v = params.get(key) as Buffer;
