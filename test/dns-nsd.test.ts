@@ -133,6 +133,12 @@ describe.skipIf(NSD === undefined)('the built-in server answers as NSD 4.6', () 
     ['a name that does not exist', 'nope.example.com', 'A'],
     ['label bytes above 127', '\\200\\255a.example.com', 'A'],
     ['a DNAME onto such a name', '\\200\\255a.b\\128.example.com', 'A'],
+    ['RP names with an escaped dot', 'rp.example.com', 'RP'],
+    ['RP names with a byte above 127', 'rp2.example.com', 'RP'],
+    ['an NSEC next name with an escaped dot', 'nsec.example.com', 'NSEC'],
+    ["an RRSIG signer's name with an escaped dot", 'sig.example.com', 'RRSIG'],
+    ['a NAPTR replacement with an escaped dot', 'nap.example.com', 'NAPTR'],
+    ['a NAPTR replacement with a byte above 127', 'nap2.example.com', 'NAPTR'],
   ];
   for (const [what, name, type] of cases) {
     it(`${name} ${type}: ${what}`, async () => {

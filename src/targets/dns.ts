@@ -79,6 +79,7 @@ const T_AAAA = 28;
 const T_A = 1;
 const T_SRV = 33;
 const T_TXT = 16;
+const T_RP = 17;
 const T_DNAME = 39;
 const T_NSEC3 = 50;
 const T_OPT = 41;
@@ -181,7 +182,10 @@ function encodeRdata(rec: ZoneRecord, type: number): Buffer {
         const head = Buffer.concat([u16s(Number(d.priority ?? 0)), u16s(Number(d.weight ?? 0)), u16s(Number(d.port ?? 0))]);
         return Buffer.concat([head, nameToWire(d.target)]);
       }
-      break;    case T_SOA:
+      break;    case T_RP:
+      if (typeof d.mbox === 'string' && typeof d.txt === 'string') return Buffer.concat([nameToWire(d.mbox), nameToWire(d.txt)]);
+      break;
+    case T_SOA:
       if (typeof d.mname === 'string' && typeof d.rname === 'string') {
         const times = Buffer.alloc(20);
         ['serial', 'refresh', 'retry', 'expire', 'minimum'].forEach((k, i) => times.writeUInt32BE(Number(d[k] ?? 0) >>> 0, i * 4));
@@ -189,8 +193,27 @@ function encodeRdata(rec: ZoneRecord, type: number): Buffer {
       }
       break;
   }
+  // The other names dns-packet writes (NSEC, RRSIG, NAPTR) are encoded
+  // with the root in their place and spliced in here.
+  const spliced = NAME_FIELD[type];
+  if (spliced !== undefined && typeof d[spliced.field] === 'string' && (d[spliced.field] as string).includes('\\')) {
+    const rdata = packetRdata(rec, { ...d, [spliced.field]: '.' });
+    const at = spliced.at < 0 ? rdata.length - 1 : spliced.at;
+    return Buffer.concat([rdata.subarray(0, at), nameToWire(d[spliced.field] as string), rdata.subarray(at + 1)]);
+  }
+  return packetRdata(rec, rec.data);
+}
+
+/** Where the root stands in dns-packet's rdata when the name field is '.' (-1: the last byte). */
+const NAME_FIELD: Record<number, { field: string; at: number }> = {
+  47: { field: 'nextDomain', at: 0 }, // NSEC
+  [T_RRSIG]: { field: 'signersName', at: 18 },
+  35: { field: 'replacement', at: -1 }, // NAPTR
+};
+
+function packetRdata(rec: ZoneRecord, value: unknown): Buffer {
   // Copy arrays: dns-packet's TXT encoder rewrites the array it is given.
-  const data = Array.isArray(rec.data) ? [...(rec.data as unknown[])] : rec.data;
+  const data = Array.isArray(value) ? [...(value as unknown[])] : value;
   const msg = dnsPacket().encode({
     type: 'response',
     answers: [{ name: '.', type: rec.type, class: 'IN', ttl: 0, data } as unknown as Answer],
