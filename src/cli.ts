@@ -259,7 +259,7 @@ export function buildProgram(): Command {
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--tls-listen <host:port>', 'TLS address (default: the --listen host, port 853)')
     .action(async (o: { zone: string[]; listen: string; tlsCert?: string; tlsKey?: string; tlsListen?: string }) => {
-      const [{ startDnsTarget }, { loadZone }, { readFileSync }] = await Promise.all([import('./targets/dns.js'), import('./protocols/dns/zone.js'), import('node:fs')]);
+      const [{ startDnsTarget }, { loadZone }, { readFileSync }] = await Promise.all([import('./targets/dns.js'), import('./protocols/dns/zone/index.js'), import('node:fs')]);
       const { host, port } = parseListen(o.listen);
       if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw usage('--tls-cert and --tls-key: give both, or neither');
       if (o.tlsListen !== undefined && o.tlsCert === undefined) throw usage('--tls-listen: needs --tls-cert and --tls-key');

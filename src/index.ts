@@ -13,8 +13,10 @@ export { protocols, PROTOCOL_NAMES } from './protocols/index.js';
 // Option parsing, as the CLI does it.
 export { parseRates, parseDuration, DEFAULT_RATE, MIN_RATE, MAX_RATE } from './options.js';
 
-// DNS inputs: zone files, query files, query mixes.
-export { parseZone, loadZone } from './protocols/dns/zone.js';
+// DNS inputs: zone files, query files, query mixes; and the DNS vocabulary they and the server share.
+export { parseZone, loadZone, parseDomainName, formatDomainName } from './protocols/dns/zone/index.js';
+export { parseTypeName, typeCode, typeMnemonic, classCode, rcodeName } from './protocols/dns/types.js';
+export { nameToWire, wireToName, readMessage, MessageWriter } from './protocols/dns/wire.js';
 export { parseQueryFile, loadQueryFile, buildQueryMix, formatQueryFile } from './protocols/dns/queries.js';
 
 // Built-in targets.
@@ -85,8 +87,9 @@ export type {
   GeneratorLimit,
   LimitCause,
 } from './result.js';
-export type { Zone, ZoneRecord } from './protocols/dns/zone.js';
+export type { Zone, ZoneRecord } from './protocols/dns/zone/index.js';
 export type { Query } from './protocols/dns/queries.js';
+export type { WireMessage, WireRecord, Header as DnsHeader } from './protocols/dns/wire.js';
 export type { HttpClient } from './protocols/http/driver.js';
 export type { HttpTarget, HttpTargetOptions } from './targets/http.js';
 export type { DnsTarget, DnsTargetOptions } from './targets/dns.js';

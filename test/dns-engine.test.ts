@@ -9,7 +9,7 @@ import { OpenLoop } from '../src/engine/loop.js';
 import { Share } from '../src/engine/segment.js';
 import type { StepReport } from '../src/engine/messages.js';
 import { createDriver } from '../src/protocols/dns/driver.js';
-import { loadZone } from '../src/protocols/dns/zone.js';
+import { loadZone } from '../src/protocols/dns/zone/index.js';
 import { startDnsTarget, type DnsTarget } from '../src/targets/dns.js';
 import { parseQueryFile } from '../src/protocols/dns/queries.js';
 import { formatText } from '../src/report/text.js';

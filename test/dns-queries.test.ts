@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { InputFileError, OptionsError } from '../src/errors.js';
 import { buildQueryMix, formatQueryFile, loadQueryFile, parseQueryFile } from '../src/protocols/dns/queries.js';
 import type { Query } from '../src/protocols/dns/queries.js';
-import { isAtOrBelow, loadZone, lowerName, packetTypeName, parseZone, typeCode } from '../src/protocols/dns/zone.js';
-import type { Zone } from '../src/protocols/dns/zone.js';
+import { isAtOrBelow, loadZone, lowerName, packetTypeName, parseZone, typeCode } from '../src/protocols/dns/zone/index.js';
+import type { Zone } from '../src/protocols/dns/zone/index.js';
 
 const TEST_ZONE = join(import.meta.dirname, '../fixtures/test.zone');
 
@@ -88,8 +88,14 @@ describe('formatQueryFile', () => {
       { name: '*.wild.example', type: 'A' },
       { name: '.', type: 'NS' },
       { name: 'x.example', type: 'TYPE65280' },
+      { name: '#hash.example', type: 'A' },
+      { name: 'in#side.example', type: 'A' },
+      { name: '\\200\\255a.example', type: 'TYPE23' },
     ];
     const text = formatQueryFile(queries);
+    expect(text).toContain('\\#hash.example A\n');
+    expect(text).toContain('in#side.example A\n');
+    expect(text).toContain('\\200\\255a.example TYPE23\n');
     expect(text.split('\n')[0]).toBe('www.example.com A');
     expect(text).toContain('a\\.b.example.com TXT\n');
     expect(text).toContain('sp\\032ace.example AAAA\n');
@@ -97,9 +103,13 @@ describe('formatQueryFile', () => {
     expect(parseQueryFile(text)).toEqual(queries);
   });
 
-  it('round-trips the whole mix of the test zone', () => {
+  it('round-trips the whole mix of the test zone, and of a zone with owners such as #hash and \\200', () => {
     const mix = buildQueryMix(loadZone(TEST_ZONE), { seed: 7, nxRatio: 0.1 });
     expect(parseQueryFile(formatQueryFile(mix))).toEqual(mix);
+    const odd = buildQueryMix(loadZone(join(import.meta.dirname, 'fixtures/zones/bind-syntax.zone')), { seed: 7, nxRatio: 0 });
+    expect(odd.some((q) => q.name.startsWith('#'))).toBe(true);
+    expect(odd.some((q) => q.name.startsWith('\\200'))).toBe(true);
+    expect(parseQueryFile(formatQueryFile(odd))).toEqual(odd);
   });
 
   it('query types reach the wire as the right numbers through dns-packet', () => {
@@ -144,7 +154,7 @@ $TTL 300
 ns1      A    192.0.2.1
 sub      NS   ns.sub
 sub      NS   ns.other.example.
-sub      DS   1 8 2 ABCD
+sub      DS   1 8 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF
 sub      A    192.0.2.9
 ns.sub   A    192.0.2.2
 www.sub  A    192.0.2.3

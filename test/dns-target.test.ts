@@ -5,8 +5,8 @@
 import { createSocket, type Socket } from 'node:dgram';
 import * as dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseZone } from '../src/protocols/dns/zone.js';
-import type { Zone } from '../src/protocols/dns/zone.js';
+import { parseZone } from '../src/protocols/dns/zone/index.js';
+import type { Zone } from '../src/protocols/dns/zone/index.js';
 import { ServerStartError } from '../src/errors.js';
 import { startDnsTarget, type DnsTarget } from '../src/targets/dns.js';
 
@@ -542,6 +542,36 @@ describe('dns target: cache and lifecycle', () => {
       expect(rrs(r.answers)).toEqual([expect.objectContaining({ name: 'x.example.org', type: 'UNKNOWN_65280', ttl: 10, data: Buffer.from([1, 2, 3]) })]);
       const nx = (await c.ask('y.example.org', 'A')).r;
       expect(soaOf(nx)).toMatchObject({ ttl: 50 });
+    } finally {
+      c.close();
+      await t.close();
+    }
+  });
+
+  it('NSEC3 owners make no empty non-terminals (RFC 5155 §7.2.8), and a DNAME substitution too long for a name is YXDOMAIN', async () => {
+    const text = `$TTL 300
+@ SOA ns1 hostmaster 1 2 3 4 60
+@ NS ns1
+ns1 A 192.0.2.1
+h.deep NSEC3 1 0 0 - 0p9mhaveqvm6t7vbl5lop2u3t2rp3tom A
+e.deep A 192.0.2.2
+x.only NSEC3 1 0 0 - 0p9mhaveqvm6t7vbl5lop2u3t2rp3tom A
+${'l'.repeat(60)}.${'l'.repeat(60)} DNAME ${'t'.repeat(60)}.${'t'.repeat(60)}.${'t'.repeat(60)}.${'t'.repeat(50)}.example.net.
+`;
+    const t = await startDnsTarget({ zones: [parseZone(text, { origin: 'example.com' })] });
+    const c = new Client(t.port);
+    try {
+      // 'only' exists only as the parent of an NSEC3 owner: it is not a name of the zone.
+      expect((await c.ask('only.example.com', 'A')).r.rcode).toBe('NXDOMAIN');
+      expect((await c.ask('x.only.example.com', 'NSEC3')).r.rcode).toBe('NXDOMAIN');
+      // 'deep' is an empty non-terminal because of e.deep, whatever h.deep is.
+      const ent = (await c.ask('deep.example.com', 'A')).r;
+      expect(ent.rcode).toBe('NOERROR');
+      expect(ent.answers).toEqual([]);
+      expect((await c.ask('h.deep.example.com', 'A')).r.rcode).toBe('NXDOMAIN');
+      const long = (await c.ask(`${'q'.repeat(60)}.${'l'.repeat(60)}.${'l'.repeat(60)}.example.com`, 'A')).r;
+      expect(long.rcode).toBe('YXDOMAIN');
+      expect(rrs(long.answers).map((a) => a.type)).toEqual(['DNAME']);
     } finally {
       c.close();
       await t.close();

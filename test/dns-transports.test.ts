@@ -18,7 +18,7 @@ import { createDriver as createStreamDriver, probeDnsStream, type StreamDriverOp
 import { checkTransport } from '../src/protocols/dns/transport.js';
 import { dns, type DnsRunOptions } from '../src/protocols/dns/index.js';
 import { checkTls, type TlsSettings } from '../src/protocols/tls.js';
-import { parseZone } from '../src/protocols/dns/zone.js';
+import { parseZone } from '../src/protocols/dns/zone/index.js';
 import { TargetUnreachableError } from '../src/errors.js';
 import { startDnsTarget, type DnsTarget } from '../src/targets/dns.js';
 import { runDns } from '../src/run.js';

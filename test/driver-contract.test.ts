@@ -25,7 +25,7 @@ import type { HttpClient, HttpDriverOptions } from '../src/protocols/http/driver
 import * as dnsDriver from '../src/protocols/dns/driver.js';
 import type { DnsDriverOptions } from '../src/protocols/dns/driver.js';
 import { buildQueryMix } from '../src/protocols/dns/queries.js';
-import { loadZone } from '../src/protocols/dns/zone.js';
+import { loadZone } from '../src/protocols/dns/zone/index.js';
 import { startHttpTarget } from '../src/targets/http.js';
 import { startDnsTarget } from '../src/targets/dns.js';
 import { runCleanups } from '../bench/lib.js';

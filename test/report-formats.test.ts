@@ -190,11 +190,12 @@ describe('formatDnsperf', () => {
   });
 
   it('lists response codes in RCODE order, unknown ones last', () => {
-    expect(orderedRcodes({ RCODE_12: 1, NXDOMAIN: 3, WEIRD: 1, NOERROR: 5, SERVFAIL: 2, REFUSED: 0 })).toEqual([
+    expect(orderedRcodes({ RCODE_12: 1, RCODE13: 1, NXDOMAIN: 3, WEIRD: 1, NOERROR: 5, SERVFAIL: 2, REFUSED: 0 })).toEqual([
       ['NOERROR', 5],
       ['SERVFAIL', 2],
       ['NXDOMAIN', 3],
       ['RCODE_12', 1],
+      ['RCODE13', 1],
       ['WEIRD', 1],
     ]);
   });

@@ -19,29 +19,11 @@
  * arrivals) follow a block as a `# ` line when non-zero.
  */
 import type { DnsResult, DnsStep } from '../result.js';
+import { rcodeNumber } from '../util/rcodes.js';
 import { DROPPED_MEANING, LOST_AT_GENERATOR_MEANING, limitLines, perStepBlocks } from './blocks.js';
 
-/** RCODE names in numeric order (dns-packet's names), so lists come out in dnsperf's order. */
-const RCODE_ORDER = [
-  'NOERROR',
-  'FORMERR',
-  'SERVFAIL',
-  'NXDOMAIN',
-  'NOTIMP',
-  'REFUSED',
-  'YXDOMAIN',
-  'YXRRSET',
-  'NXRRSET',
-  'NOTAUTH',
-  'NOTZONE',
-];
-
 function rcodeRank(name: string): number {
-  const known = RCODE_ORDER.indexOf(name);
-  if (known >= 0) return known;
-  // dns-packet names the rest RCODE_<n>.
-  const m = /^RCODE_(\d+)$/.exec(name);
-  return m?.[1] !== undefined ? Number(m[1]) : Number.MAX_SAFE_INTEGER;
+  return rcodeNumber(name) ?? Number.MAX_SAFE_INTEGER;
 }
 
 /** Non-zero response codes in RCODE order (unknown names last, alphabetically). */

@@ -4,7 +4,14 @@
  *
  * Answers follow RFC 1034 §4.3.2: exact match, CNAME chains inside the zone,
  * referrals below zone cuts with glue, wildcard synthesis (RFC 4592), negative
- * answers with the SOA (RFC 2308), EDNS0 (RFC 6891) and truncation.
+ * answers with the SOA (RFC 2308), EDNS0 (RFC 6891) and truncation. Where the
+ * RFCs leave room, it answers as NSD 4.6 does (test/dns-nsd.test.ts compares
+ * the two): DNAME (RFC 6672) gives the DNAME, a CNAME synthesised with the
+ * DNAME's TTL, then the target's records if it is in the zone; NSEC3 records
+ * and the RRSIGs over them are not part of the name tree (RFC 5155 §7.2.8),
+ * so their owners are NXDOMAIN unless other records are there, and make no
+ * empty non-terminals; a record the zone file gave no TTL, with no $TTL in
+ * force, has NSD's default TTL of 3600 (BIND would use the SOA MINIMUM).
  *
  * Speed: an answer is computed and encoded once per (lowercased qname, qtype,
  * qclass, EDNS, DO) and cached as wire bytes. A query is parsed by hand from
@@ -23,8 +30,10 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Answer } from 'dns-packet';
 import { dnsPacket } from '../protocols/dns/packet.js';
-import type { Zone, ZoneRecord } from '../protocols/dns/zone.js';
-import { classCode, hostPort, nameToWire, skipName, typeCode } from '../protocols/dns/driver.js';
+import type { Zone, ZoneRecord } from '../protocols/dns/zone/index.js';
+import { classCode, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, typeCode } from '../protocols/dns/types.js';
+import { labelOffsets, MessageWriter, nameToWire, skipName, wireKey as keyOf } from '../protocols/dns/wire.js';
+import { formatEndpoint } from '../util/endpoint.js';
 import { ServerStartError } from '../errors.js';
 import { listenDnsStream, type StreamListener } from './dns-stream.js';
 
@@ -81,8 +90,13 @@ const T_AAAA = 28;
 const T_A = 1;
 const T_SRV = 33;
 const T_TXT = 16;
+const T_RP = 17;
 const T_DNAME = 39;
+const T_NSEC3 = 50;
 const T_OPT = 41;
+/** NSD's TTL for a record with none and no $TTL (its DEFAULT_TTL). */
+const NSD_DEFAULT_TTL = 3600;
+const YXDOMAIN = 6;
 const T_DS = 43;
 const T_RRSIG = 46;
 const T_IXFR = 251;
@@ -91,13 +105,6 @@ const T_MAILB = 253;
 const T_MAILA = 254;
 const T_ANY = 255;
 const C_ANY = 255;
-
-const NOERROR = 0;
-const FORMERR = 1;
-const SERVFAIL = 2;
-const NXDOMAIN = 3;
-const NOTIMP = 4;
-const REFUSED = 5;
 
 // ---------------------------------------------------------------------------
 // Zone data
@@ -136,28 +143,6 @@ interface ZoneDb {
   negTtl: number;
   /** Every name, empty non-terminals included, by lowercased wire name (latin1). */
   nodes: Map<string, ZNode>;
-}
-
-/** Lowercased wire name from `off` as a latin1 string: the lookup key. */
-function keyOf(wire: Buffer, off = 0, end = wire.length): string {
-  let s = '';
-  for (let i = off; i < end; i++) {
-    const b = wire[i]!;
-    s += String.fromCharCode(b >= 0x41 && b <= 0x5a ? b | 0x20 : b);
-  }
-  return s;
-}
-
-/** Start offsets of every label of a wire name, the root's 0 byte last. */
-function labelOffsets(key: string): number[] {
-  const out: number[] = [];
-  let i = 0;
-  for (;;) {
-    out.push(i);
-    const len = key.charCodeAt(i);
-    if (len === 0) return out;
-    i += len + 1;
-  }
 }
 
 /** The uncompressed name inside rdata at `off`. */
@@ -208,10 +193,38 @@ function encodeRdata(rec: ZoneRecord, type: number): Buffer {
         const head = Buffer.concat([u16s(Number(d.priority ?? 0)), u16s(Number(d.weight ?? 0)), u16s(Number(d.port ?? 0))]);
         return Buffer.concat([head, nameToWire(d.target)]);
       }
+      break;    case T_RP:
+      if (typeof d.mbox === 'string' && typeof d.txt === 'string') return Buffer.concat([nameToWire(d.mbox), nameToWire(d.txt)]);
+      break;
+    case T_SOA:
+      if (typeof d.mname === 'string' && typeof d.rname === 'string') {
+        const times = Buffer.alloc(20);
+        ['serial', 'refresh', 'retry', 'expire', 'minimum'].forEach((k, i) => times.writeUInt32BE(Number(d[k] ?? 0) >>> 0, i * 4));
+        return Buffer.concat([nameToWire(d.mname), nameToWire(d.rname), times]);
+      }
       break;
   }
+  // The other names dns-packet writes (NSEC, RRSIG, NAPTR) are encoded
+  // with the root in their place and spliced in here.
+  const spliced = NAME_FIELD[type];
+  if (spliced !== undefined && typeof d[spliced.field] === 'string' && (d[spliced.field] as string).includes('\\')) {
+    const rdata = packetRdata(rec, { ...d, [spliced.field]: '.' });
+    const at = spliced.at < 0 ? rdata.length - 1 : spliced.at;
+    return Buffer.concat([rdata.subarray(0, at), nameToWire(d[spliced.field] as string), rdata.subarray(at + 1)]);
+  }
+  return packetRdata(rec, rec.data);
+}
+
+/** Where the root stands in dns-packet's rdata when the name field is '.' (-1: the last byte). */
+const NAME_FIELD: Record<number, { field: string; at: number }> = {
+  47: { field: 'nextDomain', at: 0 }, // NSEC
+  [T_RRSIG]: { field: 'signersName', at: 18 },
+  35: { field: 'replacement', at: -1 }, // NAPTR
+};
+
+function packetRdata(rec: ZoneRecord, value: unknown): Buffer {
   // Copy arrays: dns-packet's TXT encoder rewrites the array it is given.
-  const data = Array.isArray(rec.data) ? [...(rec.data as unknown[])] : rec.data;
+  const data = Array.isArray(value) ? [...(value as unknown[])] : value;
   const msg = dnsPacket().encode({
     type: 'response',
     answers: [{ name: '.', type: rec.type, class: 'IN', ttl: 0, data } as unknown as Answer],
@@ -220,6 +233,10 @@ function encodeRdata(rec: ZoneRecord, type: number): Buffer {
   const rdata = Buffer.from(msg.subarray(23));
   if (rdata.length !== msg.readUInt16BE(21)) throw new Error('rdata length mismatch');
   return rdata;
+}
+
+function fail(reason: string): never {
+  throw new Error(reason);
 }
 
 function compileZone(zone: Zone): ZoneDb {
@@ -248,16 +265,19 @@ function compileZone(zone: Zone): ZoneDb {
     let rdata: Buffer;
     try {
       wire = nameToWire(rec.name);
-      type = rec.typeCode ?? typeCode(rec.type);
-      cls = classCode(rec.class ?? 'IN');
+      type = rec.typeCode ?? typeCode(rec.type) ?? fail(`unknown type ${rec.type}`);
+      cls = classCode(rec.class ?? 'IN') ?? fail(`unknown class ${rec.class}`);
       rdata = encodeRdata(rec, type);
     } catch (error) {
       throw new ServerStartError(`${where(rec)}: ${(error as Error).message}`, { cause: error });
     }
     const key = keyOf(wire);
     if (!key.endsWith(zkey) || !labelOffsets(key).includes(key.length - zkey.length)) continue; // out of zone: ignored
+    // NSEC3 chains are kept apart from the name tree; without denial proofs
+    // to synthesise, nothing here reads them.
+    if (type === T_NSEC3 || (type === T_RRSIG && rdata.length >= 2 && rdata.readUInt16BE(0) === T_NSEC3)) continue;
     const node = nodeFor(wire, key);
-    const rr: Rdata = { ttl: rec.ttl >>> 0, wire: rdata, names: compressibleNames(type, rdata) };
+    const rr: Rdata = { ttl: rec.ttlImplicit ? NSD_DEFAULT_TTL : rec.ttl >>> 0, wire: rdata, names: compressibleNames(type, rdata) };
     let set = node.rrsets.get(type);
     if (set === undefined) {
       set = { type, cls, rrs: [] };
@@ -375,6 +395,23 @@ class Database {
         this.addTargets(zone, plan, ns, 0, dnssec);
         return plan;
       }
+      if (found.kind === 'dname') {
+        const dname = found.node.rrsets.get(T_DNAME)!;
+        add(plan.answer, found.node.wire, found.node, dname);
+        const rr = dname.rrs[0]!;
+        const target = Buffer.concat([owner.subarray(0, found.prefix), rdataName(rr.wire, 0)]);
+        if (target.length > 255) {
+          plan.rcode = YXDOMAIN; // RFC 6672 §2.2: the substitution does not fit in a name
+          return plan;
+        }
+        const cname: RRset = { type: T_CNAME, cls: dname.cls, rrs: [{ ttl: rr.ttl, wire: target, names: [0] }] };
+        plan.answer.push({ owner, set: cname });
+        const tkey = keyOf(target);
+        if (seen.has(tkey) || this.zoneOf(tkey, labelOffsets(tkey)) !== zone) return plan;
+        owner = target;
+        key = tkey;
+        continue;
+      }
       const node = found.node;
       // A wildcard's records are synthesised with the name being looked up as owner.
       const at = found.kind === 'wildcard' ? owner : node.wire;
@@ -410,12 +447,14 @@ class Database {
     zone: ZoneDb,
     key: string,
     qtype: number,
-  ): { kind: 'node' | 'wildcard' | 'referral'; node: ZNode } | { kind: 'nx' } {
+  ): { kind: 'node' | 'wildcard' | 'referral'; node: ZNode } | { kind: 'dname'; node: ZNode; prefix: number } | { kind: 'nx' } {
     const offs = labelOffsets(key);
     // offs[offs.length - zone.labels] is the apex; walk down from just below it.
     let encloser = zone.apex;
     let encloserKey = zone.key;
     for (let i = offs.length - zone.labels - 1; i >= 0; i--) {
+      // A DNAME redirects every name below its owner (RFC 6672 §2.3); `prefix` is the length of the labels above it.
+      if (encloser.rrsets.has(T_DNAME)) return { kind: 'dname', node: encloser, prefix: offs[i + 1]! };
       const sub = i === 0 ? key : key.slice(offs[i]);
       const node = zone.nodes.get(sub);
       if (node === undefined) {
@@ -456,75 +495,10 @@ class Database {
 // ---------------------------------------------------------------------------
 // Message encoding (cache misses only)
 
-const MAX_MESSAGE = 65535;
-
-class Writer {
-  readonly buf = Buffer.alloc(MAX_MESSAGE);
-  pos = 0;
-  private readonly names = new Map<string, number>();
-
-  reset(): void {
-    this.pos = 0;
-    this.names.clear();
-  }
-  private room(n: number): void {
-    if (this.pos + n > MAX_MESSAGE) throw new RangeError('answer exceeds 65535 bytes');
-  }
-  u16(v: number): void {
-    this.room(2);
-    this.buf.writeUInt16BE(v, this.pos);
-    this.pos += 2;
-  }
-  u32(v: number): void {
-    this.room(4);
-    this.buf.writeUInt32BE(v >>> 0, this.pos);
-    this.pos += 4;
-  }
-  bytes(b: Buffer, from = 0, to = b.length): void {
-    this.room(to - from);
-    b.copy(this.buf, this.pos, from, to);
-    this.pos += to - from;
-  }
-  /** Write an uncompressed wire name, pointing at an earlier copy of any suffix (RFC 1035 §4.1.4). */
-  name(wire: Buffer, off = 0): void {
-    while (wire[off] !== 0) {
-      const suffix = keyOf(wire, off, skipName(wire, off));
-      const ptr = this.names.get(suffix);
-      if (ptr !== undefined) {
-        this.u16(0xc000 | ptr);
-        return;
-      }
-      if (this.pos < 0x4000) this.names.set(suffix, this.pos);
-      const len = wire[off]!;
-      this.bytes(wire, off, off + len + 1);
-      off += len + 1;
-    }
-    this.room(1);
-    this.buf[this.pos++] = 0;
-  }
-  rr(owner: Buffer, set: RRset, ttl: number | undefined): number {
-    for (const rr of set.rrs) {
-      this.name(owner);
-      this.u16(set.type);
-      this.u16(set.cls);
-      this.u32(ttl ?? rr.ttl);
-      const lenAt = this.pos;
-      this.u16(0);
-      if (rr.names === null) {
-        this.bytes(rr.wire);
-      } else {
-        let from = 0;
-        for (const at of rr.names) {
-          this.bytes(rr.wire, from, at);
-          this.name(rr.wire, at);
-          from = skipName(rr.wire, at);
-        }
-        this.bytes(rr.wire, from);
-      }
-      this.buf.writeUInt16BE(this.pos - lenAt - 2, lenAt);
-    }
-    return set.rrs.length;
-  }
+/** Write every RR of `set` (with `ttl` instead of each RR's own, if given); returns how many. */
+function writeSet(w: MessageWriter, owner: Buffer, set: RRset, ttl: number | undefined): number {
+  for (const rr of set.rrs) w.rr(owner, set.type, set.cls, ttl ?? rr.ttl, rr.wire, rr.names);
+  return set.rrs.length;
 }
 
 interface Edns {
@@ -538,23 +512,18 @@ interface Edns {
  * Encode a whole answer. `question` is the query's question section (name +
  * type + class). Sections: answer/authority always; additional if asked.
  */
-function encodeAnswer(w: Writer, question: Buffer, plan: Plan, edns: Edns, additional: boolean, tc: boolean): Buffer {
+function encodeAnswer(w: MessageWriter, question: Buffer, plan: Plan, edns: Edns, additional: boolean, tc: boolean): Buffer {
   w.reset();
-  w.u16(0); // ID: patched per query
-  w.u16(0x8000 | (plan.aa ? 0x0400 : 0) | (tc ? 0x0200 : 0) | (plan.rcode & 0x0f));
-  w.u16(1);
-  w.u16(0);
-  w.u16(0);
-  w.u16(0);
+  w.header(0, 0x8000 | (plan.aa ? 0x0400 : 0) | (tc ? 0x0200 : 0) | (plan.rcode & 0x0f)); // ID: patched per query
   w.name(question);
   w.bytes(question, question.length - 4);
   let an = 0;
   let ns = 0;
   let ar = 0;
   if (!tc) {
-    for (const s of plan.answer) an += w.rr(s.owner, s.set, s.ttl);
-    for (const s of plan.authority) ns += w.rr(s.owner, s.set, s.ttl);
-    if (additional) for (const s of plan.additional) ar += w.rr(s.owner, s.set, s.ttl);
+    for (const s of plan.answer) an += writeSet(w, s.owner, s.set, s.ttl);
+    for (const s of plan.authority) ns += writeSet(w, s.owner, s.set, s.ttl);
+    if (additional) for (const s of plan.additional) ar += writeSet(w, s.owner, s.set, s.ttl);
   }
   if (edns.on) {
     w.bytes(OPT_HEAD);
@@ -563,10 +532,8 @@ function encodeAnswer(w: Writer, question: Buffer, plan: Plan, edns: Edns, addit
     w.u16(0);
     ar++;
   }
-  w.buf.writeUInt16BE(an, 6);
-  w.buf.writeUInt16BE(ns, 8);
-  w.buf.writeUInt16BE(ar, 10);
-  return Buffer.from(w.buf.subarray(0, w.pos));
+  w.counts(1, an, ns, ar);
+  return w.done();
 }
 const OPT_HEAD = Buffer.from([0, 0, T_OPT]);
 
@@ -594,7 +561,7 @@ export async function startDnsTarget(o: DnsTargetOptions): Promise<DnsTarget> {
   const db = new Database(o.zones);
   const host = o.host ?? '127.0.0.1';
   const capacity = Math.max(1, Math.floor(o.cacheEntries ?? 20_000));
-  const writer = new Writer();
+  const writer = new MessageWriter();
 
   let young = new Map<number, Entry>();
   let youngCount = 0;
@@ -804,7 +771,7 @@ export async function startDnsTarget(o: DnsTargetOptions): Promise<DnsTarget> {
   await new Promise<void>((resolve, reject) => {
     const onError = (error: Error): void => {
       socket.close();
-      reject(new ServerStartError(`dns target: cannot bind ${hostPort(host, o.port ?? 0)}: ${error.message}`, { cause: error }));
+      reject(new ServerStartError(`dns target: cannot bind ${formatEndpoint(host, o.port ?? 0)}: ${error.message}`, { cause: error }));
     };
     socket.once('error', onError);
     socket.bind(o.port ?? 0, host, () => {
@@ -840,7 +807,7 @@ export async function startDnsTarget(o: DnsTargetOptions): Promise<DnsTarget> {
     host,
     port,
     ...(tlsPort === undefined ? {} : { tlsPort }),
-    address: hostPort(host, port),
+    address: formatEndpoint(host, port),
     stats: () => ({ ...stats, cached: youngCount + oldCount }),
     close(): Promise<void> {
       closing ??= Promise.all([new Promise<void>((resolve) => socket.close(() => resolve())), ...streams.map((l) => l.close())]).then(() => {});

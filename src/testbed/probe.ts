@@ -7,6 +7,7 @@
  * source or from dist alike. Its options arrive as one JSON argument, never
  * spliced into the script.
  */
+import { headerRcodeNames } from '../protocols/dns/types.js';
 import { CLIENT } from './settings.js';
 import { findBinary, run } from './system.js';
 
@@ -87,7 +88,7 @@ if (opts.mode === 'http') {
   })();
 } else if (opts.mode === 'dns') {
   const dgram = require('node:dgram');
-  const rcodeNames = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+  const rcodeNames = opts.rcodeNames;
   const labels = opts.name.split('.').filter((l) => l !== '');
   const question = Buffer.concat([
     ...labels.map((l) => Buffer.concat([Buffer.from([Buffer.byteLength(l)]), Buffer.from(l)])),
@@ -107,7 +108,7 @@ if (opts.mode === 'http') {
     sentAt[id] = null; // a duplicate answer counts once
     result.answered++;
     latencySum += Number(process.hrtime.bigint() - at) / 1e6;
-    const name = rcodeNames[msg[3] & 15] || 'RCODE' + (msg[3] & 15);
+    const name = rcodeNames[msg[3] & 15];
     result.rcodes[name] = (result.rcodes[name] || 0) + 1;
   });
   socket.bind(0, () => {
@@ -145,7 +146,7 @@ export async function probe(options: HttpProbe | DnsProbe): Promise<HttpProbeRes
       ? options.count * options.timeoutMs
       : (options.count / options.ratePerSecond) * 1000 + options.waitMs;
   const ip = findBinary('ip') ?? 'ip';
-  const result = await run(ip, ['netns', 'exec', CLIENT.namespace, process.execPath, '-e', probeScript, JSON.stringify(options)], {
+  const result = await run(ip, ['netns', 'exec', CLIENT.namespace, process.execPath, '-e', probeScript, JSON.stringify(options.mode === 'dns' ? { ...options, rcodeNames: headerRcodeNames() } : options)], {
     timeoutMs: bound + 15_000,
   });
   if (result.code !== 0) throw new Error(`probe from ${CLIENT.namespace} failed (exit ${result.code}): ${result.stderr.trim()}`);

@@ -9,6 +9,7 @@ import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFi
 import { join, resolve } from 'node:path';
 import { cliCommand } from '../cli-command.js';
 import { EnvironmentError, InputFileError, OptionsError, ServerStartError, TsloadError } from '../errors.js';
+import { loadZone, lowerName } from '../protocols/dns/zone/index.js';
 import { probe } from './probe.js';
 import { SERVERS } from './servers.js';
 import type { ServerContext, TargetName } from './servers.js';
@@ -95,18 +96,6 @@ export function readTargets(): TargetStatus[] {
     targets.push({ ...record, alive: isAlive(record.pid, record.startTime) });
   }
   return targets;
-}
-
-/** The zone's origin: its first $ORIGIN, else the owner of an SOA record written as an absolute name. */
-export function zoneOrigin(text: string): string | undefined {
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/;.*/, '');
-    const origin = /^\$ORIGIN\s+(\S+)/i.exec(line);
-    if (origin) return origin[1]!.replace(/\.$/, '').toLowerCase();
-    const soa = /^(\S+\.)\s.*\bSOA\b/i.exec(line);
-    if (soa) return soa[1]!.replace(/\.$/, '').toLowerCase();
-  }
-  return undefined;
 }
 
 function unprivilegedUser(): { user: string; group: string } {
@@ -202,14 +191,8 @@ export async function startTarget(name: TargetName, options: StartOptions, ip: s
     record.root = context.www;
   } else {
     const zone = resolve(options.zone ?? join(FIXTURES_DIR, 'test.zone'));
-    let text: string;
-    try {
-      text = readFileSync(zone, 'utf8');
-    } catch (error) {
-      throw new InputFileError(zone, undefined, `cannot read zone file: ${(error as Error).message}`);
-    }
-    const origin = options.origin?.replace(/\.$/, '').toLowerCase() ?? zoneOrigin(text);
-    if (origin === undefined) throw new InputFileError(zone, undefined, 'cannot tell the zone origin: add $ORIGIN or pass an origin');
+    // The zone reader finds the origin as the servers will ($ORIGIN, the SOA owner), and rejects a zone they would refuse.
+    const origin = lowerName(loadZone(zone, options.origin === undefined ? {} : { origin: options.origin }).origin);
     // The servers read a private copy: none of them can then write to (or lock) the user's file.
     context.zoneFile = join(dir, 'zone.db');
     cpSync(zone, context.zoneFile);

@@ -1,6 +1,6 @@
 /**
- * DNS over UDP driver (dnsperf/resperf style) and the wire helpers shared with
- * the built-in DNS target.
+ * DNS over UDP driver (dnsperf/resperf style). Names, types and RCODEs come
+ * from the DNS library (types.ts, wire.ts), which the built-in server uses too.
  *
  * Per socket the 16-bit ID space is a FIFO of free IDs: an ID returns to the
  * tail when its query is answered or times out, so it is reused only after
@@ -10,7 +10,6 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Failure } from '../../engine/driver.js';
@@ -19,11 +18,15 @@ import { ShareWalk } from '../../engine/segment.js';
 import type { DnsCounters } from './counters.js';
 import { socketFailure } from '../failures.js';
 import { OptionsError, TargetUnreachableError } from '../../errors.js';
+import { formatEndpoint } from '../../util/endpoint.js';
+import type { Query } from './queries.js';
+import { typeCode } from './types.js';
+import { extendedRcode, nameToWire, sameQuestion, skipName } from './wire.js';
 
-export interface DnsQuery {
-  name: string;
-  type: string;
-}
+// Modules written against the driver's old exports (transports beside it) keep compiling.
+
+/** One query: the same shape query files and zone mixes produce. */
+export type DnsQuery = Query;
 
 export interface DnsDriverOptions {
   server: string;
@@ -42,91 +45,6 @@ export interface DnsDriverOptions {
 /** EDNS size used when DO is asked for without a size (the DNS flag day 2020 value). */
 export const DEFAULT_EDNS_SIZE = 1232;
 
-// ---------------------------------------------------------------------------
-// Wire helpers (also used by src/targets/dns.ts)
-
-const packetTypes = createRequire(import.meta.url)('dns-packet/types.js') as {
-  toType(name: string): number;
-};
-
-/** RR type mnemonic or `TYPEnnn` (case-insensitive) → number. Throws on an unknown name. */
-export function typeCode(name: string): number {
-  const generic = /^TYPE(\d{1,5})$/i.exec(name);
-  if (generic) {
-    const n = Number(generic[1]);
-    if (n <= 0xffff) return n;
-  } else {
-    const n = packetTypes.toType(name);
-    if (n !== 0) return n;
-  }
-  throw new Error(`unknown RR type '${name}'`);
-}
-
-/** Class mnemonic or `CLASSnnn` → number. */
-export function classCode(name: string): number {
-  switch (name.toUpperCase()) {
-    case 'IN':
-      return 1;
-    case 'CS':
-      return 2;
-    case 'CH':
-      return 3;
-    case 'HS':
-      return 4;
-    case 'ANY':
-      return 255;
-  }
-  const generic = /^CLASS(\d{1,5})$/i.exec(name);
-  if (generic && Number(generic[1]) <= 0xffff) return Number(generic[1]);
-  throw new Error(`unknown RR class '${name}'`);
-}
-
-const textEncoder = new TextEncoder();
-
-/**
- * Presentation name → uncompressed wire name. Accepts an optional trailing dot
- * and the master-file escapes `\.` `\\` `\DDD`; '' and '.' are the root.
- */
-export function nameToWire(name: string): Buffer {
-  if (name === '' || name === '.') return Buffer.from([0]);
-  const out: number[] = [];
-  let label: number[] = [];
-  const flush = (): void => {
-    if (label.length === 0) throw new Error(`empty label in name '${name}'`);
-    if (label.length > 63) throw new Error(`label longer than 63 bytes in name '${name}'`);
-    out.push(label.length, ...label);
-    label = [];
-  };
-  for (let i = 0; i < name.length; ) {
-    const c = name.charCodeAt(i);
-    if (c === 0x2e) {
-      flush();
-      i++;
-      continue;
-    }
-    if (c === 0x5c) {
-      const ddd = /^\d{3}/.exec(name.slice(i + 1, i + 4));
-      if (ddd) {
-        const v = Number(ddd[0]);
-        if (v > 255) throw new Error(`bad escape \\${ddd[0]} in name '${name}'`);
-        label.push(v);
-        i += 4;
-        continue;
-      }
-      i++;
-      if (i >= name.length) throw new Error(`dangling backslash in name '${name}'`);
-    }
-    const cp = name.codePointAt(i) ?? 0;
-    const ch = String.fromCodePoint(cp);
-    for (const b of textEncoder.encode(ch)) label.push(b);
-    i += ch.length;
-  }
-  if (label.length > 0) flush(); // no trailing dot
-  out.push(0);
-  if (out.length > 255) throw new Error(`name longer than 255 bytes: '${name}'`);
-  return Buffer.from(out);
-}
-
 /** Encode one query (ID 0). The question ends at 12 + qname + 4; an OPT record may follow. */
 export function encodeQuery(
   q: DnsQuery,
@@ -134,6 +52,7 @@ export function encodeQuery(
 ): Buffer {
   const qname = nameToWire(q.name.trim());
   const qtype = typeCode(q.type.trim());
+  if (qtype === undefined) throw new Error(`unknown RR type '${q.type.trim()}'`);
   const edns = flags.edns !== undefined || flags.dnssec;
   const buf = Buffer.alloc(12 + qname.length + 4 + (edns ? 11 : 0));
   buf[2] = flags.recursionDesired ? 0x01 : 0x00;
@@ -152,67 +71,6 @@ export function encodeQuery(
     buf.writeUInt16BE(0, o + 9); // RDLEN
   }
   return buf;
-}
-
-const RCODE_NAMES: Record<number, string> = {
-  0: 'NOERROR',
-  1: 'FORMERR',
-  2: 'SERVFAIL',
-  3: 'NXDOMAIN',
-  4: 'NOTIMP',
-  5: 'REFUSED',
-  6: 'YXDOMAIN',
-  7: 'YXRRSET',
-  8: 'NXRRSET',
-  9: 'NOTAUTH',
-  10: 'NOTZONE',
-  11: 'DSOTYPENI',
-  16: 'BADVERS',
-  17: 'BADKEY',
-  18: 'BADTIME',
-  19: 'BADMODE',
-  20: 'BADNAME',
-  21: 'BADALG',
-  22: 'BADTRUNC',
-  23: 'BADCOOKIE',
-};
-
-/** IANA RCODE mnemonic, `RCODE<n>` for unassigned values. */
-export function rcodeName(code: number): string {
-  return RCODE_NAMES[code] ?? `RCODE${code}`;
-}
-
-/** Offset just past the (possibly compressed) name at `off`, or -1 if malformed. */
-export function skipName(msg: Buffer, off: number): number {
-  for (;;) {
-    if (off >= msg.length) return -1;
-    const len = msg[off]!;
-    if (len === 0) return off + 1;
-    if ((len & 0xc0) === 0xc0) return off + 2 <= msg.length ? off + 2 : -1;
-    if ((len & 0xc0) !== 0) return -1;
-    off += len + 1;
-  }
-}
-
-/**
- * Upper 8 bits of the RCODE from the OPT record of `msg` (RFC 6891 extended
- * RCODE), scanning from `off` (just past the question section); 0 if none.
- */
-function extendedRcode(msg: Buffer, off: number): number {
-  const records = ((msg[6]! << 8) | msg[7]!) + ((msg[8]! << 8) | msg[9]!) + ((msg[10]! << 8) | msg[11]!);
-  const additionalFrom = records - ((msg[10]! << 8) | msg[11]!);
-  for (let r = 0; r < records; r++) {
-    off = skipName(msg, off);
-    if (off < 0 || off + 10 > msg.length) return 0;
-    if (r >= additionalFrom && msg[off] === 0 && msg[off + 1] === 41) return msg[off + 4]!;
-    off += 10 + ((msg[off + 8]! << 8) | msg[off + 9]!);
-  }
-  return 0;
-}
-
-/** 'host:port', bracketing IPv6 literals. */
-export function hostPort(host: string, port: number): string {
-  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 // ---------------------------------------------------------------------------
@@ -424,29 +282,6 @@ export async function createDriver(
     s.returnId(id);
   }
 
-  /** True if msg's question is query q's (name case-insensitively, type, class). */
-  function sameQuestion(msg: Buffer, q: number): boolean {
-    const qd = (msg[4]! << 8) | msg[5]!;
-    // Error replies (FORMERR, NOTIMP…) may legitimately carry no question (RFC 1035
-    // does not require it); refusing them would turn a server's answer into a fake loss.
-    if (qd === 0) return (msg[3]! & 0x0f) !== 0;
-    if (qd !== 1) return false;
-    const wire = wires[q]!;
-    const end = questionEnd[q]!;
-    if (msg.length < end) return false;
-    const nameEnd = end - 4;
-    for (let i = 12; i < nameEnd; i++) {
-      const a = msg[i]!;
-      const b = wire[i]!;
-      if (a !== b) {
-        const la = a | 0x20;
-        if (la !== (b | 0x20) || la < 0x61 || la > 0x7a) return false;
-      }
-    }
-    for (let i = nameEnd; i < end; i++) if (msg[i] !== wire[i]) return false;
-    return true;
-  }
-
   function onMessage(s: IdSocket, msg: Buffer): void {
     if (closed) return;
     bytesReceived += msg.length;
@@ -456,7 +291,7 @@ export async function createDriver(
     }
     const id = (msg[0]! << 8) | msg[1]!;
     const state = s.state[id]!;
-    if (state === ID_FREE || !sameQuestion(msg, s.query[id]!)) {
+    if (state === ID_FREE || !sameQuestion(msg, 0, msg.length, wires[s.query[id]!]!, 0, questionEnd[s.query[id]!]!)) {
       unexpected++;
       return;
     }
@@ -623,7 +458,7 @@ export async function probeDns(
   query: DnsQuery,
   timeoutMs: number,
 ): Promise<void> {
-  const target = hostPort(server, port);
+  const target = formatEndpoint(server, port);
   let wire: Buffer;
   try {
     wire = encodeQuery(query, { recursionDesired: false, dnssec: false });

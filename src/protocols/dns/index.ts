@@ -13,11 +13,12 @@ import { TargetUnreachableError, TsloadError } from '../../errors.js';
 import { formatEndpoint, parseEndpoint, type Endpoint } from '../../util/endpoint.js';
 import { perItem, type Protocol, type ProtocolStep, type StepContext } from '../protocol.js';
 import { DNS_COUNTERS, DNS_OPTIONAL_COUNTERS, type DnsCounters } from './counters.js';
-import { checkDnsQueries, rcodeName, type DnsDriverOptions } from './driver.js';
+import { checkDnsQueries, type DnsDriverOptions } from './driver.js';
+import { rcodeName } from './types.js';
 import { checkTransport, probeTransport, streamCounts, type DnsTransport, type DnsTransportOptions } from './transport.js';
 import type { TlsSettings } from '../tls.js';
 import { buildQueryMix, loadQueryFile, type Query } from './queries.js';
-import { loadZone } from './zone.js';
+import { loadZone } from './zone/index.js';
 
 export interface DnsOptions extends CommonOptions, DnsTransportOptions {
   /** host[:port] (default port 53). Without one, tsload serves `zone` with its built-in server in a child process. */

@@ -2,15 +2,15 @@
  * DNS query lists: dnsperf/queryperf data files (read and write) and a query
  * mix built from a zone.
  *
- * Names follow the record-name form of dns-zone.ts: absolute, no trailing
+ * Names follow the record-name form of zone/names.ts: absolute, no trailing
  * dot, the root is '.', a dot inside a label is `\.`. Types are dns-packet's
  * names, or 'TYPEnnn' for numbers dns-packet does not name (pass
  * `packetTypeName(type)` to dns-packet, which encodes unknown names as 0).
  */
 import { readFileSync } from 'node:fs';
 import { InputFileError, OptionsError } from '../../errors.js';
-import { NameSyntaxError, formatDomainName, isAtOrBelow, lowerName, parseDomainName, parseTypeName, splitName } from './zone.js';
-import type { Zone } from './zone.js';
+import { NameSyntaxError, formatDomainName, isAtOrBelow, lowerName, parseDomainName, parseTypeName, splitName } from './zone/index.js';
+import type { Zone } from './zone/index.js';
 import { mulberry32 } from '../../util/random.js';
 
 export interface Query {
@@ -41,7 +41,8 @@ function fields(line: string): string[] {
 /**
  * Parse a dnsperf/queryperf data file: `name type` per line. Blank lines,
  * lines starting with ';' (comments) and with '#' (queryperf directives)
- * are skipped; a trailing `; comment` after the two fields is allowed.
+ * are skipped (a name that begins with '#' is written `\#`, see
+ * formatQueryFile); a trailing `; comment` after the two fields is allowed.
  * Names are absolute whether or not they end in a dot.
  */
 export function parseQueryFile(text: string, file = '<string>'): Query[] {
@@ -82,9 +83,14 @@ export function loadQueryFile(path: string): Query[] {
 export function formatQueryFile(queries: readonly Query[]): string {
   let out = '';
   for (const q of queries) {
-    const name = formatDomainName(q.name);
+    const text = formatDomainName(q.name);
     // dnsperf data files conventionally omit the trailing dot; the root stays '.'.
-    out += `${name === '.' ? name : name.slice(0, -1)} ${q.type}\n`;
+    const name = text === '.' ? text : text.slice(0, -1);
+    // A line that begins with '#' is a comment (a queryperf directive) to every
+    // reader of these files, ours included; `\#` is the same name to all of them
+    // (dnsperf's and BIND's name parsers resolve the escape), so an owner such
+    // as '#hash' survives the round trip.
+    out += `${name.startsWith('#') ? `\\${name}` : name} ${q.type}\n`;
   }
   return out;
 }

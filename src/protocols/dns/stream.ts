@@ -32,7 +32,9 @@ import type { DnsCounters } from './counters.js';
 import { socketFailure } from '../failures.js';
 import { tlsConnectOptions, type TlsSettings } from '../tls.js';
 import { OptionsError, TargetUnreachableError } from '../../errors.js';
-import { encodeQuery, Fifo, hostPort, skipName, sweepInterval, type DnsDriverOptions, type DnsQuery } from './driver.js';
+import { encodeQuery, Fifo, sweepInterval, type DnsDriverOptions, type DnsQuery } from './driver.js';
+import { extendedRcode, sameQuestion, skipName } from './wire.js';
+import { formatEndpoint } from '../../util/endpoint.js';
 
 export type StreamTransport = 'tcp' | 'tls';
 
@@ -108,41 +110,6 @@ class Connection {
   }
 }
 
-/** True if the message at msg[base…base+len) asks wire's question (wire is framed: its message starts at 2). */
-function sameQuestionAt(msg: Buffer, base: number, len: number, wire: Buffer, end: number): boolean {
-  const qd = (msg[base + 4]! << 8) | msg[base + 5]!;
-  // Error replies (FORMERR, NOTIMP…) may carry no question (see the UDP driver).
-  if (qd === 0) return (msg[base + 3]! & 0x0f) !== 0;
-  if (qd !== 1 || len < end - 2) return false;
-  const nameEnd = end - 4;
-  const shift = base - 2;
-  for (let i = 14; i < nameEnd; i++) {
-    const a = msg[i + shift]!;
-    const b = wire[i]!;
-    if (a !== b) {
-      const la = a | 0x20;
-      if (la !== (b | 0x20) || la < 0x61 || la > 0x7a) return false;
-    }
-  }
-  for (let i = nameEnd; i < end; i++) if (msg[i + shift] !== wire[i]) return false;
-  return true;
-}
-
-/** Upper 8 bits of the RCODE from the OPT record (RFC 6891), scanning from `off`; 0 if none. */
-function extendedRcodeAt(msg: Buffer, base: number, len: number, off: number): number {
-  const count = (i: number): number => (msg[base + i]! << 8) | msg[base + i + 1]!;
-  const records = count(6) + count(8) + count(10);
-  const additionalFrom = records - count(10);
-  const limit = base + len;
-  for (let r = 0; r < records; r++) {
-    off = skipName(msg, off);
-    if (off < 0 || off + 10 > limit) return 0;
-    if (r >= additionalFrom && msg[off] === 0 && msg[off + 1] === 41) return msg[off + 4]!;
-    off += 10 + ((msg[off + 8]! << 8) | msg[off + 9]!);
-  }
-  return 0;
-}
-
 /** Every query framed for a stream: 2-byte length, then the message (ID at 2–3). The record checked them all in the main thread. */
 function frameQueries(options: DnsDriverOptions): { wires: Buffer[]; questionEnd: Uint16Array } {
   const wires = options.queries.map((q) => {
@@ -211,7 +178,7 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
     const id = (msg[base]! << 8) | msg[base + 1]!;
     const state = c.state[id]!;
     const q = c.query[id]!;
-    if (state === ID_FREE || state === ID_QUEUED || !sameQuestionAt(msg, base, len, wires[q]!, questionEnd[q]!)) {
+    if (state === ID_FREE || state === ID_QUEUED || !sameQuestion(msg, base, len, wires[q]!, 2, questionEnd[q]!)) {
       unexpected++;
       return;
     }
@@ -226,7 +193,7 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
     let rcode = msg[base + 3]! & 0x0f;
     if (ednsOn && ((msg[base + 10]! << 8) | msg[base + 11]!) > 0) {
       const qd = (msg[base + 4]! << 8) | msg[base + 5]!;
-      rcode |= extendedRcodeAt(msg, base, len, qd === 0 ? base + 12 : base + questionEnd[q]! - 2) << 4;
+      rcode |= extendedRcode(msg, qd === 0 ? base + 12 : base + questionEnd[q]! - 2, base, base + len) << 4;
     }
     const token = c.token[id]!;
     c.inflight--;
@@ -568,7 +535,7 @@ export async function probeDnsStream(
   query: DnsQuery,
   timeoutMs: number,
 ): Promise<void> {
-  const target = hostPort(server, port);
+  const target = formatEndpoint(server, port);
   let msg: Buffer;
   try {
     msg = encodeQuery(query, { recursionDesired: false, dnssec: false });
