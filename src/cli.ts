@@ -221,7 +221,7 @@ export function buildProgram(): Command {
           import('./options.js'),
         ]);
         const problems: string[] = [];
-        const queries = dnsQueries(dnsOptions, problems);
+        const queries = dnsQueries({ ...dnsOptions, onNotice: (line) => process.stderr.write(`${line}\n`) }, problems);
         throwIfProblems(problems);
         process.stdout.write(formatQueryFile(queries));
         return;

@@ -1,6 +1,6 @@
 /** runDns end to end: the open-loop engine with the UDP driver against real servers on loopback (and the loop itself, in this thread, where a test must stall it). */
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -149,6 +149,15 @@ describe('open-loop DNS engine', () => {
     expect(queries).toContainEqual({ name: 'www.example.com', type: 'CNAME' });
     const again = await tsload(['dns', '--zone', zoneFile, '--emit-queries', '--seed', '7']);
     expect(again.stdout).toBe(run.stdout);
+  });
+
+  it('says which records of a zone it left out, as named-checkzone leaves them out', async () => {
+    const outside = join(mkdtempSync(join(tmpdir(), 'tsload-zone-')), 'out-of-zone.zone');
+    writeFileSync(outside, `$ORIGIN example.com.\n${readFileSync(new URL('./fixtures/zones/out-of-zone.zone', import.meta.url), 'utf8')}`);
+    const run = await tsload(['dns', '--zone', outside, '--emit-queries']);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/ignored 2 record\(s\) outside example\.com/);
+    expect(parseQueryFile(run.stdout).map((q) => q.name)).not.toContain('www.example.net');
   });
 
   it('serves the zone itself when no --server is given', async () => {

@@ -48,8 +48,12 @@ export type DnsRunOptions = DnsDriverOptions & { transport: DnsTransport; tls?: 
 /** The driver's options but the server, which may be the built-in one. */
 export type DnsChecked = Omit<DnsRunOptions, 'server' | 'port'> & { server: Endpoint | undefined; zone: string | undefined };
 
-/** The query list a DNS run would use: from `queries`, else derived from `zone`. */
-export function dnsQueries(options: Pick<DnsOptions, 'zone' | 'queries' | 'seed' | 'nxRatio'>, problems: string[]): Query[] {
+/**
+ * The query list a DNS run would use: from `queries`, else derived from
+ * `zone`. Records outside the zone's origin are left out, as BIND leaves them
+ * out, and said through `notice`.
+ */
+export function dnsQueries(options: Pick<DnsOptions, 'zone' | 'queries' | 'seed' | 'nxRatio' | 'onNotice'>, problems: string[]): Query[] {
   const seed = options.seed === undefined ? 1 : parseNumber(options.seed, 'seed', problems, { min: 0, max: 2 ** 32 - 1, integer: true });
   const nxRatio = options.nxRatio === undefined ? 0 : parseNumber(options.nxRatio, 'nx-ratio', problems, { min: 0, max: 0.999 });
   if (options.queries !== undefined && options.nxRatio !== undefined) problems.push("--nx-ratio: applies to a zone's query mix, not to --queries");
@@ -61,7 +65,9 @@ export function dnsQueries(options: Pick<DnsOptions, 'zone' | 'queries' | 'seed'
     }
     if (options.zone !== undefined) {
       if (problems.length > 0) return [];
-      return buildQueryMix(loadZone(options.zone), { seed, nxRatio });
+      const zone = loadZone(options.zone);
+      if (zone.outOfZone !== undefined) options.onNotice?.(`tsload: ${options.zone}: ignored ${zone.outOfZone} record(s) outside ${zone.origin} (as named-checkzone does)`);
+      return buildQueryMix(zone, { seed, nxRatio });
     }
   } catch (error) {
     if (!(error instanceof TsloadError)) throw error;
