@@ -264,8 +264,14 @@ describe.skipIf(skipReason !== undefined)('testbed (root)', () => {
 
   it('cleans up after a failed start and after down with a target running', async () => {
     await up();
+    // A zone tsload cannot read is refused before any server starts, with file:line.
+    const unreadable = join(STATE_DIR, 'unreadable.zone');
+    writeFileSync(unreadable, '$ORIGIN example.com.\n@ IN SOA ns1 hostmaster 1 7200\nwww IN A 300.1.2.3\n');
+    await expect(start('nsd', { zone: unreadable })).rejects.toThrow(/unreadable\.zone:2:/);
+    expect((await status()).targets).toEqual([]);
+    // One that BIND (and tsload) read but NSD 4.6 does not (it has no NINFO): NSD itself fails to start.
     const broken = join(STATE_DIR, 'broken.zone');
-    writeFileSync(broken, '$ORIGIN example.com.\n@ IN SOA ns1 hostmaster 1 7200\nwww IN A 300.1.2.3\n');
+    writeFileSync(broken, '$ORIGIN example.com.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nx NINFO "a"\n');
     const failed = start('nsd', { zone: broken });
     await expect(failed).rejects.toThrow(ServerStartError);
     await expect(failed).rejects.toThrow(/zone/);
