@@ -9,6 +9,7 @@
  *   …run a generator in the client host (testbed.clientCommand) at nginx.endpoint…
  *   await testbed.down();
  */
+import type { ProtocolName } from '../protocols/index.js';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvironmentError, OptionsError } from '../errors.js';
@@ -195,7 +196,7 @@ export async function defaultHttpsTarget(): Promise<{ endpoint: string; ca: stri
 }
 
 /** The running target of a protocol, as a generator addresses it: 'http://198.18.0.2/' or '198.18.0.2:53'. */
-export async function defaultTarget(protocol: 'http' | 'dns'): Promise<string | undefined> {
+export async function defaultTarget(protocol: ProtocolName): Promise<string | undefined> {
   const target = readTargets().find((t) => t.alive && t.protocol === protocol);
   return target === undefined ? undefined : endpointFor(protocol, target.port);
 }

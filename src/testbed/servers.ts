@@ -16,6 +16,7 @@
  *   which refuses root and runs its children as www-data (or nobody): the
  *   document root must be world-readable for it.
  */
+import type { ProtocolName } from '../protocols/index.js';
 // The names are here, not in targets.ts, because SERVERS is keyed by them and targets.ts imports SERVERS.
 export const TARGET_NAMES = ['builtin-http', 'nginx', 'apache', 'lighttpd', 'builtin-dns', 'bind', 'nsd', 'knot'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
@@ -44,7 +45,7 @@ export interface ServerContext {
 }
 
 export interface ServerDefinition {
-  protocol: 'http' | 'dns';
+  protocol: ProtocolName;
   /** DNS: serves DNS over TLS on ServerContext.tlsPort (every DNS target serves TCP on its UDP port). */
   tls?: boolean;
   /** Binary name looked up on PATH and in the sbin directories; undefined for the built-in targets. */

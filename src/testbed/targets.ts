@@ -4,6 +4,7 @@
  * `target.json` (its pid and start time: the record `status`, `stop` and
  * `down` trust) and `log` (its stdout and stderr).
  */
+import type { ProtocolName } from '../protocols/index.js';
 import { spawn } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -31,7 +32,7 @@ export interface StartOptions {
 
 export interface RunningTarget {
   name: TargetName;
-  protocol: 'http' | 'dns';
+  protocol: ProtocolName;
   pid: number;
   /** /proc start time of pid: guards against acting on a reused pid. */
   startTime: number;
@@ -60,7 +61,7 @@ export interface TargetStatus extends RunningTarget {
 }
 
 const RECORD = 'target.json';
-const PORTS = { http: 80, dns: 53 } as const;
+const PORTS: Record<ProtocolName, number> = { http: 80, dns: 53 };
 const TLS_PORT = 853;
 const HTTPS_PORT = 443;
 
@@ -82,7 +83,7 @@ async function testbedCertificate(): Promise<{ cert: string; key: string }> {
   return { cert: TLS_CERT, key: TLS_KEY };
 }
 
-export function endpointFor(protocol: 'http' | 'dns', port: number): string {
+export function endpointFor(protocol: ProtocolName, port: number): string {
   return protocol === 'http' ? `http://${SERVER.address}${port === 80 ? '' : `:${port}`}/` : `${SERVER.address}:${port}`;
 }
 
