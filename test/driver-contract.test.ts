@@ -11,12 +11,19 @@
  * options for a port nothing listens on; `okCode` is the reply code of every
  * request `options` sends; `refusedCodes` the outcomes a request to a closed
  * port may have, and `refusedCounter` the counter that counts refusals where
- * they reach the socket rather than a request (UDP). Every case then runs for the row. Helpers for TCP and UDP
- * listeners are below; bench/lib.ts and test/servers.ts start real servers.
+ * they reach the socket rather than a request (UDP); `moves` the counters its
+ * traffic must move, for what its name says it speaks (HTTP/2, TLS). Every
+ * case then runs for the row. Helpers for TCP, TLS, HTTP/2 and UDP listeners
+ * are below; bench/lib.ts and test/servers.ts start real servers. A row's `silent` listener speaks the row's transport up to the
+ * point where the answer would come (TLS: the handshake; HTTP/2: the
+ * connection preface and SETTINGS), so its timeouts are of requests written,
+ * not of a transport that never came up.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
-import { createServer as createNetServer, type Socket } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { createSecureServer as createH2Server, createServer as createH2cServer, type Http2Session } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Failure, type Driver, type DriverModule } from '../src/engine/driver.js';
 import { Share } from '../src/engine/segment.js';
@@ -24,12 +31,16 @@ import * as httpDriver from '../src/protocols/http/driver.js';
 import type { HttpClient, HttpDriverOptions } from '../src/protocols/http/driver.js';
 import * as dnsDriver from '../src/protocols/dns/driver.js';
 import type { DnsDriverOptions } from '../src/protocols/dns/driver.js';
+import * as dnsStreamDriver from '../src/protocols/dns/stream.js';
+import type { StreamDriverOptions, StreamTransport } from '../src/protocols/dns/stream.js';
+import { checkTls, type TlsSettings } from '../src/protocols/tls.js';
 import { buildQueryMix } from '../src/protocols/dns/queries.js';
 import { loadZone } from '../src/protocols/dns/zone/index.js';
 import { startHttpTarget } from '../src/targets/http.js';
 import { startDnsTarget } from '../src/targets/dns.js';
 import { runCleanups } from '../bench/lib.js';
 import { closeServer, listenLoopback } from './loopback.js';
+import { TEST_CA, TEST_CERT, TEST_KEY } from './tls-fixtures.js';
 import { NGINX, NSD, startNginx, startNsd } from './servers.js';
 
 interface Listening {
@@ -50,6 +61,8 @@ interface Row {
   refusedCodes: readonly number[];
   /** A counter that must count the refusals, where they reach the socket rather than a request (datagrams). */
   refusedCounter?: string;
+  /** Counters that traffic to `start`'s server must move: what the row's name says it speaks (HTTP/2, TLS), so a fallback does not pass as the row. */
+  moves?: readonly string[];
 }
 
 // ---------------------------------------------------------------------------
@@ -72,6 +85,52 @@ async function silentTcp(): Promise<{ port: number; stop: () => Promise<void> }>
       await closeServer(server);
     },
   };
+}
+
+const CERT = readFileSync(TEST_CERT, 'utf8');
+const KEY = readFileSync(TEST_KEY, 'utf8');
+/** The test certificate (test/fixtures/tls) verified against its CA, as a user's --ca gives it. */
+const VERIFIED: TlsSettings = checkTls({ ca: TEST_CA }, []);
+
+/** Listens on loopback; stop() destroys what `live` holds open, then closes. */
+async function listening(server: NetServer, live: Set<{ destroy(): void }>): Promise<{ port: number; stop: () => Promise<void> }> {
+  const port = await listenLoopback(server);
+  return {
+    port,
+    stop: async () => {
+      for (const s of live) s.destroy();
+      await closeServer(server);
+    },
+  };
+}
+
+/** Completes TLS handshakes (with `alpn` offered, if given) and reads what comes, never answering. */
+async function silentTls(alpn?: string[]): Promise<{ port: number; stop: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createTlsServer({ cert: CERT, key: KEY, ...(alpn === undefined ? {} : { ALPNProtocols: alpn }) }, (s) => {
+    sockets.add(s);
+    s.on('data', () => {});
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+  });
+  return listening(server, sockets);
+}
+
+/**
+ * An HTTP/2 server (over TLS with ALPN h2, or h2c) that sends its SETTINGS,
+ * takes streams and never answers one: a client that waits for the server's
+ * preface before it writes still writes here.
+ */
+async function silentH2(tls: boolean): Promise<{ port: number; stop: () => Promise<void> }> {
+  const sessions = new Set<Http2Session>();
+  const server = tls ? createH2Server({ cert: CERT, key: KEY }) : createH2cServer();
+  server.on('session', (session: Http2Session) => {
+    sessions.add(session);
+    session.on('error', () => {});
+    session.on('close', () => sessions.delete(session));
+  });
+  server.on('stream', (stream) => stream.on('error', () => {}));
+  return listening(server as unknown as NetServer, sessions);
 }
 
 /** Takes datagrams and never answers. */
@@ -128,6 +187,49 @@ function httpRow(client: HttpClient, server: 'tsload' | 'nginx'): Row {
   };
 }
 
+/**
+ * HTTPS and HTTP/2 (test/http-transports.ts has the same clients × transports
+ * × servers for what only they have): `https` is HTTP/1.1 over TLS, which
+ * only undici speaks; `h2` offers h2 by ALPN; `h2c` is HTTP/2 with prior
+ * knowledge over cleartext, which only the built-in target serves (nginx's
+ * cleartext listener in bench/lib.ts speaks HTTP/1.1).
+ */
+type HttpTransport = 'https' | 'h2' | 'h2c';
+
+function httpTransportOptions(url: string, client: HttpClient, transport: HttpTransport): HttpDriverOptions {
+  return {
+    ...httpOptions(url, client),
+    ...(transport === 'h2c' ? {} : { tls: VERIFIED }),
+    ...(transport === 'https' ? {} : { http2: true, streams: 8 }),
+  };
+}
+
+function httpTransportRow(client: HttpClient, transport: HttpTransport, server: 'tsload' | 'nginx'): Row {
+  const scheme = transport === 'h2c' ? 'http' : 'https';
+  const what = { https: 'HTTPS (HTTP/1.1)', h2: 'HTTP/2 over TLS (ALPN h2)', h2c: 'HTTP/2 over cleartext (h2c)' }[transport];
+  return {
+    name: `${what} ${client} client → ${server === 'tsload' ? 'built-in target' : 'nginx'}`,
+    driver: httpDriver,
+    ...(server === 'nginx' ? { needs: NGINX } : {}),
+    start: async () => {
+      if (server === 'tsload') {
+        const target = await startHttpTarget(transport === 'h2c' ? { h2c: true } : { tls: { cert: CERT, key: KEY } });
+        return { options: httpTransportOptions(`${target.url}/index.html`, client, transport), stop: () => target.close() };
+      }
+      const nginx = await startNginx({ tls: true });
+      return nginx && { options: httpTransportOptions(nginx.https!.url, client, transport), stop: () => nginx.server.stop() };
+    },
+    silent: async () => {
+      const s = transport === 'https' ? await silentTls(['http/1.1']) : await silentH2(transport === 'h2');
+      return { options: httpTransportOptions(`${scheme}://127.0.0.1:${s.port}/`, client, transport), stop: s.stop };
+    },
+    refused: async () => httpTransportOptions(`${scheme}://127.0.0.1:${await closedTcpPort()}/`, client, transport),
+    okCode: 200,
+    refusedCodes: [Failure.connrefused],
+    moves: [transport === 'https' ? 'h1Connections' : 'h2Connections', ...(transport === 'h2c' ? [] : ['tlsHandshakes'])],
+  };
+}
+
 const zone = loadZone(new URL('../fixtures/test.zone', import.meta.url).pathname);
 
 function dnsOptions(port: number): DnsDriverOptions {
@@ -162,7 +264,40 @@ function dnsUdpRow(server: 'tsload' | 'nsd'): Row {
   };
 }
 
-const rows: Row[] = [httpRow('native', 'tsload'), httpRow('undici', 'tsload'), httpRow('native', 'nginx'), httpRow('undici', 'nginx'), dnsUdpRow('tsload'), dnsUdpRow('nsd')];
+function dnsStreamOptions(port: number, transport: StreamTransport): StreamDriverOptions {
+  return { ...dnsOptions(port), transport, ...(transport === 'tls' ? { tls: VERIFIED } : {}) };
+}
+
+function dnsStreamRow(transport: StreamTransport, server: 'tsload' | 'nsd'): Row {
+  return {
+    name: `DNS over ${transport.toUpperCase()} → ${server === 'tsload' ? 'built-in server' : 'NSD'}`,
+    driver: dnsStreamDriver as DriverModule<unknown>,
+    ...(server === 'nsd' ? { needs: NSD } : {}),
+    start: async () => {
+      if (server === 'tsload') {
+        const target = await startDnsTarget({ zones: [zone], ...(transport === 'tls' ? { tls: { cert: CERT, key: KEY, host: '127.0.0.1', port: 0 } } : {}) });
+        return { options: dnsStreamOptions(transport === 'tls' ? target.tlsPort! : target.port, transport), stop: () => target.close() };
+      }
+      const nsd = await startNsd({ tls: transport === 'tls' });
+      return nsd && { options: dnsStreamOptions(transport === 'tls' ? nsd.tlsPort! : nsd.port, transport), stop: () => nsd.server.stop() };
+    },
+    silent: async () => {
+      const s = transport === 'tls' ? await silentTls() : await silentTcp();
+      return { options: dnsStreamOptions(s.port, transport), stop: s.stop };
+    },
+    refused: async () => dnsStreamOptions(await closedTcpPort(), transport),
+    okCode: 0,
+    // A stream has a connection to refuse: every query waiting for it fails with the refusal.
+    refusedCodes: [Failure.connrefused],
+    moves: ['connections', ...(transport === 'tls' ? ['tlsHandshakes'] : [])],
+  };
+}
+
+const rows: Row[] = [httpRow('native', 'tsload'), httpRow('undici', 'tsload'), httpRow('native', 'nginx'), httpRow('undici', 'nginx'), dnsUdpRow('tsload'), dnsUdpRow('nsd'),
+  httpTransportRow('undici', 'https', 'tsload'), httpTransportRow('undici', 'https', 'nginx'),
+  ...(['native', 'undici'] as const).flatMap((c) => [httpTransportRow(c, 'h2', 'tsload'), httpTransportRow(c, 'h2c', 'tsload'), httpTransportRow(c, 'h2', 'nginx')]),
+  dnsStreamRow('tcp', 'tsload'), dnsStreamRow('tcp', 'nsd'), dnsStreamRow('tls', 'tsload'), dnsStreamRow('tls', 'nsd'),
+];
 
 // ---------------------------------------------------------------------------
 // The cases
@@ -380,6 +515,7 @@ for (const row of rows) {
       for (const [key, value] of Object.entries(first)) expect(second[key], key).toBeGreaterThanOrEqual(value);
       // Traffic moves at least one of them.
       expect(Object.entries(second).some(([key, value]) => value > (first[key] ?? 0))).toBe(true);
+      for (const key of row.moves ?? []) expect(second[key] ?? 0, `${key}, which this row's traffic must move`).toBeGreaterThan(first[key] ?? 0);
       await r.close();
     });
   });

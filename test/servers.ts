@@ -15,9 +15,10 @@ import { TEST_CA, TEST_CERT, TEST_KEY } from './tls-fixtures.js';
 export const NGINX = '/usr/sbin/nginx';
 export const NSD = '/usr/sbin/nsd';
 
-/** nginx as the benchmarks run it (bench/lib.ts), serving fixtures/www; undefined if it is not installed. */
-export async function startNginx(): Promise<Nginx | undefined> {
-  return existsSync(NGINX) ? startNginxServer() : undefined;
+/** nginx as the benchmarks run it (bench/lib.ts), serving fixtures/www, with `tls` also HTTPS and h2 with the test certificate; undefined if it is not installed. */
+export async function startNginx(o: { tls?: boolean } = {}): Promise<Nginx | undefined> {
+  if (!existsSync(NGINX)) return undefined;
+  return startNginxServer(o.tls === true ? { tls: { cert: TEST_CERT, key: TEST_KEY } } : {});
 }
 
 export interface Nsd {
