@@ -5,11 +5,8 @@
  * streams have: answers out of order, framing split across reads, a server
  * that closes connections, and certificate verification.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Failure, type Completion, type Driver, type DriverContext } from '../src/engine/driver.js';
 import { Share } from '../src/engine/segment.js';
@@ -23,6 +20,8 @@ import { TargetUnreachableError } from '../src/errors.js';
 import { startDnsTarget, type DnsTarget } from '../src/targets/dns.js';
 import { runDns } from '../src/run.js';
 import { closeServer, listenLoopback } from './loopback.js';
+import { startNsd, type Nsd } from './servers.js';
+import { runCleanups } from '../bench/lib.js';
 import { TEST_CA, TEST_CERT, TEST_KEY } from './tls-fixtures.js';
 
 const ZONE = `$ORIGIN example.com.
@@ -105,7 +104,7 @@ async function closedLoop(driver: Driver, rec: Recorder, inflight: number, total
 }
 
 // ---------------------------------------------------------------------------
-// Servers: the built-in one and NSD, each on UDP, TCP and TLS.
+// Servers: the built-in one and NSD (test/servers.ts), each on UDP, TCP and TLS.
 
 interface Ports {
   udp: number;
@@ -118,69 +117,6 @@ async function freePort(): Promise<number> {
   const port = await listenLoopback(server);
   await closeServer(server);
   return port;
-}
-
-interface Nsd {
-  ports: Ports;
-  stop(): Promise<void>;
-}
-
-/** NSD on 127.0.0.1 with a temp config: plain DNS on one port, TLS on another (NSD serves TLS on the ip-address whose port is tls-port). */
-async function startNsd(zoneText: string): Promise<Nsd> {
-  const dir = mkdtempSync(join(tmpdir(), 'tsload-nsd-'));
-  writeFileSync(join(dir, 'zone'), zoneText);
-  const [plain, tls] = [await freePort(), await freePort()];
-  writeFileSync(
-    join(dir, 'nsd.conf'),
-    `server:
-  ip-address: 127.0.0.1@${plain}
-  ip-address: 127.0.0.1@${tls}
-  tls-port: ${tls}
-  tls-service-key: "${TEST_KEY}"
-  tls-service-pem: "${TEST_CERT}"
-  do-ip6: no
-  server-count: 1
-  username: ""
-  chroot: ""
-  database: ""
-  zonesdir: "${dir}"
-  pidfile: "${dir}/nsd.pid"
-  xfrdfile: "${dir}/xfrd.state"
-  zonelistfile: "${dir}/zone.list"
-  xfrdir: "${dir}"
-  logfile: "${dir}/log"
-  verbosity: 1
-  rrl-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: example.com
-  zonefile: zone
-`,
-  );
-  const child: ChildProcess = spawn('/usr/sbin/nsd', ['-d', '-c', join(dir, 'nsd.conf')], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    child.kill('SIGTERM');
-    await Promise.race([exited, sleep(5000)]);
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      await probeDnsStream('tls', '127.0.0.1', tls, VERIFIED, QUERIES[1]!, 500);
-      await probeDnsStream('tcp', '127.0.0.1', plain, undefined, QUERIES[1]!, 500);
-      break;
-    } catch (error) {
-      if (Date.now() > deadline || child.exitCode !== null) {
-        const log = existsSync(join(dir, 'log')) ? readFileSync(join(dir, 'log'), 'utf8') : '';
-        await stop();
-        throw new Error(`nsd did not start: ${(error as Error).message}\n${log}`);
-      }
-      await sleep(100);
-    }
-  }
-  return { ports: { udp: plain, tcp: plain, tls }, stop };
 }
 
 const TRANSPORTS: Transport[] = ['udp', 'tcp', 'tls'];
@@ -196,8 +132,9 @@ describe.each([
   beforeAll(async () => {
     if (real) {
       if (!haveNsd) return;
-      nsd = await startNsd(ZONE);
-      ports = nsd.ports;
+      nsd = await startNsd({ zoneText: ZONE, tls: true });
+      if (nsd === undefined) throw new Error('nsd did not start');
+      ports = { udp: nsd.port, tcp: nsd.port, tls: nsd.tlsPort! };
     } else {
       builtin = await startDnsTarget({ zones: [parseZone(ZONE, { file: 'test.zone', origin: 'example.com' })], tls: { cert: readFileSync(TEST_CERT, 'utf8'), key: readFileSync(TEST_KEY, 'utf8'), host: '127.0.0.1', port: 0 } });
       ports = { udp: builtin.port, tcp: builtin.port, tls: builtin.tlsPort! };
@@ -205,7 +142,9 @@ describe.each([
   });
   afterAll(async () => {
     await builtin?.close();
-    await nsd?.stop();
+    await nsd?.server.stop();
+    // Its temp dir.
+    await runCleanups();
   });
 
   it.each(TRANSPORTS)('%s: many queries in flight, every answer matched with its RCODE, bytes counted', async (transport) => {

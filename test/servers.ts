@@ -1,5 +1,5 @@
 /**
- * Real servers for the driver contract suite, each on 127.0.0.1 and a free
+ * Real servers for the driver contract suite (and the DNS transport tests), each on 127.0.0.1 and a free
  * port, stopped (and their files removed) by bench/lib.ts's runCleanups. A
  * server that is not installed gives undefined, and its rows say so.
  */
@@ -8,30 +8,57 @@ import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import * as dnsPacket from 'dns-packet';
 import { ROOT, freePort, startNginxServer, startServer, tempDir, waitFor, type Nginx, type Server } from '../bench/lib.js';
+import { probeDnsStream } from '../src/protocols/dns/stream.js';
+import { checkTls } from '../src/protocols/tls.js';
+import { TEST_CA, TEST_CERT, TEST_KEY } from './tls-fixtures.js';
 
 export const NGINX = '/usr/sbin/nginx';
 export const NSD = '/usr/sbin/nsd';
 
-/** nginx as the benchmarks run it (bench/lib.ts), serving fixtures/www; undefined if it is not installed. */
-export async function startNginx(): Promise<Nginx | undefined> {
-  return existsSync(NGINX) ? startNginxServer() : undefined;
+/** nginx as the benchmarks run it (bench/lib.ts), serving fixtures/www, with `tls` also HTTPS and h2 with the test certificate; undefined if it is not installed. */
+export async function startNginx(o: { tls?: boolean } = {}): Promise<Nginx | undefined> {
+  if (!existsSync(NGINX)) return undefined;
+  return startNginxServer(o.tls === true ? { tls: { cert: TEST_CERT, key: TEST_KEY } } : {});
 }
 
-/** NSD serving fixtures/test.zone (example.com) on UDP and TCP, rate limiting off; undefined if it is not installed. */
-export async function startNsd(): Promise<{ server: Server; port: number } | undefined> {
+export interface Nsd {
+  server: Server;
+  /** UDP and TCP. */
+  port: number;
+  /** With `tls`: DNS over TLS, with the test certificate (test/fixtures/tls). */
+  tlsPort?: number;
+}
+
+/**
+ * NSD serving an example.com zone (fixtures/test.zone, or `zoneText`) on UDP
+ * and TCP, and with `tls` also DNS over TLS on a port of its own (NSD serves
+ * TLS on the ip-address whose port is tls-port), rate limiting off;
+ * undefined if it is not installed.
+ */
+export async function startNsd(o: { zoneText?: string; tls?: boolean } = {}): Promise<Nsd | undefined> {
   if (!existsSync(NSD)) return undefined;
   const dir = tempDir('nsd');
   const port = await freePort();
-  copyFileSync(join(ROOT, 'fixtures', 'test.zone'), join(dir, 'test.zone'));
+  const tlsPort = o.tls === true ? await freePort() : undefined;
+  if (o.zoneText === undefined) copyFileSync(join(ROOT, 'fixtures', 'test.zone'), join(dir, 'test.zone'));
+  else writeFileSync(join(dir, 'test.zone'), o.zoneText);
   const conf = join(dir, 'nsd.conf');
+  const tlsLines =
+    tlsPort === undefined
+      ? ''
+      : `  ip-address: 127.0.0.1@${tlsPort}
+  tls-port: ${tlsPort}
+  tls-service-key: "${TEST_KEY}"
+  tls-service-pem: "${TEST_CERT}"
+`;
   // Everything NSD writes stays in the temp dir (no database, chroot or
   // privilege drop). Rate limiting off: its default drops answers to one
   // busy source, which would read as the driver's loss.
   writeFileSync(
     conf,
     `server:
-  ip-address: 127.0.0.1
-  port: ${port}
+  ip-address: 127.0.0.1@${port}
+${tlsLines}  do-ip6: no
   server-count: 1
   username: ""
   chroot: ""
@@ -54,11 +81,22 @@ zone:
   );
   // -d: in the foreground, so the pid held is NSD's own.
   const server = startServer('nsd', NSD, ['-d', '-c', conf]);
-  await waitFor('nsd', 15_000, () => answersSoa(port)).catch((error: Error) => {
+  const tls = checkTls({ ca: TEST_CA }, []);
+  const soa = { name: 'example.com', type: 'SOA' } as const;
+  const ready = async (): Promise<boolean> => {
+    if (!(await answersSoa(port))) return false;
+    if (tlsPort === undefined) return true;
+    // The TLS listener is ready once it answers, with a certificate that verifies against the test CA.
+    return probeDnsStream('tls', '127.0.0.1', tlsPort, tls, soa, 500).then(
+      () => true,
+      () => false,
+    );
+  };
+  await waitFor('nsd', 15_000, ready).catch((error: Error) => {
     const log = existsSync(join(dir, 'nsd.log')) ? readFileSync(join(dir, 'nsd.log'), 'utf8') : '';
     throw new Error(`${error.message}\n${server.log()}${log}`);
   });
-  return { server, port };
+  return { server, port, ...(tlsPort === undefined ? {} : { tlsPort }) };
 }
 
 /** One SOA query for example.com: true once it is answered NOERROR. */
