@@ -5,7 +5,7 @@
  * Answers follow RFC 1034 §4.3.2: exact match, CNAME chains inside the zone,
  * referrals below zone cuts with glue, wildcard synthesis (RFC 4592), negative
  * answers with the SOA (RFC 2308), EDNS0 (RFC 6891) and truncation. Where the
- * RFCs leave room, it answers as NSD 4.6 does (test/dns-nsd.test.ts compares
+ * RFCs leave room, it answers as NSD 4.6 does (test/targets/dns-nsd.test.ts compares
  * the two): DNAME (RFC 6672) gives the DNAME, a CNAME synthesised with the
  * DNAME's TTL, then the target's records if it is in the zone; NSEC3 records
  * and the RRSIGs over them are not part of the name tree (RFC 5155 §7.2.8),

@@ -3,7 +3,7 @@
  * reads from text: the RFC 1183/1706/1712/2163/6742 families, WKS, NXT,
  * LOC, APL, IPSECKEY, HIP, AMTRELAY, DOA, and the drafts BIND keeps (EID,
  * NIMLOC, ATMA, SINK, NINFO, RKEY, TALINK, AVC). Each returns wire rdata; each accepts what
- * BIND's fromtext for that type accepts (test/dns-zone-bind.test.ts
+ * BIND's fromtext for that type accepts (test/protocols/dns/zone-bind.test.ts
  * compares the two on the fixtures).
  */
 import type { Fields } from './fields.js';

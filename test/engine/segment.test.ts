@@ -5,12 +5,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createSchedule } from '../src/engine/schedule.js';
-import { Segment, Share, ShareWalk, equalSequence, parseSegment, parseSequence, processShare, type Ratio } from '../src/engine/segment.js';
-import { Recorder, encodeHistogram, mergeEncoded } from '../src/measure/histogram.js';
-import { mergeSteps } from '../src/engine/merge.js';
-import type { StepReport } from '../src/engine/messages.js';
-import { emptyCounts } from '../src/engine/merge.js';
+import { createSchedule } from '../../src/engine/schedule.js';
+import { Segment, Share, ShareWalk, equalSequence, parseSegment, parseSequence, processShare, type Ratio } from '../../src/engine/segment.js';
+import { Recorder, encodeHistogram, mergeEncoded } from '../../src/measure/histogram.js';
+import { mergeSteps } from '../../src/engine/merge.js';
+import type { StepReport } from '../../src/engine/messages.js';
+import { emptyCounts } from '../../src/engine/merge.js';
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 

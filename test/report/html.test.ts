@@ -5,12 +5,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium } from 'playwright-core';
 import type { BrowserContext } from 'playwright-core';
-import { InputFileError, OptionsError } from '../src/errors.js';
-import { findSaturation, DEFAULT_SATURATION_CRITERIA } from '../src/measure/saturation.js';
-import { buildCharts, renderSvg } from '../src/report/charts.js';
-import { loadResults, renderReport, writeReport } from '../src/report/html.js';
-import { RESULT_SCHEMA } from '../src/result.js';
-import type { DnsResult, DnsStep, ErrorCounts, HttpResult, HttpStep, LatencyStats, Result, StepBase, TimelinePoint } from '../src/result.js';
+import { InputFileError, OptionsError } from '../../src/errors.js';
+import { findSaturation, DEFAULT_SATURATION_CRITERIA } from '../../src/measure/saturation.js';
+import { buildCharts, renderSvg } from '../../src/report/charts.js';
+import { loadResults, renderReport, writeReport } from '../../src/report/html.js';
+import { RESULT_SCHEMA } from '../../src/result.js';
+import type { DnsResult, DnsStep, ErrorCounts, HttpResult, HttpStep, LatencyStats, Result, StepBase, TimelinePoint } from '../../src/result.js';
 
 // ---------------------------------------------------------------- synthetic, self-consistent results
 // A server modelled as a single queue of known capacity: below it the latency percentiles follow the
@@ -260,7 +260,7 @@ describe('report in headless Chromium', () => {
 
   it('opens from file:// offline, without console errors, with every chart and series', async () => {
     // Into artifacts/ beside the screenshot, so CI keeps the report itself too.
-    const artifacts = fileURLToPath(new URL('../artifacts/', import.meta.url));
+    const artifacts = fileURLToPath(new URL('../../artifacts/', import.meta.url));
     await mkdir(artifacts, { recursive: true });
     const file = join(artifacts, 'report.html');
     await writeFile(file, await renderReport(all, { title: 'tsload test report' }));

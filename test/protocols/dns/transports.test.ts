@@ -8,21 +8,21 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Failure, type Completion, type Driver, type DriverContext } from '../src/engine/driver.js';
-import { Share } from '../src/engine/segment.js';
-import { createDriver as createUdpDriver, type DnsQuery } from '../src/protocols/dns/driver.js';
-import { createDriver as createStreamDriver, probeDnsStream, type StreamDriverOptions } from '../src/protocols/dns/stream.js';
-import { checkTransport } from '../src/protocols/dns/transport.js';
-import { dns, type DnsRunOptions } from '../src/protocols/dns/index.js';
-import { checkTls, type TlsSettings } from '../src/protocols/tls.js';
-import { parseZone } from '../src/protocols/dns/zone/index.js';
-import { TargetUnreachableError } from '../src/errors.js';
-import { startDnsTarget, type DnsTarget } from '../src/targets/dns.js';
-import { runDns } from '../src/run.js';
-import { closeServer, listenLoopback } from './loopback.js';
-import { startNsd, type Nsd } from './servers.js';
-import { runCleanups } from '../bench/lib.js';
-import { TEST_CA, TEST_CERT, TEST_KEY } from './tls-fixtures.js';
+import { Failure, type Completion, type Driver, type DriverContext } from '../../../src/engine/driver.js';
+import { Share } from '../../../src/engine/segment.js';
+import { createDriver as createUdpDriver, type DnsQuery } from '../../../src/protocols/dns/driver.js';
+import { createDriver as createStreamDriver, probeDnsStream, type StreamDriverOptions } from '../../../src/protocols/dns/stream.js';
+import { checkTransport } from '../../../src/protocols/dns/transport.js';
+import { dns, type DnsRunOptions } from '../../../src/protocols/dns/index.js';
+import { checkTls, type TlsSettings } from '../../../src/protocols/tls.js';
+import { parseZone } from '../../../src/protocols/dns/zone/index.js';
+import { TargetUnreachableError } from '../../../src/errors.js';
+import { startDnsTarget, type DnsTarget } from '../../../src/targets/dns.js';
+import { runDns } from '../../../src/run.js';
+import { closeServer, listenLoopback } from '../../loopback.js';
+import { startNsd, type Nsd } from '../../servers.js';
+import { runCleanups } from '../../../bench/lib.js';
+import { TEST_CA, TEST_CERT, TEST_KEY } from '../../tls-fixtures.js';
 
 const ZONE = `$ORIGIN example.com.
 $TTL 300

@@ -3,10 +3,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loaderExecArgv } from '../src/engine/module-file.js';
-import { createProgress, duration, statusLine, summaryLine } from '../src/report/progress.js';
-import type { StepSummary } from '../src/report/progress.js';
-import type { ProgressEvent } from '../src/result.js';
+import { loaderExecArgv } from '../../src/engine/module-file.js';
+import { createProgress, duration, statusLine, summaryLine } from '../../src/report/progress.js';
+import type { StepSummary } from '../../src/report/progress.js';
+import type { ProgressEvent } from '../../src/result.js';
 
 // ---------------------------------------------------------------- a run to replay
 
@@ -234,7 +234,7 @@ describe('progress, in a child process', () => {
 
   const env = (quiet = false) => ({
     ...process.env,
-    PROGRESS_MODULE: new URL('../src/report/progress.ts', import.meta.url).href,
+    PROGRESS_MODULE: new URL('../../src/report/progress.ts', import.meta.url).href,
     PROGRESS_OPS: JSON.stringify(OPS),
     PROGRESS_QUIET: quiet ? '1' : '0',
   });

@@ -5,13 +5,13 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HTTP_CLIENTS, checkHttpOptions, checkHttpTargets, clientOf, connectionShare, createDriver, probeHttp, type HttpDriverOptions } from '../src/protocols/http/driver.js';
-import { Failure, type Driver } from '../src/engine/driver.js';
-import { Share } from '../src/engine/segment.js';
-import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
-import { TargetUnreachableError } from '../src/errors.js';
-import { runHttp } from '../src/run.js';
-import { closeServer, listenLoopback } from './loopback.js';
+import { HTTP_CLIENTS, checkHttpOptions, checkHttpTargets, clientOf, connectionShare, createDriver, probeHttp, type HttpDriverOptions } from '../../../src/protocols/http/driver.js';
+import { Failure, type Driver } from '../../../src/engine/driver.js';
+import { Share } from '../../../src/engine/segment.js';
+import { startHttpTarget, type HttpTarget } from '../../../src/targets/http.js';
+import { TargetUnreachableError } from '../../../src/errors.js';
+import { runHttp } from '../../../src/run.js';
+import { closeServer, listenLoopback } from '../../loopback.js';
 
 interface Outcome {
   token: number;

@@ -14,16 +14,16 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NOERROR, NXDOMAIN, typeCode, typeMnemonic } from '../src/protocols/dns/types.js';
-import { nameToWire, readMessage, readName, wireToName, type WireRecord } from '../src/protocols/dns/wire.js';
-import { loadZone } from '../src/protocols/dns/zone/index.js';
-import { startDnsTarget, type DnsTarget } from '../src/targets/dns.js';
-import { SERVERS } from '../src/testbed/servers.js';
-import { findBinary, sleep } from '../src/testbed/system.js';
+import { NOERROR, NXDOMAIN, typeCode, typeMnemonic } from '../../src/protocols/dns/types.js';
+import { nameToWire, readMessage, readName, wireToName, type WireRecord } from '../../src/protocols/dns/wire.js';
+import { loadZone } from '../../src/protocols/dns/zone/index.js';
+import { startDnsTarget, type DnsTarget } from '../../src/targets/dns.js';
+import { SERVERS } from '../../src/testbed/servers.js';
+import { findBinary, sleep } from '../../src/testbed/system.js';
 
-const ZONE_FILE = join(import.meta.dirname, 'fixtures/zones/nsd-answers.zone');
+const ZONE_FILE = join(import.meta.dirname, '../fixtures/zones/nsd-answers.zone');
 const NSD = findBinary('nsd');
-if (NSD === undefined) console.warn('test/dns-nsd.test.ts: nsd (Debian package nsd) is not installed: the comparison with NSD is skipped');
+if (NSD === undefined) console.warn('test/targets/dns-nsd.test.ts: nsd (Debian package nsd) is not installed: the comparison with NSD is skipped');
 
 /** Send one query (RD clear, no EDNS) and return the raw answer. */
 function ask(port: number, name: string, type: string): Promise<Buffer> {

@@ -4,19 +4,19 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runDns } from '../src/run.js';
-import { OpenLoop } from '../src/engine/loop.js';
-import { Share } from '../src/engine/segment.js';
-import type { StepReport } from '../src/engine/messages.js';
-import { createDriver } from '../src/protocols/dns/driver.js';
-import { loadZone } from '../src/protocols/dns/zone/index.js';
-import { startDnsTarget, type DnsTarget } from '../src/targets/dns.js';
-import { parseQueryFile } from '../src/protocols/dns/queries.js';
-import { formatText } from '../src/report/text.js';
-import { tsload } from './run-cli.js';
-import { stallFor } from './loopback.js';
+import { runDns } from '../../../src/run.js';
+import { OpenLoop } from '../../../src/engine/loop.js';
+import { Share } from '../../../src/engine/segment.js';
+import type { StepReport } from '../../../src/engine/messages.js';
+import { createDriver } from '../../../src/protocols/dns/driver.js';
+import { loadZone } from '../../../src/protocols/dns/zone/index.js';
+import { startDnsTarget, type DnsTarget } from '../../../src/targets/dns.js';
+import { parseQueryFile } from '../../../src/protocols/dns/queries.js';
+import { formatText } from '../../../src/report/text.js';
+import { tsload } from '../../run-cli.js';
+import { stallFor } from '../../loopback.js';
 
-const zoneFile = new URL('../fixtures/test.zone', import.meta.url).pathname;
+const zoneFile = new URL('../../../fixtures/test.zone', import.meta.url).pathname;
 
 /** A UDP server that answers every query with an empty NOERROR reply, except every `dropEvery`-th, which it ignores. */
 async function droppingServer(dropEvery: number): Promise<{ address: string; received: () => number; close: () => void }> {
@@ -153,7 +153,7 @@ describe('open-loop DNS engine', () => {
 
   it('says which records of a zone it left out, as named-checkzone leaves them out', async () => {
     const outside = join(mkdtempSync(join(tmpdir(), 'tsload-zone-')), 'out-of-zone.zone');
-    writeFileSync(outside, `$ORIGIN example.com.\n${readFileSync(new URL('./fixtures/zones/out-of-zone.zone', import.meta.url), 'utf8')}`);
+    writeFileSync(outside, `$ORIGIN example.com.\n${readFileSync(new URL('../../fixtures/zones/out-of-zone.zone', import.meta.url), 'utf8')}`);
     const run = await tsload(['dns', '--zone', outside, '--emit-queries']);
     expect(run.code).toBe(0);
     expect(run.stderr).toMatch(/ignored 2 record\(s\) outside example\.com/);

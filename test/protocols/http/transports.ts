@@ -6,13 +6,13 @@
  * over `rows`, and stops them; `closedLoop` drives a driver without the
  * engine, every wait bounded.
  */
-import { Share } from '../src/engine/segment.js';
+import { Share } from '../../../src/engine/segment.js';
 import { readFileSync } from 'node:fs';
-import { createDriver, type HttpDriverOptions } from '../src/protocols/http/driver.js';
-import type { Driver, DriverCounters } from '../src/engine/driver.js';
-import { startHttpTarget } from '../src/targets/http.js';
-import { startNginxServer } from '../bench/lib.js';
-import { TEST_CA, TEST_CERT, TEST_KEY } from './tls-fixtures.js';
+import { createDriver, type HttpDriverOptions } from '../../../src/protocols/http/driver.js';
+import type { Driver, DriverCounters } from '../../../src/engine/driver.js';
+import { startHttpTarget } from '../../../src/targets/http.js';
+import { startNginxServer } from '../../../bench/lib.js';
+import { TEST_CA, TEST_CERT, TEST_KEY } from '../../tls-fixtures.js';
 
 export const CA = readFileSync(TEST_CA, 'utf8');
 

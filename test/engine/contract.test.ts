@@ -4,13 +4,13 @@
  * engine's contract only; every driver runs against real servers elsewhere.)
  */
 import { describe, expect, it } from 'vitest';
-import { OpenLoop } from '../src/engine/loop.js';
-import { Share, processShare } from '../src/engine/segment.js';
-import { runPlan, stepList, type RunPlan } from '../src/engine/pool.js';
-import { OptionsError } from '../src/errors.js';
-import { Failure, type Completion, type Driver } from '../src/engine/driver.js';
-import { statsOf, decodeHistogram } from '../src/measure/histogram.js';
-import type { StepReport } from '../src/engine/messages.js';
+import { OpenLoop } from '../../src/engine/loop.js';
+import { Share, processShare } from '../../src/engine/segment.js';
+import { runPlan, stepList, type RunPlan } from '../../src/engine/pool.js';
+import { OptionsError } from '../../src/errors.js';
+import { Failure, type Completion, type Driver } from '../../src/engine/driver.js';
+import { statsOf, decodeHistogram } from '../../src/measure/histogram.js';
+import type { StepReport } from '../../src/engine/messages.js';
 
 /** A driver that writes even tokens after `queueMs` and answers them `serviceMs` later; odd ones it never writes, and times them out. */
 function fakeDriver(completion: Completion, o: { queueMs: number; serviceMs: number; timeoutMs: number }): Driver & { sends: number } {
@@ -114,7 +114,7 @@ describe('the engine contract: threads are segments', () => {
 
   it("runs the process's segment of a plan in its threads, and refuses a segment that is not of its sequence before starting any", async () => {
     const plan: RunPlan = {
-      driverModule: new URL('./fixtures/drivers/instant.ts', import.meta.url).href,
+      driverModule: new URL('../fixtures/drivers/instant.ts', import.meta.url).href,
       driverOptions: {},
       threadCount: 2,
       arrival: 'constant',

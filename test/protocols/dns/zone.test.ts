@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import dnsPacket from 'dns-packet';
 import type { Answer } from 'dns-packet';
 import { describe, expect, it } from 'vitest';
-import { InputFileError } from '../src/errors.js';
+import { InputFileError } from '../../../src/errors.js';
 import {
   formatDomainName,
   isAtOrBelow,
@@ -17,11 +17,11 @@ import {
   parseZone,
   splitName,
   typeCode,
-} from '../src/protocols/dns/zone/index.js';
-import type { ZoneRecord } from '../src/protocols/dns/zone/index.js';
+} from '../../../src/protocols/dns/zone/index.js';
+import type { ZoneRecord } from '../../../src/protocols/dns/zone/index.js';
 
-const ZONES = join(import.meta.dirname, '../fixtures/zones');
-const TEST_ZONE = join(import.meta.dirname, '../fixtures/test.zone');
+const ZONES = join(import.meta.dirname, '../../../fixtures/zones');
+const TEST_ZONE = join(import.meta.dirname, '../../../fixtures/test.zone');
 
 /** Parse with origin example.com. and $TTL 300 unless the text sets its own. */
 function zone(text: string, options: Parameters<typeof parseZone>[1] = {}): ZoneRecord[] {
@@ -696,7 +696,7 @@ describe('fixtures/test.zone', () => {
     }
   };
   for (const [tool, args] of checkers) {
-    if (!present(tool)) console.warn(`test/dns-zone.test.ts: ${tool} not installed: its check of fixtures/test.zone is skipped`);
+    if (!present(tool)) console.warn(`test/protocols/dns/zone.test.ts: ${tool} not installed: its check of fixtures/test.zone is skipped`);
     it.skipIf(!present(tool))(`is accepted by ${tool}`, () => {
       // execFileSync throws on a non-zero exit, with the checker's output in the message.
       const out = execFileSync(tool, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -705,7 +705,7 @@ describe('fixtures/test.zone', () => {
   }
 
   // Debian's knot package has no kzonecheck; knotc checks a zone offline given a configuration.
-  if (!present('knotc')) console.warn('test/dns-zone.test.ts: knotc not installed: the Knot check of fixtures/test.zone is skipped');
+  if (!present('knotc')) console.warn('test/protocols/dns/zone.test.ts: knotc not installed: the Knot check of fixtures/test.zone is skipped');
   it.skipIf(!present('knotc'))('is accepted by knotc zone-check', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsload-knot-'));
     try {

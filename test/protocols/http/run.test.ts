@@ -4,11 +4,11 @@
  */
 import { createServer as createNetServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runHttp } from '../src/run.js';
-import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
-import { spawnTarget, type SpawnedTarget } from '../src/targets/child.js';
-import { TargetUnreachableError } from '../src/errors.js';
-import { closeServer, listenLoopback } from './loopback.js';
+import { runHttp } from '../../../src/run.js';
+import { startHttpTarget, type HttpTarget } from '../../../src/targets/http.js';
+import { spawnTarget, type SpawnedTarget } from '../../../src/targets/child.js';
+import { TargetUnreachableError } from '../../../src/errors.js';
+import { closeServer, listenLoopback } from '../../loopback.js';
 
 /**
  * A raw server that answers every request head with a fixed response and

@@ -4,7 +4,7 @@
  * of the two recorded them.
  */
 import { describe, expect, it } from 'vitest';
-import { HIGHEST_US, Recorder, createHistogram, decodeHistogram, encodeHistogram, statsOf } from '../src/measure/histogram.js';
+import { HIGHEST_US, Recorder, createHistogram, decodeHistogram, encodeHistogram, statsOf } from '../../src/measure/histogram.js';
 
 /** Deterministic values over the whole range: sub-millisecond to an hour, and both ends. */
 function values(n: number): number[] {

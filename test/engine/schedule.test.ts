@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createSchedule } from '../src/engine/schedule.js';
-import { Share } from '../src/engine/segment.js';
+import { createSchedule } from '../../src/engine/schedule.js';
+import { Share } from '../../src/engine/segment.js';
 
 describe('schedule', () => {
   it('computes every send time from the start, so nothing drifts', () => {

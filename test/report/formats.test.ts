@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { DnsStep, HttpStep } from '../src/result.js';
-import { CSV_COLUMNS, csvField, formatCsv, formatCsvMany } from '../src/report/csv.js';
-import { formatDnsperf, orderedRcodes } from '../src/report/dnsperf.js';
-import { formatHttperf, replyRateSamples, type HttperfExtras } from '../src/report/httperf.js';
-import { formatJson } from '../src/report/json.js';
-import { formatText, ms, saturationLine } from '../src/report/text.js';
+import type { DnsStep, HttpStep } from '../../src/result.js';
+import { CSV_COLUMNS, csvField, formatCsv, formatCsvMany } from '../../src/report/csv.js';
+import { formatDnsperf, orderedRcodes } from '../../src/report/dnsperf.js';
+import { formatHttperf, replyRateSamples, type HttperfExtras } from '../../src/report/httperf.js';
+import { formatJson } from '../../src/report/json.js';
+import { formatText, ms, saturationLine } from '../../src/report/text.js';
 import {
   dnsResult,
   dnsStep,
@@ -13,7 +13,7 @@ import {
   httpSweep,
   latencyStats,
   saturationOf,
-} from './fixtures-results.js';
+} from '../fixtures-results.js';
 
 /** httperf's block as REFERENCE.md quotes it. */
 const HTTPERF_REFERENCE = `Maximum connect burst length: 1

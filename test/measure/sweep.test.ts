@@ -3,10 +3,10 @@
  * rule read over it: pure logic, no load.
  */
 import { describe, expect, it } from 'vitest';
-import { Sweep } from '../src/measure/sweep.js';
-import { findSaturation, describeSaturation } from '../src/measure/saturation.js';
-import { generatorLimits, type LimitInputs } from '../src/measure/limits.js';
-import type { GeneratorLimit, LatencyStats, StepBase } from '../src/result.js';
+import { Sweep } from '../../src/measure/sweep.js';
+import { findSaturation, describeSaturation } from '../../src/measure/saturation.js';
+import { generatorLimits, type LimitInputs } from '../../src/measure/limits.js';
+import type { GeneratorLimit, LatencyStats, StepBase } from '../../src/result.js';
 
 interface Fake {
   targetRate: number;

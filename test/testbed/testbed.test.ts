@@ -10,8 +10,8 @@ import { existsSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EnvironmentError, OptionsError, ServerStartError } from '../src/errors.js';
-import { loaderExecArgv } from '../src/engine/module-file.js';
+import { EnvironmentError, OptionsError, ServerStartError } from '../../src/errors.js';
+import { loaderExecArgv } from '../../src/engine/module-file.js';
 import {
   STATE_DIR,
   TARGET_NAMES,
@@ -26,14 +26,14 @@ import {
   status,
   stop,
   up,
-} from '../src/testbed/index.js';
-import { runInTestbed } from '../src/testbed/run.js';
-import type { RunningTarget, TargetName, TestbedStatus } from '../src/testbed/index.js';
-import type { DnsStep, HttpStep, Result } from '../src/result.js';
-import { findBinary, groupMembers, isAlive } from '../src/testbed/system.js';
+} from '../../src/testbed/index.js';
+import { runInTestbed } from '../../src/testbed/run.js';
+import type { RunningTarget, TargetName, TestbedStatus } from '../../src/testbed/index.js';
+import type { DnsStep, HttpStep, Result } from '../../src/result.js';
+import { findBinary, groupMembers, isAlive } from '../../src/testbed/system.js';
 
 const run = promisify(execFile);
-const root = new URL('..', import.meta.url).pathname;
+const root = new URL('../..', import.meta.url).pathname;
 const fixturesWww = join(root, 'fixtures', 'www');
 
 const skipReason =
@@ -42,7 +42,7 @@ const skipReason =
     : findBinary('ip') === undefined || findBinary('tc') === undefined
       ? 'no `ip`/`tc` (apt-get install iproute2)'
       : undefined;
-if (skipReason !== undefined) console.warn(`test/testbed.test.ts: testbed tests skipped: ${skipReason}`);
+if (skipReason !== undefined) console.warn(`test/testbed/testbed.test.ts: testbed tests skipped: ${skipReason}`);
 
 // The built-in targets are started through `tsload serve`, i.e. the CLI.
 const cliMissing = !existsSync(join(root, 'src', 'cli.ts'));
@@ -226,14 +226,14 @@ describe.skipIf(skipReason !== undefined)('testbed (root)', () => {
       // The refusal changed nothing.
       expect(netemQdiscs).toEqual([]);
       expect(s.settings?.delayMicroseconds).toBe(0);
-      console.warn('test/testbed.test.ts: this kernel has no netem qdisc: --delay is refused (as it must be)');
+      console.warn('test/testbed/testbed.test.ts: this kernel has no netem qdisc: --delay is refused (as it must be)');
     }
     expect((await status()).hosts.flatMap((h) => h.qdiscs.filter((q) => q.kind === 'netem'))).toEqual([]);
   }, 60_000);
 
   for (const name of TARGET_NAMES) {
     const builtin = name.startsWith('builtin-');
-    if (builtin && cliMissing) console.warn(`test/testbed.test.ts: ${name} skipped: src/cli.ts (\`tsload serve\`) does not exist yet`);
+    if (builtin && cliMissing) console.warn(`test/testbed/testbed.test.ts: ${name} skipped: src/cli.ts (\`tsload serve\`) does not exist yet`);
     it.skipIf(builtin && cliMissing)(`${name} starts, answers across the link with no error, and stops`, async () => {
       await up();
       const target = await start(name as TargetName);

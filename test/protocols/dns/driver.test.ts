@@ -8,16 +8,16 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import * as dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Failure, type Driver } from '../src/engine/driver.js';
-import { Share, processShare } from '../src/engine/segment.js';
-import { checkDnsQueries, createDriver, probeDns, type DnsDriverOptions } from '../src/protocols/dns/driver.js';
-import { rcodeName } from '../src/protocols/dns/types.js';
-import { runDns } from '../src/run.js';
-import { parseZone } from '../src/protocols/dns/zone/index.js';
-import { TargetUnreachableError } from '../src/errors.js';
-import { spawnTarget } from '../src/targets/child.js';
-import { startDnsTarget, type DnsTarget } from '../src/targets/dns.js';
-import { stallFor } from './loopback.js';
+import { Failure, type Driver } from '../../../src/engine/driver.js';
+import { Share, processShare } from '../../../src/engine/segment.js';
+import { checkDnsQueries, createDriver, probeDns, type DnsDriverOptions } from '../../../src/protocols/dns/driver.js';
+import { rcodeName } from '../../../src/protocols/dns/types.js';
+import { runDns } from '../../../src/run.js';
+import { parseZone } from '../../../src/protocols/dns/zone/index.js';
+import { TargetUnreachableError } from '../../../src/errors.js';
+import { spawnTarget } from '../../../src/targets/child.js';
+import { startDnsTarget, type DnsTarget } from '../../../src/targets/dns.js';
+import { stallFor } from '../../loopback.js';
 
 const ZONE = `$TTL 300
 @     IN SOA ns hostmaster 1 3600 600 86400 60
@@ -261,8 +261,8 @@ describe('dns driver ID management', () => {
       await d.close();`;
     try {
       const child = spawn(process.execPath, ['--test-udp-no-try-send', '--import', 'tsx', '--input-type=module', '-e', script], {
-        cwd: fileURLToPath(new URL('..', import.meta.url)),
-        env: { ...process.env, PORT: String(server.port), DRIVER_URL: new URL('../src/protocols/dns/driver.ts', import.meta.url).href, SEGMENT_URL: new URL('../src/engine/segment.ts', import.meta.url).href },
+        cwd: fileURLToPath(new URL('../../..', import.meta.url)),
+        env: { ...process.env, PORT: String(server.port), DRIVER_URL: new URL('../../../src/protocols/dns/driver.ts', import.meta.url).href, SEGMENT_URL: new URL('../../../src/engine/segment.ts', import.meta.url).href },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
@@ -340,7 +340,7 @@ describe('dns driver loss, late and unexpected answers', () => {
 
   it("counts the answers the kernel dropped at its own socket, apart, when it does not read in time", async () => {
     // The server in another process, so it answers while this thread is kept from reading.
-    const server = await spawnTarget('dns', ['--zone', fileURLToPath(new URL('../fixtures/test.zone', import.meta.url)), '--listen', '127.0.0.1:0']);
+    const server = await spawnTarget('dns', ['--zone', fileURLToPath(new URL('../../../fixtures/test.zone', import.meta.url)), '--listen', '127.0.0.1:0']);
     const n = 30_000;
     const rec = new Recorder();
     const port = Number(server.address.slice(server.address.lastIndexOf(':') + 1));

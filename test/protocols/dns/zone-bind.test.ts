@@ -13,12 +13,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InputFileError } from '../src/errors.js';
-import { typeMnemonic } from '../src/protocols/dns/types.js';
-import { formatDomainName, loadZone, lowerName } from '../src/protocols/dns/zone/index.js';
+import { InputFileError } from '../../../src/errors.js';
+import { typeMnemonic } from '../../../src/protocols/dns/types.js';
+import { formatDomainName, loadZone, lowerName } from '../../../src/protocols/dns/zone/index.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const OWN = join(import.meta.dirname, 'fixtures/zones');
+const ROOT = join(import.meta.dirname, '../../..');
+const OWN = join(import.meta.dirname, '../../fixtures/zones');
 const REJECT = join(OWN, 'reject');
 const SYNTAX_ONLY = ['-i', 'none', '-k', 'ignore', '-n', 'ignore', '-m', 'ignore', '-M', 'ignore', '-S', 'ignore', '-r', 'ignore', '-T', 'ignore', '-W', 'ignore'];
 
@@ -26,7 +26,7 @@ function installed(tool: string): boolean {
   return spawnSync('which', [tool], { stdio: 'ignore' }).status === 0;
 }
 const HAVE_BIND = installed('named-checkzone');
-if (!HAVE_BIND) console.warn('test/dns-zone-bind.test.ts: named-checkzone (Debian bind9-utils) is not installed: the comparisons with BIND are skipped');
+if (!HAVE_BIND) console.warn('test/protocols/dns/zone-bind.test.ts: named-checkzone (Debian bind9-utils) is not installed: the comparisons with BIND are skipped');
 
 /** A fixture's origin: its `; origin: NAME` line, else its $ORIGIN. */
 function originOf(file: string): string {

@@ -4,12 +4,12 @@
  * declaring it stops the run instead of vanishing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROTOCOL_NAMES, isProtocolName, protocols } from '../src/protocols/index.js';
-import { runProtocol } from '../src/run.js';
-import { formatsOf } from '../src/outputs.js';
-import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
-import { OptionsError } from '../src/errors.js';
-import { formatEndpoint, parseEndpoint } from '../src/util/endpoint.js';
+import { PROTOCOL_NAMES, isProtocolName, protocols } from '../../src/protocols/index.js';
+import { runProtocol } from '../../src/run.js';
+import { formatsOf } from '../../src/outputs.js';
+import { startHttpTarget, type HttpTarget } from '../../src/targets/http.js';
+import { OptionsError } from '../../src/errors.js';
+import { formatEndpoint, parseEndpoint } from '../../src/util/endpoint.js';
 
 describe('the registry', () => {
   it('names each record by its key, with unique counters and loadable formats', async () => {

@@ -5,8 +5,8 @@ import {
   failedCriterion,
   failureRatio,
   findSaturation,
-} from '../src/measure/saturation.js';
-import type { SaturationInput } from '../src/measure/saturation.js';
+} from '../../src/measure/saturation.js';
+import type { SaturationInput } from '../../src/measure/saturation.js';
 
 interface StepOpts {
   reply?: number;

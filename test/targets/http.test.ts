@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultRoot, startHttpTarget, type HttpTarget } from '../src/targets/http.js';
-import { spawnTarget } from '../src/targets/child.js';
-import { loaderExecArgv } from '../src/engine/module-file.js';
-import { ServerStartError } from '../src/errors.js';
+import { defaultRoot, startHttpTarget, type HttpTarget } from '../../src/targets/http.js';
+import { spawnTarget } from '../../src/targets/child.js';
+import { loaderExecArgv } from '../../src/engine/module-file.js';
+import { ServerStartError } from '../../src/errors.js';
 
 async function get(url: string, method: 'GET' | 'HEAD' = 'GET'): Promise<{ status: number; type: string; length: string; body: Buffer; ms: number }> {
   const start = performance.now();
@@ -252,7 +252,7 @@ describe('built-in HTTP target in a child process (spawnTarget)', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'tsload-serve-'));
     script = join(dir, 'serve.mjs');
-    const module = new URL('../src/targets/http.ts', import.meta.url).href;
+    const module = new URL('../../src/targets/http.ts', import.meta.url).href;
     await writeFile(
       script,
       `const { startHttpTarget } = await import(${JSON.stringify(module)});
@@ -340,7 +340,7 @@ process.stdout.write('tsload: http target listening on ' + t.url + '\\n');
   });
 
   it('rejects with ServerStartError when the command cannot start', async () => {
-    const missing = { command: fileURLToPath(new URL('./no-such-binary', import.meta.url)), args: [] };
+    const missing = { command: fileURLToPath(new URL('../no-such-binary', import.meta.url)), args: [] };
     await expect(spawnTarget('dns', [], missing)).rejects.toBeInstanceOf(ServerStartError);
   });
 });

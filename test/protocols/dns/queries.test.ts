@@ -1,13 +1,13 @@
 import { join } from 'node:path';
 import dnsPacket from 'dns-packet';
 import { describe, expect, it } from 'vitest';
-import { InputFileError, OptionsError } from '../src/errors.js';
-import { buildQueryMix, formatQueryFile, loadQueryFile, parseQueryFile } from '../src/protocols/dns/queries.js';
-import type { Query } from '../src/protocols/dns/queries.js';
-import { isAtOrBelow, loadZone, lowerName, packetTypeName, parseZone, typeCode } from '../src/protocols/dns/zone/index.js';
-import type { Zone } from '../src/protocols/dns/zone/index.js';
+import { InputFileError, OptionsError } from '../../../src/errors.js';
+import { buildQueryMix, formatQueryFile, loadQueryFile, parseQueryFile } from '../../../src/protocols/dns/queries.js';
+import type { Query } from '../../../src/protocols/dns/queries.js';
+import { isAtOrBelow, loadZone, lowerName, packetTypeName, parseZone, typeCode } from '../../../src/protocols/dns/zone/index.js';
+import type { Zone } from '../../../src/protocols/dns/zone/index.js';
 
-const TEST_ZONE = join(import.meta.dirname, '../fixtures/test.zone');
+const TEST_ZONE = join(import.meta.dirname, '../../../fixtures/test.zone');
 
 function expectError(text: string, line: number, reason: RegExp): void {
   try {
@@ -53,7 +53,7 @@ describe('parseQueryFile', () => {
   });
 
   it('loadQueryFile reads a file; a missing file is an InputFileError', () => {
-    expect(loadQueryFile(join(import.meta.dirname, '../fixtures/zones/queries.txt'))).toEqual([
+    expect(loadQueryFile(join(import.meta.dirname, '../../../fixtures/zones/queries.txt'))).toEqual([
       { name: 'www.example.com', type: 'A' },
       { name: 'example.com', type: 'MX' },
       { name: 'a\\.b.example.com', type: 'TYPE65280' },
@@ -106,7 +106,7 @@ describe('formatQueryFile', () => {
   it('round-trips the whole mix of the test zone, and of a zone with owners such as #hash and \\200', () => {
     const mix = buildQueryMix(loadZone(TEST_ZONE), { seed: 7, nxRatio: 0.1 });
     expect(parseQueryFile(formatQueryFile(mix))).toEqual(mix);
-    const odd = buildQueryMix(loadZone(join(import.meta.dirname, 'fixtures/zones/bind-syntax.zone')), { seed: 7, nxRatio: 0 });
+    const odd = buildQueryMix(loadZone(join(import.meta.dirname, '../../fixtures/zones/bind-syntax.zone')), { seed: 7, nxRatio: 0 });
     expect(odd.some((q) => q.name.startsWith('#'))).toBe(true);
     expect(odd.some((q) => q.name.startsWith('\\200'))).toBe(true);
     expect(parseQueryFile(formatQueryFile(odd))).toEqual(odd);

@@ -3,8 +3,8 @@
  * server may use, fed whole, byte by byte and in every two-piece split.
  */
 import { describe, expect, it } from 'vitest';
-import { ResponseReader } from '../src/protocols/http/response.js';
-import type { ReplyBytes } from '../src/protocols/http/response.js';
+import { ResponseReader } from '../../../src/protocols/http/response.js';
+import type { ReplyBytes } from '../../../src/protocols/http/response.js';
 
 interface Read {
   responses: [number, boolean][];

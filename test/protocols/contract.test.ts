@@ -25,23 +25,23 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { createServer as createTlsServer } from 'node:tls';
 import { createSecureServer as createH2Server, createServer as createH2cServer, type Http2Session } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Failure, type Driver, type DriverModule } from '../src/engine/driver.js';
-import { Share } from '../src/engine/segment.js';
-import * as httpDriver from '../src/protocols/http/driver.js';
-import type { HttpClient, HttpDriverOptions } from '../src/protocols/http/driver.js';
-import * as dnsDriver from '../src/protocols/dns/driver.js';
-import type { DnsDriverOptions } from '../src/protocols/dns/driver.js';
-import * as dnsStreamDriver from '../src/protocols/dns/stream.js';
-import type { StreamDriverOptions, StreamTransport } from '../src/protocols/dns/stream.js';
-import { checkTls, type TlsSettings } from '../src/protocols/tls.js';
-import { buildQueryMix } from '../src/protocols/dns/queries.js';
-import { loadZone } from '../src/protocols/dns/zone/index.js';
-import { startHttpTarget } from '../src/targets/http.js';
-import { startDnsTarget } from '../src/targets/dns.js';
-import { runCleanups } from '../bench/lib.js';
-import { closeServer, listenLoopback } from './loopback.js';
-import { TEST_CA, TEST_CERT, TEST_KEY } from './tls-fixtures.js';
-import { NGINX, NSD, startNginx, startNsd } from './servers.js';
+import { Failure, type Driver, type DriverModule } from '../../src/engine/driver.js';
+import { Share } from '../../src/engine/segment.js';
+import * as httpDriver from '../../src/protocols/http/driver.js';
+import type { HttpClient, HttpDriverOptions } from '../../src/protocols/http/driver.js';
+import * as dnsDriver from '../../src/protocols/dns/driver.js';
+import type { DnsDriverOptions } from '../../src/protocols/dns/driver.js';
+import * as dnsStreamDriver from '../../src/protocols/dns/stream.js';
+import type { StreamDriverOptions, StreamTransport } from '../../src/protocols/dns/stream.js';
+import { checkTls, type TlsSettings } from '../../src/protocols/tls.js';
+import { buildQueryMix } from '../../src/protocols/dns/queries.js';
+import { loadZone } from '../../src/protocols/dns/zone/index.js';
+import { startHttpTarget } from '../../src/targets/http.js';
+import { startDnsTarget } from '../../src/targets/dns.js';
+import { runCleanups } from '../../bench/lib.js';
+import { closeServer, listenLoopback } from '../loopback.js';
+import { TEST_CA, TEST_CERT, TEST_KEY } from '../tls-fixtures.js';
+import { NGINX, NSD, startNginx, startNsd } from '../servers.js';
 
 interface Listening {
   /** Driver options that reach it. */
@@ -188,7 +188,7 @@ function httpRow(client: HttpClient, server: 'tsload' | 'nginx'): Row {
 }
 
 /**
- * HTTPS and HTTP/2 (test/http-transports.ts has the same clients × transports
+ * HTTPS and HTTP/2 (test/protocols/http/transports.ts has the same clients × transports
  * × servers for what only they have): `https` is HTTP/1.1 over TLS, which
  * only undici speaks; `h2` offers h2 by ALPN; `h2c` is HTTP/2 with prior
  * knowledge over cleartext, which only the built-in target serves (nginx's
@@ -230,7 +230,7 @@ function httpTransportRow(client: HttpClient, transport: HttpTransport, server: 
   };
 }
 
-const zone = loadZone(new URL('../fixtures/test.zone', import.meta.url).pathname);
+const zone = loadZone(new URL('../../fixtures/test.zone', import.meta.url).pathname);
 
 function dnsOptions(port: number): DnsDriverOptions {
   // Names of the zone only, so every answer is NOERROR.

@@ -1,7 +1,7 @@
 /**
  * `tsload http` over HTTPS and HTTP/2 against real servers on loopback: the
  * built-in target (node:http2, TLS and h2c) and nginx from a throwaway
- * config. The rows (test/http-transports.ts) are clients × transports × servers,
+ * config. The rows (test/protocols/http/transports.ts) are clients × transports × servers,
  * so a shared driver contract suite can take them as its own.
  */
 import { spawnSync } from 'node:child_process';
@@ -11,19 +11,19 @@ import { createSecureServer, type Http2Session } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Share } from '../src/engine/segment.js';
-import { checkHttpOptions, createDriver, type HttpDriverOptions } from '../src/protocols/http/driver.js';
-import { CA, closedLoop, startTransportServers, type TransportRow, type TransportServers } from './http-transports.js';
-import { statusOf, statusValue } from '../src/protocols/http/native-h2.js';
-import { checkHttpTransport, probeTransport, streamsFor } from '../src/protocols/http/transport.js';
-import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
-import { TargetUnreachableError } from '../src/errors.js';
-import { runHttp } from '../src/run.js';
-import { SERVERS } from '../src/testbed/servers.js';
-import { freePort, startServer, tcpAccepts, tempDir, waitFor } from '../bench/lib.js';
-import type { HttpResult } from '../src/result.js';
-import { tsload as tsloadCli } from './run-cli.js';
-import { TEST_CA, TEST_CERT, TEST_KEY } from './tls-fixtures.js';
+import { Share } from '../../../src/engine/segment.js';
+import { checkHttpOptions, createDriver, type HttpDriverOptions } from '../../../src/protocols/http/driver.js';
+import { CA, closedLoop, startTransportServers, type TransportRow, type TransportServers } from './transports.js';
+import { statusOf, statusValue } from '../../../src/protocols/http/native-h2.js';
+import { checkHttpTransport, probeTransport, streamsFor } from '../../../src/protocols/http/transport.js';
+import { startHttpTarget, type HttpTarget } from '../../../src/targets/http.js';
+import { TargetUnreachableError } from '../../../src/errors.js';
+import { runHttp } from '../../../src/run.js';
+import { SERVERS } from '../../../src/testbed/servers.js';
+import { freePort, startServer, tcpAccepts, tempDir, waitFor } from '../../../bench/lib.js';
+import type { HttpResult } from '../../../src/result.js';
+import { tsload as tsloadCli } from '../../run-cli.js';
+import { TEST_CA, TEST_CERT, TEST_KEY } from '../../tls-fixtures.js';
 
 const cert = readFileSync(TEST_CERT, 'utf8');
 const key = readFileSync(TEST_KEY, 'utf8');

@@ -5,10 +5,10 @@
 import { createSocket, type Socket } from 'node:dgram';
 import * as dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseZone } from '../src/protocols/dns/zone/index.js';
-import type { Zone } from '../src/protocols/dns/zone/index.js';
-import { ServerStartError } from '../src/errors.js';
-import { startDnsTarget, type DnsTarget } from '../src/targets/dns.js';
+import { parseZone } from '../../src/protocols/dns/zone/index.js';
+import type { Zone } from '../../src/protocols/dns/zone/index.js';
+import { ServerStartError } from '../../src/errors.js';
+import { startDnsTarget, type DnsTarget } from '../../src/targets/dns.js';
 
 const TXT50 = 'x'.repeat(50);
 const ZONE = `$TTL 3600
