@@ -344,6 +344,12 @@ describe.skipIf(skipReason !== undefined)('testbed (root)', () => {
     expect(fromLibrary.steps[0]!.completed).toBe(200);
     expect(progress.length).toBeGreaterThan(0);
     await expect(runInTestbed('http', { rate: 'fast' })).rejects.toThrow(/--rate/);
+    // HTTP/2 across the link: nginx's TLS side, verified with the certificate the testbed made.
+    const h2 = await runInTestbed('http', { http2: true, rate: 200, duration: 1000, warmup: 0 });
+    expect(h2.target).toBe('https://198.18.0.2/');
+    expect(h2.httpVersion).toBe('2');
+    expect(h2.steps[0]!.completed).toBe(200);
+    expect(h2.steps[0]!.tls?.handshakes).toBeGreaterThan(0);
     const beforePerRequest = await timeWait();
 
     const perRequest = (await tsloadInClient(['http', url, '--rate', '1000', '--duration', '3s', '--warmup', '0', '--new-connection-per-request'])).steps[0] as HttpStep;
