@@ -13,9 +13,9 @@
  *
  * CPU per request is what this client is for, so the hot path makes nothing
  * per request: replies are parsed where the socket read them, streams in
- * flight live in typed arrays, and the requests of one event-loop turn leave
- * as one write per connection, since each write is a system call and a TLS
- * record of its own.
+ * flight live in typed arrays, and the requests one task adds leave as one
+ * write per connection, since each write is a system call and a TLS record
+ * of its own.
  */
 import { connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -276,7 +276,7 @@ class H2Connection {
   private readonly slotMask: number;
   inFlight = 0;
   nextStream = 1;
-  /** Tokens and requests added but not written yet (gathered until the end of the event-loop turn). */
+  /** Tokens and requests added but not written yet (gathered until the end of the task). */
   readonly pendingTokens: number[] = [];
   readonly pendingRequests: number[] = [];
   readonly startedAt = performance.now();
@@ -363,7 +363,7 @@ class H2Connection {
   add(token: number, request: number): void {
     this.pendingTokens.push(token);
     this.pendingRequests.push(request);
-    if (this.open && this.pendingTokens.length === 1) this.driver.flushSoon(this);
+    if (this.open && this.pendingTokens.length === 1) process.nextTick(flushH2, this);
   }
 
   private readonly onConnect = (): void => {
@@ -551,7 +551,7 @@ class H2Connection {
   }
 }
 
-/** The gathered HEADERS frames of `c` in one write: one system call, and one TLS record, for what one event-loop turn added. */
+/** The gathered HEADERS frames of `c` in one write: one system call, and one TLS record, for what one task added. */
 function flushH2(c: H2Connection): void {
   const n = c.pendingTokens.length;
   if (n === 0 || c.dead || !c.open) return;
@@ -581,9 +581,6 @@ function flushH2(c: H2Connection): void {
 export class NativeH2Driver extends HttpDriverBase {
   readonly blocks: Buffer[];
   readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER);
-  /** Connections with requests gathered this event-loop turn, written together once it has run (see flushSoon). */
-  private readonly toFlush: H2Connection[] = [];
-  private flushArmed = false;
   /** Per token: its stream id, and the status its headers carried. */
   readonly streamOf: Int32Array;
   readonly statusOf: Int32Array;
@@ -642,28 +639,6 @@ export class NativeH2Driver extends HttpDriverBase {
   wroteToken(token: number): void {
     this.wrote(token);
   }
-
-  /**
-   * Write `c`'s gathered requests once this turn of the event loop is over
-   * (setImmediate, after every read of it), not at the end of the current
-   * callback: the replies of one read, and of every connection read in the
-   * same turn, each send what is due, and these go out as one write (one TLS
-   * record) per connection instead of one per callback.
-   */
-  flushSoon(c: H2Connection): void {
-    this.toFlush.push(c);
-    if (!this.flushArmed) {
-      this.flushArmed = true;
-      setImmediate(this.flushAll);
-    }
-  }
-
-  private readonly flushAll = (): void => {
-    this.flushArmed = false;
-    const list = this.toFlush;
-    for (let i = 0; i < list.length; i++) flushH2(list[i]!);
-    list.length = 0;
-  };
 
   protected override hasRoom(): boolean {
     // A listed connection may have filled since (the server lowered its streams, or it is going away).
