@@ -10,10 +10,16 @@
  * the windows tsload grants are as large as HTTP/2 allows and are topped up
  * as data arrives. Requests carry no body (the options check says so):
  * sending one would need the server's windows honoured too, which undici does.
+ *
+ * CPU per request is what this client is for, so the hot path makes nothing
+ * per request: replies are parsed where the socket read them, streams in
+ * flight live in typed arrays, and the requests one task adds leave as one
+ * write per connection, since each write is a system call and a TLS record
+ * of its own.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { Failure } from '../../engine/driver.js';
 import type { Completion } from '../../engine/driver.js';
 import type { HttpCounters } from './counters.js';
@@ -46,6 +52,12 @@ const WINDOW_REFILL = 2 ** 30;
 const LAST_STREAM_ID = 2 ** 31 - 1 - 2 * 65_536;
 /** Most bytes of one frame tsload accepts (it advertises none larger than the default). */
 const MAX_FRAME = 16_384;
+/**
+ * Reads land in one buffer the driver owns (the socket's `onread`), so a read
+ * makes no Buffer and passes through no stream machinery; frames are parsed
+ * in place, and only a frame cut by the end of a read is copied aside.
+ */
+const READ_BUFFER = 65_536;
 
 function frameHeader(out: Buffer, at: number, length: number, type: number, flags: number, stream: number): void {
   out[at] = (length >>> 16) & 0xff;
@@ -253,16 +265,25 @@ class H2Connection {
   listed = false;
   /** Streams it may carry at once: --streams, or fewer if the server's SETTINGS say so. */
   limit: number;
-  /** Stream id → token, of the streams in flight. */
-  readonly streams = new Map<number, number>();
+  /**
+   * The streams in flight, in slots indexed by (stream id / 2) modulo their
+   * number (a power of two, at least twice the streams allowed): no Map entry
+   * per request. A new stream whose slot is still taken skips that id, as
+   * RFC 9113 §5.1.1 allows (ids only have to increase).
+   */
+  readonly slotStream: Int32Array;
+  readonly slotToken: Int32Array;
+  private readonly slotMask: number;
+  inFlight = 0;
   nextStream = 1;
   /** Tokens and requests added but not written yet (gathered until the end of the task). */
   readonly pendingTokens: number[] = [];
   readonly pendingRequests: number[] = [];
   readonly startedAt = performance.now();
   tcpAt = 0;
-  /** A frame cut by the end of a read, kept until the rest arrives. */
+  /** A frame cut by the end of a read, kept until the rest arrives: carryLength bytes of carry. */
   private carry: Buffer | null = null;
+  private carryLength = 0;
   /** A header block being gathered from HEADERS and CONTINUATION frames. */
   private block: Buffer[] = [];
   private blockStream = 0;
@@ -278,25 +299,61 @@ class H2Connection {
     limit: number,
   ) {
     this.limit = limit;
+    let slots = 2;
+    while (slots < 2 * limit) slots *= 2;
+    this.slotStream = new Int32Array(slots);
+    this.slotToken = new Int32Array(slots);
+    this.slotMask = slots - 1;
+    const onread: OnReadOpts = { buffer: driver.readBuffer, callback: this.onRead };
     if (tls !== undefined) {
-      this.socket = tlsConnect({ host, port, ...tlsConnectOptions(tls, host), ALPNProtocols: ['h2'] });
+      // node:tls takes `onread` as node:net does, though its types do not say so.
+      const options: ConnectionOptions & { onread: OnReadOpts } = { host, port, ...tlsConnectOptions(tls, host), ALPNProtocols: ['h2'], onread };
+      this.socket = tlsConnect(options);
       this.socket.once('connect', () => (this.tcpAt = performance.now()));
       this.socket.once('secureConnect', this.onConnect);
     } else {
-      this.socket = netConnect({ host, port });
+      this.socket = netConnect({ host, port, onread });
       this.socket.once('connect', this.onConnect);
     }
     this.socket.setNoDelay(true);
     // As undici's: a connection that does not open in 10 s fails what waits on it, instead of holding its place in the pool.
     this.connectTimer = setTimeout(() => this.socket.destroy(Object.assign(new Error('connect timed out'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), 10_000);
-    this.socket.on('data', this.onData);
     this.socket.on('end', this.onClose);
     this.socket.on('error', this.onError);
     this.socket.on('close', this.onClose);
   }
 
   get count(): number {
-    return this.streams.size + this.pendingTokens.length;
+    return this.inFlight + this.pendingTokens.length;
+  }
+
+  /** The token of stream `stream` in flight, or -1. */
+  tokenOf(stream: number): number {
+    const slot = (stream >>> 1) & this.slotMask;
+    return this.slotStream[slot] === stream ? this.slotToken[slot]! : -1;
+  }
+
+  /** Stream `stream` is no longer in flight. */
+  forget(stream: number): void {
+    const slot = (stream >>> 1) & this.slotMask;
+    if (this.slotStream[slot] !== stream) return;
+    this.slotStream[slot] = 0;
+    this.inFlight--;
+  }
+
+  /** A new stream for `token`: the next id whose slot is free. */
+  openStream(token: number): number {
+    let stream = this.nextStream;
+    let slot = (stream >>> 1) & this.slotMask;
+    while (this.slotStream[slot] !== 0) {
+      stream += 2;
+      slot = (slot + 1) & this.slotMask;
+    }
+    this.nextStream = stream + 2;
+    this.slotStream[slot] = stream;
+    this.slotToken[slot] = token;
+    this.inFlight++;
+    return stream;
   }
 
   get full(): boolean {
@@ -332,25 +389,64 @@ class H2Connection {
     if (!this.dead) this.driver.broken(this, Failure.connreset, 0);
   };
 
-  private readonly onData = (chunk: Buffer): void => {
-    if (this.dead) return;
-    this.driver.bytesIn += chunk.length;
-    let buf = chunk;
-    if (this.carry !== null) {
-      buf = Buffer.concat([this.carry, chunk]);
-      this.carry = null;
-    }
+  /** `n` bytes read into the driver's read buffer; what is left of them after the last whole frame is copied to `carry`. */
+  private readonly onRead = (n: number, chunk: Buffer): boolean => {
+    if (this.dead) return true;
+    this.driver.bytesIn += n;
     let at = 0;
-    while (buf.length - at >= 9) {
-      const length = (buf[at]! << 16) | (buf[at + 1]! << 8) | buf[at + 2]!;
-      if (length > MAX_FRAME) return this.driver.broken(this, Failure.other, 0);
-      if (buf.length - at < 9 + length) break;
-      this.frame(buf, at + 9, length, buf[at + 3]!, buf[at + 4]!, buf.readUInt32BE(at + 5) & 0x7fffffff);
-      if (this.dead) return;
+    if (this.carryLength > 0) {
+      at = this.completeCarry(chunk, n);
+      if (at < 0) return true;
+    }
+    while (n - at >= 9) {
+      const length = (chunk[at]! << 16) | (chunk[at + 1]! << 8) | chunk[at + 2]!;
+      if (length > MAX_FRAME) {
+        this.driver.broken(this, Failure.other, 0);
+        return true;
+      }
+      if (n - at < 9 + length) break;
+      this.frame(chunk, at + 9, length, chunk[at + 3]!, chunk[at + 4]!, chunk.readUInt32BE(at + 5) & 0x7fffffff);
+      if (this.dead) return true;
       at += 9 + length;
     }
-    if (at < buf.length) this.carry = buf.subarray(at);
+    if (at < n) {
+      // Room for the largest frame tsload accepts, made once per connection and only if a frame is ever cut.
+      this.carry ??= Buffer.allocUnsafe(9 + MAX_FRAME);
+      chunk.copy(this.carry, 0, at, n);
+      this.carryLength = n - at;
+    }
+    return true;
   };
+
+  /**
+   * Fill the cut frame in `carry` from the start of `chunk` and handle it once
+   * whole. Returns where `chunk`'s own frames begin: `n` if all of it went to
+   * the carried frame, -1 if the connection broke.
+   */
+  private completeCarry(chunk: Buffer, n: number): number {
+    const carry = this.carry!;
+    let at = 0;
+    if (this.carryLength < 9) {
+      const take = Math.min(9 - this.carryLength, n);
+      chunk.copy(carry, this.carryLength, 0, take);
+      this.carryLength += take;
+      at = take;
+      if (this.carryLength < 9) return n;
+    }
+    const length = (carry[0]! << 16) | (carry[1]! << 8) | carry[2]!;
+    if (length > MAX_FRAME) {
+      this.driver.broken(this, Failure.other, 0);
+      return -1;
+    }
+    const take = Math.min(9 + length - this.carryLength, n - at);
+    chunk.copy(carry, this.carryLength, at, at + take);
+    this.carryLength += take;
+    at += take;
+    if (this.carryLength < 9 + length) return n;
+    this.carryLength = 0;
+    this.frame(carry, 9, length, carry[3]!, carry[4]!, carry.readUInt32BE(5) & 0x7fffffff);
+    return this.dead ? -1 : at;
+  }
 
   private frame(buf: Buffer, at: number, length: number, type: number, flags: number, stream: number): void {
     const d = this.driver;
@@ -394,9 +490,9 @@ class H2Connection {
         return;
       }
       case RST_STREAM: {
-        const token = this.streams.get(stream);
-        if (token === undefined) return;
-        this.streams.delete(stream);
+        const token = this.tokenOf(stream);
+        if (token < 0) return;
+        this.forget(stream);
         const code = length >= 4 ? buf.readUInt32BE(at) : 0;
         d.reset(this, token, code === REFUSED_STREAM);
         return;
@@ -428,8 +524,8 @@ class H2Connection {
   }
 
   private headers(block: Buffer, start: number, end: number, stream: number, ends: boolean): void {
-    const token = this.streams.get(stream);
-    if (token === undefined) return;
+    const token = this.tokenOf(stream);
+    if (token < 0) return;
     // A second block after the response's is its trailers: no status, only the end.
     if (this.driver.statusOf[token] !== 0) {
       if (ends) this.end(stream);
@@ -439,7 +535,7 @@ class H2Connection {
     // A 1xx is informational: the final response follows on the same stream.
     if (status >= 100 && status < 200) return;
     if (status < 0) {
-      this.streams.delete(stream);
+      this.forget(stream);
       this.driver.answered(this, token, Failure.other);
       return;
     }
@@ -448,9 +544,9 @@ class H2Connection {
   }
 
   private end(stream: number): void {
-    const token = this.streams.get(stream);
-    if (token === undefined) return;
-    this.streams.delete(stream);
+    const token = this.tokenOf(stream);
+    if (token < 0) return;
+    this.forget(stream);
     this.driver.answered(this, token, this.driver.statusOf[token]!);
   }
 }
@@ -466,13 +562,11 @@ function flushH2(c: H2Connection): void {
   let at = 0;
   for (let k = 0; k < n; k++) {
     const block = d.blocks[c.pendingRequests[k]!]!;
-    const stream = c.nextStream;
-    c.nextStream += 2;
+    const token = c.pendingTokens[k]!;
+    const stream = c.openStream(token);
     frameHeader(out, at, block.length, HEADERS, END_HEADERS | END_STREAM, stream);
     block.copy(out, at + 9);
     at += 9 + block.length;
-    const token = c.pendingTokens[k]!;
-    c.streams.set(stream, token);
     d.streamOf[token] = stream;
     d.wroteToken(token);
   }
@@ -486,6 +580,7 @@ function flushH2(c: H2Connection): void {
 
 export class NativeH2Driver extends HttpDriverBase {
   readonly blocks: Buffer[];
+  readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER);
   /** Per token: its stream id, and the status its headers carried. */
   readonly streamOf: Int32Array;
   readonly statusOf: Int32Array;
@@ -588,9 +683,13 @@ export class NativeH2Driver extends HttpDriverBase {
 
   /** GOAWAY: streams above `last` were not processed and go again elsewhere; the rest may still finish. */
   goingAway(c: H2Connection, last: number): void {
-    for (const [stream, token] of c.streams) {
-      if (stream <= last) continue;
-      c.streams.delete(stream);
+    const unprocessed: number[] = [];
+    for (let slot = 0; slot < c.slotStream.length; slot++) if (c.slotStream[slot]! > last) unprocessed.push(c.slotStream[slot]!);
+    // Newest first, so the ones given back keep their order (see giveBack).
+    unprocessed.sort((x, y) => y - x);
+    for (const stream of unprocessed) {
+      const token = c.tokenOf(stream);
+      c.forget(stream);
       this.carrier[token] = undefined;
       this.giveBack(token);
     }
@@ -615,11 +714,14 @@ export class NativeH2Driver extends HttpDriverBase {
   broken(c: H2Connection, code: number, handshakeFailed: number): void {
     this.tlsHandshakeFailures += handshakeFailed;
     this.drop(c);
-    for (const token of c.streams.values()) {
+    for (let slot = 0; slot < c.slotStream.length; slot++) {
+      if (c.slotStream[slot] === 0) continue;
+      c.slotStream[slot] = 0;
+      c.inFlight--;
+      const token = c.slotToken[slot]!;
       this.carrier[token] = undefined;
       this.finished(token, code);
     }
-    c.streams.clear();
     for (const token of c.pendingTokens) {
       this.carrier[token] = undefined;
       this.finished(token, code);
@@ -639,10 +741,13 @@ export class NativeH2Driver extends HttpDriverBase {
         c.pendingTokens.splice(at, 1);
         c.pendingRequests.splice(at, 1);
       }
-    } else if (c.streams.delete(stream) && !c.dead) {
-      const code = Buffer.alloc(4);
-      code.writeUInt32BE(CANCEL);
-      c.socket.write(frame(RST_STREAM, 0, stream, code));
+    } else if (c.tokenOf(stream) === token) {
+      c.forget(stream);
+      if (!c.dead) {
+        const code = Buffer.alloc(4);
+        code.writeUInt32BE(CANCEL);
+        c.socket.write(frame(RST_STREAM, 0, stream, code));
+      }
     }
     this.released();
     this.relist(c);

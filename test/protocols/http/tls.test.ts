@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSecureServer, type Http2Session } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Share } from '../../../src/engine/segment.js';
 import { checkHttpOptions, createDriver, type HttpDriverOptions } from '../../../src/protocols/http/driver.js';
@@ -392,6 +392,84 @@ describe("the native HTTP/2 client's HPACK reader", () => {
       const { codes, counters } = await closedLoop({ url, tls: { insecure: false, ca: CA }, http2: true, streams: 4, connections: 1, client: 'native' }, 10, 4);
       expect(codes).toEqual(Array(10).fill(200));
       expect(counters.replyBodyBytes).toBe(120);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('reads frames cut anywhere by the reads, answers PING, and keeps stream ids rising past a stream that stays open', async () => {
+    // A bare h2c server: it answers each HEADERS with HEADERS (:status 200, indexed) and 100 bytes of DATA, written a few bytes at a time.
+    const frame = (type: number, flags: number, stream: number, payload: Buffer): Buffer => {
+      const head = Buffer.alloc(9);
+      head.writeUIntBE(payload.length, 0, 3);
+      head[3] = type;
+      head[4] = flags;
+      head.writeUInt32BE(stream, 5);
+      return Buffer.concat([head, payload]);
+    };
+    const reply = (stream: number): Buffer => Buffer.concat([frame(0x1, 0x4, stream, Buffer.from([0x88])), frame(0x0, 0x1, stream, Buffer.alloc(100, 0x61))]);
+    const streams: number[] = [];
+    let pingAcks = 0;
+    const server = createNetServer((socket: Socket) => {
+      socket.setNoDelay(true);
+      const out: Buffer[] = [];
+      let writing = false;
+      const cuts = [1, 3, 9, 2, 13, 5, 40, 7, 150, 4];
+      let cut = 0;
+      const send = (bytes: Buffer): void => {
+        out.push(bytes);
+        if (writing) return;
+        writing = true;
+        const step = (): void => {
+          const all = Buffer.concat(out.splice(0));
+          if (all.length === 0 || socket.destroyed) {
+            writing = false;
+            return;
+          }
+          const n = Math.min(all.length, cuts[cut++ % cuts.length]!);
+          socket.write(all.subarray(0, n));
+          if (n < all.length) out.unshift(all.subarray(n));
+          setTimeout(step, 1);
+        };
+        step();
+      };
+      send(Buffer.concat([frame(0x4, 0, 0, Buffer.alloc(0)), frame(0x6, 0, 0, Buffer.from('pingpong'))]));
+      let input = Buffer.alloc(0);
+      let held = 0;
+      socket.on('data', (chunk: Buffer) => {
+        input = Buffer.concat([input, chunk]);
+        if (input.subarray(0, 3).toString('latin1') === 'PRI') input = input.subarray(24);
+        while (input.length >= 9 && input.length >= 9 + input.readUIntBE(0, 3)) {
+          const length = input.readUIntBE(0, 3);
+          const type = input[3]!;
+          const flags = input[4]!;
+          const stream = input.readUInt32BE(5) & 0x7fffffff;
+          input = input.subarray(9 + length);
+          if (type === 0x6 && flags & 0x1) pingAcks++;
+          if (type !== 0x1) continue;
+          streams.push(stream);
+          // The first stream is answered only after six others have come and gone: their ids wrap around its slot.
+          if (stream === 1) held = 1;
+          else send(reply(stream));
+          if (held === 1 && streams.length === 7) {
+            held = 0;
+            send(reply(1));
+          }
+        }
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const { codes, counters } = await closedLoop({ url, http2: true, streams: 2, connections: 1, client: 'native' }, 30, 2);
+      expect(codes).toEqual(Array(30).fill(200));
+      expect(counters.replyBodyBytes).toBe(3000);
+      expect(counters.connections).toBe(1);
+      expect(pingAcks).toBe(1);
+      expect(streams.every((id, i) => id % 2 === 1 && (i === 0 || id > streams[i - 1]!))).toBe(true);
+      // A new stream whose slot the held one still had skipped that id.
+      expect(streams.at(-1)!).toBeGreaterThan(2 * streams.length - 1);
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
     }
