@@ -56,6 +56,8 @@ const report = new Report('dns', args);
  * well under a millisecond.
  */
 const TIMEOUT_S = 1;
+/** How long before dnsperf's -l ends its window's last CPU read is taken: read later, dnsperf may be gone. */
+const END_MARGIN_S = 0.25;
 const TARGET_ONE_THREAD_RATE = 50_000;
 const MAX_LOSS = 0.001;
 
@@ -223,40 +225,51 @@ async function cpuPerQuery(nsd: Nsd, queries: string): Promise<void> {
 
     progress(`dnsperf -Q ${rate} for 1 + ${N} s`);
     // dnsperf's window is the same: its CPU from 1 s after start to N s later,
-    // read from /proc. It stays up after -l to wait for its last queries, so
-    // its CPU at the end of -l is its CPU for the load itself.
-    const dpCpu = { atWindowStart: NaN, atWindowEnd: NaN, windowS: NaN };
-    const dpRun = await runTimed(
-      '/usr/bin/dnsperf',
-      ['-s', '127.0.0.1', '-p', String(nsd.port), '-d', queries, '-Q', String(rate), '-l', String(N + 1), '-t', String(TIMEOUT_S)],
-      {
-        timeoutMs: (N + 1 + TIMEOUT_S + 10) * 1000 + GRACE_MS,
-        server: nsd.server,
-        during: async (child) => {
-          dpCpu.atWindowStart = await cpuAfter(child, 1);
-          const w0 = performance.now();
-          dpCpu.atWindowEnd = await cpuAfter(child, N);
-          dpCpu.windowS = (performance.now() - w0) / 1000;
+    // read from /proc while it runs. The end is read END_MARGIN_S early: at
+    // exactly N + 1 s dnsperf may have finished, and a tree read after its exit
+    // counts nothing (a negative window). A run whose reads still do not make a
+    // window is measured again rather than counted.
+    let dpCpu = { atWindowStart: NaN, atWindowEnd: NaN, windowS: NaN, sinceStartS: NaN };
+    let dpRun: Awaited<ReturnType<typeof runTimed>> | undefined;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const cpu = { atWindowStart: NaN, atWindowEnd: NaN, windowS: NaN, sinceStartS: NaN };
+      dpRun = await runTimed(
+        '/usr/bin/dnsperf',
+        ['-s', '127.0.0.1', '-p', String(nsd.port), '-d', queries, '-Q', String(rate), '-l', String(N + 1), '-t', String(TIMEOUT_S)],
+        {
+          timeoutMs: (N + 1 + TIMEOUT_S + 10) * 1000 + GRACE_MS,
+          server: nsd.server,
+          during: async (child) => {
+            const t0 = performance.now();
+            cpu.atWindowStart = await cpuAfter(child, 1);
+            const w0 = performance.now();
+            cpu.atWindowEnd = await cpuAfter(child, N - END_MARGIN_S);
+            cpu.windowS = (performance.now() - w0) / 1000;
+            cpu.sinceStartS = (performance.now() - t0) / 1000;
+          },
         },
-      },
-    );
-    checkRan(dpRun, 'dnsperf');
-    const d = parseDnsperf(dpRun.stdout);
+      );
+      checkRan(dpRun, 'dnsperf');
+      dpCpu = cpu;
+      if (cpu.atWindowEnd > cpu.atWindowStart) break;
+      report.line(`round ${round}: dnsperf's CPU could not be read over its window (attempt ${attempt}); measured again`);
+    }
+    const d = parseDnsperf(dpRun!.stdout);
     // dnsperf paces at -Q, so its window holds its overall rate × the window's length.
     const dpWindowQueries = Math.round(d.qps * dpCpu.windowS);
-    const dpWindowUs = usPer(dpCpu.atWindowEnd - dpCpu.atWindowStart, dpWindowQueries);
-    const dpLoadUs = usPer(dpCpu.atWindowEnd, d.sent);
+    const dpWindowUs = dpCpu.atWindowEnd > dpCpu.atWindowStart ? usPer(dpCpu.atWindowEnd - dpCpu.atWindowStart, dpWindowQueries) : NaN;
+    const dpLoadUs = usPer(dpCpu.atWindowEnd, Math.round(d.qps * dpCpu.sinceStartS));
     ts.window.push(tsWindowUs);
     ts.load.push(tsLoadUs);
     dp.window.push(dpWindowUs);
     dp.load.push(dpLoadUs);
     rows.push(
       [round, 'tsload', step.sent, step.sendRate, step.lost, cpuWindow.userS, cpuWindow.systemS, tsWindowUs, tsLoadUs, usPer(cpuOf(t.timed), tsLoadQueries), t.timed.serverCpuS ?? null, t.timed.udpRcvbufErrors],
-      [round, 'dnsperf', dpWindowQueries, d.qps, d.lost, null, null, dpWindowUs, dpLoadUs, usPer(cpuOf(dpRun), d.sent), dpRun.serverCpuS ?? null, dpRun.udpRcvbufErrors],
+      [round, 'dnsperf', dpWindowQueries, d.qps, d.lost, null, null, dpWindowUs, dpLoadUs, usPer(cpuOf(dpRun!), d.sent), dpRun!.serverCpuS ?? null, dpRun!.udpRcvbufErrors],
     );
     records.push({
       tsload: { command: t.timed.command, usPerQueryWindow: tsWindowUs, usPerQueryLoad: tsLoadUs, time: timesOf(t.timed), step: slimStep(step) },
-      dnsperf: { command: dpRun.command, usPerQueryWindow: dpWindowUs, usPerQueryLoad: dpLoadUs, cpu: dpCpu, windowQueries: dpWindowQueries, time: timesOf(dpRun), parsed: d, stdout: withoutTimeoutLines(dpRun.stdout) },
+      dnsperf: { command: dpRun!.command, usPerQueryWindow: dpWindowUs, usPerQueryLoad: dpLoadUs, cpu: dpCpu, windowQueries: dpWindowQueries, time: timesOf(dpRun!), parsed: d, stdout: withoutTimeoutLines(dpRun!.stdout) },
     });
     report.line(
       `round ${round}: tsload ${step.completed} of ${step.sent} windowed queries answered, ${step.lost} lost, ${step.late} late, ${step.dropped} dropped, ${step.unexpected} unexpected, lag p99 ${num(step.scheduleLagMs.p99)} ms; dnsperf ${d.completed} of ${d.sent} completed, ${d.lost} lost`,
@@ -284,7 +297,7 @@ async function cpuPerQuery(nsd: Nsd, queries: string): Promise<void> {
   report.line(`ratio tsload/dnsperf CPU per query, whole load, per round: ${list(loadRatios)}; median ${num(median(loadRatios), 3)}`);
   report.line(`target: tsload/dnsperf ≤ 1 (median of the rounds' window ratios): ${verdict <= 1 ? 'met' : 'NOT met'} (${num(verdict, 3)}; ${windowRatios.filter((r) => r <= 1).length} of ${rounds} rounds ≤ 1; ${intervalText})`);
   report.line(
-    `(window = the ${N} s after each tool's first second, all threads: tsload's cpuWindow over the queries it sent in it; dnsperf's CPU read from /proc 1 s and ${N + 1} s after start over its rate × that time. Whole load = from the start of the load to its end, the first second included: tsload's step CPU (warmup + window + drain), dnsperf's CPU at the end of -l. Whole process = /usr/bin/time user+sys, incl. node startup for tsload and the ${TIMEOUT_S} s wait for unanswered queries for both)`,
+    `(window = the ${N} s after each tool's first second, all threads: tsload's cpuWindow over the queries it sent in it; dnsperf's CPU read from /proc 1 s and ${N + 1 - END_MARGIN_S} s after start over its rate × that time. Whole load = from the start of the load to its end, the first second included: tsload's step CPU (warmup + window + drain), dnsperf's CPU read from /proc up to ${END_MARGIN_S} s before the end of -l, over its rate × the time since its start. Whole process = /usr/bin/time user+sys, incl. node startup for tsload and the ${TIMEOUT_S} s wait for unanswered queries for both)`,
   );
   report.record('cpuPerQuery', {
     rounds,
