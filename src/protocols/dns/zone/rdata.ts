@@ -7,6 +7,7 @@ import { dnsPacket } from '../packet.js';
 import { rdataTypeName, type TypeInfo } from '../types.js';
 import { CERT_TYPES, Fields } from './fields.js';
 import { MORE_PARSERS } from './rdata-more.js';
+import { splitName } from './names.js';
 import { SVCB } from './svcb.js';
 import { decodeBase32Hex, formatIPv6, parseIPv4, parseIPv6, typeBitmap, Wire } from './text.js';
 
@@ -181,7 +182,7 @@ export const PARSERS: Record<string, Parser> = {
     return { flags, algorithm, key };
   },
   RRSIG(f: Fields) {
-    return {
+    const rdata = {
       typeCovered: rdataTypeName(f.typeInfo('type covered')),
       algorithm: f.algorithm(),
       labels: f.int('labels', 255),
@@ -192,6 +193,12 @@ export const PARSERS: Record<string, Parser> = {
       signersName: f.name("signer's name"),
       signature: f.base64('signature'),
     };
+    // The signer is the owner or above it, so the owner's label count (the
+    // field) cannot be below the signer's: BIND 9.18.49 as Debian now ships it
+    // (deb12u3) refuses such a record, and so does tsload.
+    const signerLabels = splitName(rdata.signersName).length;
+    if (rdata.labels < signerLabels) f.fail(`labels ${rdata.labels} is below the ${signerLabels} labels of the signer's name ${rdata.signersName}`);
+    return rdata;
   },
   NSEC(f: Fields) {
     return { nextDomain: f.name('next domain'), rrtypes: f.typeList().map(rdataTypeName) };
