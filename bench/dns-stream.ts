@@ -8,10 +8,9 @@
  * CPU per query at 20k qps, over the same window: the N s after each tool's
  * first second. Per round and transport, tsload then dnsperf.
  */
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DnsResult } from '../src/result.js';
-import { probeDnsStream } from '../src/protocols/dns/stream.js';
 import {
   GRACE_MS,
   ROOT,
@@ -20,7 +19,6 @@ import {
   benchMain,
   checkRan,
   cpuAfter,
-  freePort,
   median,
   num,
   parseBenchArgs,
@@ -28,13 +26,13 @@ import {
   runTimed,
   runTsload,
   slimStep,
-  startServer,
   tempDir,
+  startNsdServer,
   timesOf,
   usPer,
-  waitFor,
 } from './lib.js';
-import type { Cell, Server } from './lib.js';
+import type { Nsd } from './lib.js';
+import type { Cell } from './lib.js';
 
 const args = parseBenchArgs('dns-stream');
 const N = args.seconds;
@@ -57,71 +55,10 @@ const TRANSPORTS = [
 const CERT = join(ROOT, 'test', 'fixtures', 'tls', 'server.pem');
 const KEY = join(ROOT, 'test', 'fixtures', 'tls', 'server.key');
 
-interface Nsd {
-  server: Server;
-  port: number;
-  tlsPort: number;
-}
-
-async function startNsd(): Promise<Nsd> {
-  const dir = tempDir('nsd');
-  const [port, tlsPort] = [await freePort(), await freePort()];
-  copyFileSync(join(ROOT, 'fixtures', 'test.zone'), join(dir, 'test.zone'));
-  const conf = join(dir, 'nsd.conf');
-  // As in bench/dns.ts (one server process, no privilege drop, RRL off), plus
-  // TLS, which NSD serves on the ip-address whose port is tls-port.
-  writeFileSync(
-    conf,
-    `server:
-  ip-address: 127.0.0.1@${port}
-  ip-address: 127.0.0.1@${tlsPort}
-  tls-port: ${tlsPort}
-  tls-service-key: "${KEY}"
-  tls-service-pem: "${CERT}"
-  do-ip6: no
-  server-count: 1
-  username: ""
-  chroot: ""
-  database: ""
-  zonesdir: "${dir}"
-  pidfile: "${dir}/nsd.pid"
-  xfrdfile: "${dir}/xfrd.state"
-  zonelistfile: "${dir}/zone.list"
-  xfrdir: "${dir}"
-  logfile: "${dir}/nsd.log"
-  verbosity: 1
-  rrl-ratelimit: 0
-  rrl-whitelist-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: example.com
-  zonefile: test.zone
-`,
-  );
-  checkRan(await runTimed('/usr/sbin/nsd-checkconf', [conf], { timeoutMs: 10_000 }), 'nsd-checkconf');
-  const server = startServer('nsd', '/usr/sbin/nsd', ['-d', '-c', conf]);
-  const soa = { name: 'example.com', type: 'SOA' };
-  const answers = async (): Promise<boolean> => {
-    try {
-      await probeDnsStream('tcp', '127.0.0.1', port, undefined, soa, 500);
-      await probeDnsStream('tls', '127.0.0.1', tlsPort, { insecure: true }, soa, 500);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  await waitFor('nsd', 15_000, answers).catch((error: Error) => {
-    let log = '';
-    try {
-      log = readFileSync(join(dir, 'nsd.log'), 'utf8');
-    } catch {
-      /* no log yet */
-    }
-    throw new Error(`${error.message}\n${server.log()}${log}`);
-  });
+async function startNsd(): Promise<Nsd & { tlsPort: number }> {
+  const { server, port, tlsPort } = await startNsdServer({ tls: { cert: CERT, key: KEY } });
   report.line(`nsd: 1 server process, TCP on 127.0.0.1:${port}, TLS on 127.0.0.1:${tlsPort}, zone example.com from fixtures/test.zone (pid ${server.pid})`);
-  return { server, port, tlsPort };
+  return { server, port, tlsPort: tlsPort! };
 }
 
 function parseDnsperf(out: string): { sent: number; completed: number; lost: number; qps: number } {

@@ -10,10 +10,8 @@
  *
  * Loss truth (a server that drops a known share) is covered by the tests.
  */
-import { createSocket } from 'node:dgram';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as dnsPacket from 'dns-packet';
 import type { DnsResult } from '../src/result.js';
 import {
   GRACE_MS,
@@ -24,7 +22,6 @@ import {
   checkRan,
   cpuAfter,
   cpuOf,
-  freePort,
   highestPassing,
   unbrokenNote,
   median,
@@ -36,13 +33,13 @@ import {
   runTimed,
   runTsload,
   slimStep,
-  startServer,
   tempDir,
+  startNsdServer,
   timesOf,
   usPer,
-  waitFor,
 } from './lib.js';
-import type { Cell, Server } from './lib.js';
+import type { Nsd } from './lib.js';
+import type { Cell } from './lib.js';
 
 const args = parseBenchArgs('dns');
 const N = args.seconds;
@@ -64,82 +61,10 @@ const MAX_LOSS = 0.001;
 // ---------------------------------------------------------------------------
 // NSD
 
-interface Nsd {
-  server: Server;
-  port: number;
-}
-
 async function startNsd(): Promise<Nsd> {
-  const dir = tempDir('nsd');
-  const port = await freePort();
-  copyFileSync(join(ROOT, 'fixtures', 'test.zone'), join(dir, 'test.zone'));
-  const conf = join(dir, 'nsd.conf');
-  // Everything NSD writes lives in the temp dir; no database, no privilege
-  // drop, no chroot, so it runs from a throwaway directory. One server process
-  // so "the server" is one core's worth, as nginx's one worker is.
-  // Response rate limiting off: NSD's default (200 responses/s per source and
-  // response kind) silently drops answers to a load generator on one address —
-  // measured here as ~0.7 % "loss" at 20k qps with the test zone's query mix.
-  writeFileSync(
-    conf,
-    `server:
-  ip-address: 127.0.0.1
-  port: ${port}
-  server-count: 1
-  username: ""
-  chroot: ""
-  database: ""
-  zonesdir: "${dir}"
-  pidfile: "${dir}/nsd.pid"
-  xfrdfile: "${dir}/xfrd.state"
-  zonelistfile: "${dir}/zone.list"
-  xfrdir: "${dir}"
-  logfile: "${dir}/nsd.log"
-  verbosity: 1
-  rrl-ratelimit: 0
-  rrl-whitelist-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: example.com
-  zonefile: test.zone
-`,
-  );
-  const check = await runTimed('/usr/sbin/nsd-checkconf', [conf], { timeoutMs: 10_000 });
-  checkRan(check, 'nsd-checkconf');
-  // -d: stay in the foreground, so the pid we hold is NSD's main process.
-  const server = startServer('nsd', '/usr/sbin/nsd', ['-d', '-c', conf]);
-  await waitFor('nsd', 15_000, () => answersSoa(port)).catch((error: Error) => {
-    let log = '';
-    try {
-      log = readFileSync(join(dir, 'nsd.log'), 'utf8');
-    } catch {
-      /* no log yet */
-    }
-    throw new Error(`${error.message}\n${server.log()}${log}`);
-  });
-  report.line(`nsd: 1 server process on 127.0.0.1:${port}, zone example.com from fixtures/test.zone (pid ${server.pid})`);
-  return { server, port };
-}
-
-/** One SOA query for the zone apex: true when NSD answers it with NOERROR. */
-function answersSoa(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createSocket('udp4');
-    const done = (ok: boolean): void => {
-      clearTimeout(timer);
-      sock.close();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), 500);
-    sock.on('error', () => done(false));
-    sock.on('message', (msg) => {
-      const reply = dnsPacket.decode(msg);
-      // RCODE is the low 4 bits of the flags; 0 is NOERROR.
-      done(reply.id === 4242 && ((reply.flags ?? 0) & 0xf) === 0 && (reply.answers?.length ?? 0) > 0);
-    });
-    sock.send(dnsPacket.encode({ type: 'query', id: 4242, questions: [{ type: 'SOA', name: 'example.com' }] }), port, '127.0.0.1');
-  });
+  const nsd = await startNsdServer();
+  report.line(`nsd: 1 server process on 127.0.0.1:${nsd.port}, zone example.com from fixtures/test.zone (pid ${nsd.server.pid})`);
+  return nsd;
 }
 
 // ---------------------------------------------------------------------------

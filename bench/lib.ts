@@ -737,6 +737,98 @@ export async function startTsloadTarget(): Promise<Target> {
 }
 
 // ---------------------------------------------------------------------------
+// NSD, as the benchmarks and the tests run it
+
+export interface Nsd {
+  server: Server;
+  /** UDP and TCP. */
+  port: number;
+  /** With `tls`: DNS over TLS. */
+  tlsPort?: number;
+}
+
+/**
+ * NSD serving example.com (fixtures/test.zone, or `zoneText`) on 127.0.0.1,
+ * UDP and TCP on one free port, and with `tls` DNS over TLS on another (NSD
+ * serves TLS on the ip-address whose port is tls-port). Everything it writes
+ * stays in a temp dir: no database, no privilege drop, no chroot. One server
+ * process, so "the server" is one core's worth, as nginx's one worker is.
+ * Response rate limiting off: NSD's default (200 responses/s per source and
+ * response kind) silently drops answers to a load generator on one address,
+ * which would read as loss.
+ */
+export async function startNsdServer(o: { zoneText?: string; tls?: { cert: string; key: string } } = {}): Promise<Nsd> {
+  const dir = tempDir('nsd');
+  const port = await freePort();
+  const tlsPort = o.tls === undefined ? undefined : await freePort();
+  writeFileSync(join(dir, 'test.zone'), o.zoneText ?? readFileSync(join(ROOT, 'fixtures', 'test.zone'), 'utf8'));
+  const conf = join(dir, 'nsd.conf');
+  const tlsLines =
+    o.tls === undefined
+      ? ''
+      : `  ip-address: 127.0.0.1@${tlsPort}
+  tls-port: ${tlsPort}
+  tls-service-key: "${o.tls.key}"
+  tls-service-pem: "${o.tls.cert}"
+`;
+  writeFileSync(
+    conf,
+    `server:
+  ip-address: 127.0.0.1@${port}
+${tlsLines}  do-ip6: no
+  server-count: 1
+  username: ""
+  chroot: ""
+  database: ""
+  zonesdir: "${dir}"
+  pidfile: "${dir}/nsd.pid"
+  xfrdfile: "${dir}/xfrd.state"
+  zonelistfile: "${dir}/zone.list"
+  xfrdir: "${dir}"
+  logfile: "${dir}/nsd.log"
+  verbosity: 1
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
+remote-control:
+  control-enable: no
+zone:
+  name: example.com
+  zonefile: test.zone
+`,
+  );
+  // -d: in the foreground, so the pid held is NSD's own.
+  const server = startServer('nsd', '/usr/sbin/nsd', ['-d', '-c', conf]);
+  // NSD opens every listener before it answers: an answered SOA over UDP, and a TLS port that accepts, mean all are up.
+  const ready = async (): Promise<boolean> => (await answersSoa(port)) && (tlsPort === undefined || (await tcpAccepts(tlsPort)));
+  await waitFor('nsd', 15_000, ready).catch((error: Error) => {
+    const log = existsSync(join(dir, 'nsd.log')) ? readFileSync(join(dir, 'nsd.log'), 'utf8') : '';
+    throw new Error(`${error.message}\n${server.log()}${log}`);
+  });
+  return { server, port, ...(tlsPort === undefined ? {} : { tlsPort }) };
+}
+
+/** One SOA query for example.com over UDP: true once it is answered NOERROR with an answer. */
+function answersSoa(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createSocket('udp4');
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      sock.close();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), 500);
+    sock.on('error', () => done(false));
+    sock.on('message', (msg) => {
+      // ID 4242, RCODE (the low 4 bits of byte 3) NOERROR, and ANCOUNT > 0.
+      done(msg.length >= 12 && msg.readUInt16BE(0) === 4242 && (msg[3]! & 0x0f) === 0 && msg.readUInt16BE(6) > 0);
+    });
+    // A query for example.com SOA, ID 4242, RD clear.
+    const query = Buffer.from('109200000001000000000000076578616d706c6503636f6d0000060001', 'hex');
+    sock.send(query, port, '127.0.0.1');
+  });
+}
+
+// ---------------------------------------------------------------------------
 // wrk's output
 
 export interface WrkOut {

@@ -18,6 +18,7 @@ import { TargetUnreachableError } from '../../../src/errors.js';
 import { spawnTarget } from '../../../src/targets/child.js';
 import { startDnsTarget, type DnsTarget } from '../../../src/targets/dns.js';
 import { stallFor } from '../../loopback.js';
+import { Recorder } from '../../recorder.js';
 
 const ZONE = `$TTL 300
 @     IN SOA ns hostmaster 1 3600 600 86400 60
@@ -29,36 +30,6 @@ ${Array.from({ length: 12 }, (_, i) => `big TXT "${String(i).padStart(50, 'x')}"
 
 type Reply = dnsPacket.DecodedPacket & { rcode: string; opcode: string };
 
-/** Records every done(); `codes[token]` holds the codes reported for it, in order. */
-class Recorder {
-  readonly codes = new Map<number, number[]>();
-  total = 0;
-  onDone: ((token: number, code: number) => void) | null = null;
-  /** Tokens the driver said it wrote, in order. */
-  readonly written: number[] = [];
-  readonly completion = {
-    written: (token: number): void => {
-      this.written.push(token);
-    },
-    done: (token: number, code: number): void => {
-      this.total++;
-      const list = this.codes.get(token);
-      if (list) list.push(code);
-      else this.codes.set(token, [code]);
-      this.onDone?.(token, code);
-    },
-  };
-  count(code: number): number {
-    let n = 0;
-    for (const list of this.codes.values()) for (const c of list) if (c === code) n++;
-    return n;
-  }
-  async waitFor(total: number, timeoutMs: number): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (this.total < total && Date.now() < end) await sleep(10);
-    expect(this.total).toBe(total);
-  }
-}
 
 type DnsCounters = Record<
   'queries' | 'requestBytes' | 'responseBytes' | 'responses' | 'truncated' | 'unexpected' | 'late' | 'bytesSent' | 'bytesReceived' | 'socketErrors' | 'lostAtGenerator',
