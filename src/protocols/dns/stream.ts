@@ -32,7 +32,8 @@ import type { DnsCounters } from './counters.js';
 import { socketFailure } from '../failures.js';
 import { tlsConnectOptions, type TlsSettings } from '../tls.js';
 import { OptionsError, TargetUnreachableError } from '../../errors.js';
-import { encodeQuery, Fifo, sweepInterval, type DnsDriverOptions, type DnsQuery } from './driver.js';
+import { encodeQuery, type DnsDriverOptions, type DnsQuery } from './driver.js';
+import { Fifo, ID_FREE, ID_INFLIGHT, ID_TIMEDOUT, IdSpace, sweepInterval } from './ids.js';
 import { extendedRcode, sameQuestion, skipName } from './wire.js';
 import { formatEndpoint } from '../../util/endpoint.js';
 
@@ -49,11 +50,7 @@ const BATCH_BYTES = 64 * 1024;
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 2000;
 
-const ID_FREE = 0;
-const ID_INFLIGHT = 1;
-/** Timed out and back on the free list, not yet reused: an answer to it is `late`. */
-const ID_TIMEDOUT = 2;
-/** In the connection's batch, not yet written. */
+/** In the connection's batch, not yet written (the stream's own state beside ids.ts's). */
 const ID_QUEUED = 3;
 
 const OPENING = 0;
@@ -61,7 +58,7 @@ const UP = 1;
 /** No socket: the last connect failed; waiting to try again. */
 const DOWN = 2;
 
-class Connection {
+class Connection extends IdSpace {
   socket: Socket | null = null;
   phase = DOWN;
   /** Connects that succeeded on this slot: the second and later are reconnects. */
@@ -73,14 +70,7 @@ class Connection {
   tcpAt = 0;
   /** When the connection was last ready for queries. */
   upAt = 0;
-  readonly free = new Uint16Array(65536);
-  freeHead = 0;
-  freeCount = 65536;
   inflight = 0;
-  readonly state = new Uint8Array(65536);
-  readonly token = new Int32Array(65536);
-  readonly query = new Int32Array(65536);
-  readonly seq = new Uint32Array(65536);
   /** Framed queries not yet written (each carries its ID), from `cursor` (TLS writes them one by one) to `batchLen`. */
   batch: Buffer = Buffer.allocUnsafeSlow(BATCH_BYTES);
   batchLen = 0;
@@ -96,17 +86,7 @@ class Connection {
   readonly partial = Buffer.allocUnsafeSlow(65537);
   partialLen = 0;
   constructor(readonly index: number) {
-    for (let i = 0; i < 65536; i++) this.free[i] = i;
-  }
-  takeId(): number {
-    const id = this.free[this.freeHead]!;
-    this.freeHead = (this.freeHead + 1) & 0xffff;
-    this.freeCount--;
-    return id;
-  }
-  returnId(id: number): void {
-    this.free[(this.freeHead + this.freeCount) & 0xffff] = id;
-    this.freeCount++;
+    super();
   }
 }
 
