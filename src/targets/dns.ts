@@ -711,7 +711,7 @@ export async function startDnsTarget(o: DnsTargetOptions): Promise<DnsTarget> {
     return out;
   }
 
-  const socket: Socket = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
+  let socket: Socket = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
 
   /**
    * The reply to one query, in a buffer of its own, or null for none (a
@@ -767,32 +767,51 @@ export async function startDnsTarget(o: DnsTargetOptions): Promise<DnsTarget> {
     if (out !== null) socket.send(out, rinfo.port, rinfo.address);
   }
 
-  socket.on('message', onMessage);
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: Error): void => {
-      socket.close();
-      reject(new ServerStartError(`dns target: cannot bind ${formatEndpoint(host, o.port ?? 0)}: ${error.message}`, { cause: error }));
-    };
-    socket.once('error', onError);
-    socket.bind(o.port ?? 0, host, () => {
-      socket.off('error', onError);
-      resolve();
+  const bindUdp = async (): Promise<number> => {
+    socket.on('message', onMessage);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error): void => {
+        socket.close();
+        reject(new ServerStartError(`dns target: cannot bind ${formatEndpoint(host, o.port ?? 0)}: ${error.message}`, { cause: error }));
+      };
+      socket.once('error', onError);
+      socket.bind(o.port ?? 0, host, () => {
+        socket.off('error', onError);
+        resolve();
+      });
     });
-  });
-  // Errors after bind (a send refused by a firewall…) concern one datagram only.
-  socket.on('error', () => {});
-  try {
-    socket.setRecvBufferSize(4 << 20);
-    socket.setSendBufferSize(4 << 20);
-  } catch {
-    // keep the defaults
-  }
-  const port = socket.address().port;
-  const streams: StreamListener[] = [];
+    // Errors after bind (a send refused by a firewall…) concern one datagram only.
+    socket.on('error', () => {});
+    try {
+      socket.setRecvBufferSize(4 << 20);
+      socket.setSendBufferSize(4 << 20);
+    } catch {
+      // keep the defaults
+    }
+    return socket.address().port;
+  };
   const streamAnswer = (msg: Buffer): Buffer | null => respond(msg, true);
   const idle = o.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: o.idleTimeoutMs };
+  let port = await bindUdp();
+  const streams: StreamListener[] = [];
+  // TCP serves on the UDP port's number. With port 0 the kernel chose a UDP
+  // port whose TCP twin may be taken by another program: then choose again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (o.tcp !== false) streams.push(await listenDnsStream({ host, port, answer: streamAnswer, ...idle }));
+      break;
+    } catch (error) {
+      const taken = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE';
+      if (!taken || (o.port ?? 0) !== 0 || attempt === 10) {
+        socket.close();
+        throw error;
+      }
+      socket.close();
+      socket = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
+      port = await bindUdp();
+    }
+  }
   try {
-    if (o.tcp !== false) streams.push(await listenDnsStream({ host, port, answer: streamAnswer, ...idle }));
     if (o.tls !== undefined) {
       streams.push(await listenDnsStream({ host: o.tls.host ?? host, port: o.tls.port ?? 853, tls: o.tls, answer: streamAnswer, ...idle }));
     }
