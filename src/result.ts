@@ -54,6 +54,12 @@ export interface StepBase {
   durationS: number;
   warmupS: number;
   /**
+   * The measured window on the wall clock, epoch milliseconds (end = start +
+   * durationS): what server-side samples and other generators' results line
+   * up on. Absent in results written before tsload recorded it.
+   */
+  window?: { startMs: number; endMs: number };
+  /**
    * Requests whose intended send time fell in the measured window and that
    * were written to a socket (or given to a connection that failed before it
    * could take them: those are counted in errors). A request still waiting

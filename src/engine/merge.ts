@@ -107,7 +107,7 @@ function roundedCpu(cpu: { userS: number; systemS: number }): { userS: number; s
 }
 
 export function mergeSteps(
-  plan: { rate: number; warmupMs: number; durationMs: number },
+  plan: { rate: number; warmupMs: number; durationMs: number; windowStartEpochMs?: number },
   reports: readonly StepReport[],
   seconds: readonly SecondReport[],
   cpu: { userS: number; systemS: number },
@@ -126,6 +126,7 @@ export function mergeSteps(
     targetRate: plan.rate,
     durationS,
     warmupS: plan.warmupMs / 1000,
+    ...(plan.windowStartEpochMs === undefined ? {} : { window: { startMs: Math.round(plan.windowStartEpochMs), endMs: Math.round(plan.windowStartEpochMs + windowMs) } }),
     sent: c.sent,
     completed: c.completed,
     sendRate: perSecond(c.sentInWindow),

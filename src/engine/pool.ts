@@ -127,7 +127,7 @@ export async function runPlan(plan: RunPlan, source: StepSource, hooks: RunHooks
       const reports = await inbox.stepReports();
       clearInterval(progress);
       const cpu = process.cpuUsage(cpuStart);
-      const merged = mergeSteps(step, reports, inbox.seconds(), { userS: cpu.user / 1e6, systemS: cpu.system / 1e6 }, windowCpu.end());
+      const merged = mergeSteps({ ...step, windowStartEpochMs: startAtEpochMs + step.warmupMs }, reports, inbox.seconds(), { userS: cpu.user / 1e6, systemS: cpu.system / 1e6 }, windowCpu.end());
       steps.push(merged);
       previous = merged;
       hooks.onStep?.(merged, index);
