@@ -5,14 +5,32 @@
 import { fileURLToPath } from 'node:url';
 import { OptionsError } from '../errors.js';
 
-export const CLIENT = { namespace: 'tsload-client', interface: 'tsload-c', address: '198.18.0.1' } as const;
-export const SERVER = { namespace: 'tsload-server', interface: 'tsload-s', address: '198.18.0.2' } as const;
+/**
+ * Which testbed: TSLOAD_TESTBED_ID=k (1..254) gives a second, independent one
+ * (its own namespaces, 198.18.k.0/24, state dir and nftables table), so two
+ * can run on one machine side by side. Unset or 0: the names below.
+ */
+export const TESTBED_ID = testbedId(process.env.TSLOAD_TESTBED_ID);
+const tag = TESTBED_ID === 0 ? '' : String(TESTBED_ID);
+const suffix = TESTBED_ID === 0 ? '' : `-${TESTBED_ID}`;
+
+function testbedId(value: string | undefined): number {
+  if (value === undefined || value === '') return 0;
+  const id = Number(value);
+  if (!Number.isInteger(id) || id < 0 || id > 254) throw new OptionsError([`TSLOAD_TESTBED_ID must be an integer 0..254, not ${JSON.stringify(value)}`]);
+  return id;
+}
+
+/** The testbed's /24: hosts .1 (client) and .2 (server); VM guests take .3 and up. */
+export const SUBNET = `198.18.${TESTBED_ID}`;
+export const CLIENT = { namespace: `tsload${tag}-client`, interface: `tsload${tag}-c`, address: `${SUBNET}.1` } as const;
+export const SERVER = { namespace: `tsload${tag}-server`, interface: `tsload${tag}-s`, address: `${SUBNET}.2` } as const;
 export const PREFIX_LENGTH = 24;
 /** nftables table (family netdev, in the client namespace) holding the loss rule. */
-export const NFT_TABLE = 'tsload_testbed';
+export const NFT_TABLE = `tsload_testbed${TESTBED_ID === 0 ? '' : `_${TESTBED_ID}`}`;
 
 /** State, generated configs, pidfiles and logs. /run is a tmpfs: it goes at reboot, like the namespaces. */
-export const STATE_DIR = '/run/tsload-testbed';
+export const STATE_DIR = `/run/tsload-testbed${suffix}`;
 export const STATE_FILE = `${STATE_DIR}/testbed.json`;
 export const WWW_DIR = `${STATE_DIR}/www`;
 export const TARGETS_DIR = `${STATE_DIR}/targets`;
