@@ -42,6 +42,11 @@ function loadOptions(command: Command): Command {
     .option('--json <file>', "write the result as JSON ('-' for stdout)")
     .option('--csv <file>', 'write the per-step table as CSV')
     .option('--report <file>', 'write an HTML report of this run')
+    .option('--hlog <file>', 'write an HdrHistogram interval log: a histogram per second, tagged stepN-latency and stepN-service, in microseconds')
+    .option('--hgrm <dir>', "write each step's percentile distributions as wrk2 prints them (stepN-latency.hgrm, stepN-service.hgrm, ms)")
+    .option('--segment <i/N|from:to>', "run this generator's share of a distributed run: the i-th of N (from 1), or k6's from:to (default: the launcher's variables)")
+    .option('--segment-sequence <points>', "with --segment from:to: k6's segment sequence, the same in every generator (0,1/4,1/2,3/4,1)")
+    .option('--start-at <time>', 'start step 1 at this wall-clock instant (ISO time with zone, epoch ms, or +10s); later steps in fixed slots after it')
     .option('-q, --quiet', 'no progress on stderr')
     .option('--testbed', 'run inside the testbed client host against its running target');
 }
@@ -51,6 +56,8 @@ interface OutputOptions {
   json?: string;
   csv?: string;
   report?: string;
+  hlog?: string;
+  hgrm?: string;
   quiet?: boolean;
   testbed?: boolean;
 }
@@ -75,6 +82,10 @@ function commonFrom(o: Record<string, unknown>): CommonOptions {
     ...pick('maxErrorRatio'),
     ...pick('confirm'),
     ...pick('refine'),
+    ...pick('segment'),
+    ...pick('segmentSequence'),
+    ...pick('startAt'),
+    ...(o['hlog'] === undefined ? {} : { timelineHistograms: true }),
   } as CommonOptions;
 }
 
@@ -124,7 +135,13 @@ async function runLoad<N extends ProtocolName>(protocol: N, output: OutputOption
 }
 
 function pickOutputs(o: OutputOptions): Omit<Outputs, 'format'> {
-  return { ...(o.json === undefined ? {} : { json: o.json }), ...(o.csv === undefined ? {} : { csv: o.csv }), ...(o.report === undefined ? {} : { report: o.report }) };
+  return {
+    ...(o.json === undefined ? {} : { json: o.json }),
+    ...(o.csv === undefined ? {} : { csv: o.csv }),
+    ...(o.report === undefined ? {} : { report: o.report }),
+    ...(o.hlog === undefined ? {} : { hlog: o.hlog }),
+    ...(o.hgrm === undefined ? {} : { hgrm: o.hgrm }),
+  };
 }
 
 function usage(message: string): TsloadError {

@@ -6,6 +6,7 @@
 import type { Arrival } from './engine/schedule.js';
 import type { ProgressEvent, StepBase } from './result.js';
 import { OptionsError } from './errors.js';
+import type { DistributedOptions } from './distributed.js';
 
 /** A single run at this rate when none is given (httperf needs one; a sweep is opt-in). */
 export const DEFAULT_RATE = 1000;
@@ -13,7 +14,7 @@ export const MIN_RATE = 0.01;
 export const MAX_RATE = 1_000_000;
 
 /** Options every load command shares; the CLI's flags in camelCase. */
-export interface CommonOptions {
+export interface CommonOptions extends DistributedOptions {
   /** 5000, '5000', '100..10000', '100..10000:500', '100,500,2000', or a list of numbers. */
   rate?: number | string | readonly number[];
   /** Number of steps for a range without a step size (default 10). */

@@ -19,6 +19,10 @@ export interface Outputs {
   csv?: string;
   /** An HTML report of this run. */
   report?: string;
+  /** HdrHistogram interval log (needs the timeline's histograms: the run's timelineHistograms option). */
+  hlog?: string;
+  /** A folder for each step's percentile distributions (.hgrm, as wrk2 prints them). */
+  hgrm?: string;
 }
 
 /** The stdout formats a protocol can write. */
@@ -26,7 +30,7 @@ export function formatsOf(protocol: ProtocolName): string[] {
   return ['text', 'json', ...Object.keys(protocols[protocol].formats)];
 }
 
-const FILES = ['json', 'csv', 'report'] as const;
+const FILES = ['json', 'csv', 'report', 'hlog'] as const;
 
 /**
  * Throws OptionsError, listing every problem, when a format is unknown or an
@@ -50,6 +54,13 @@ export function checkOutputs(protocol: ProtocolName, outputs: Outputs): void {
       if (!existed) rmSync(file);
     } catch (error) {
       problems.push(`--${name}: cannot write ${file}: ${reason(error)}`);
+    }
+  }
+  if (outputs.hgrm !== undefined) {
+    try {
+      makeFolders(outputs.hgrm);
+    } catch (error) {
+      problems.push(`--hgrm: cannot make ${outputs.hgrm}: ${reason(error)}`);
     }
   }
   if (problems.length > 0) throw new OptionsError(problems);
@@ -76,6 +87,14 @@ export async function writeOutputs(result: Result, outputs: Outputs, stdout: { w
     written.push(outputs.csv);
   }
   if (outputs.report !== undefined) written.push(...(await report.writeReportFor([result], { out: outputs.report })).written);
+  if (outputs.hlog !== undefined || outputs.hgrm !== undefined) {
+    const hdr = await import('./report/hlog.js');
+    if (outputs.hlog !== undefined) {
+      writeFileSync(outputs.hlog, hdr.formatHlog(result));
+      written.push(outputs.hlog);
+    }
+    if (outputs.hgrm !== undefined) written.push(...hdr.writeHgrm(result, outputs.hgrm));
+  }
   return written;
 }
 

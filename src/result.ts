@@ -45,11 +45,28 @@ export interface TimelinePoint {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /**
+   * The second's latency and service-time HDR histograms, encoded as
+   * `StepBase.histograms`: kept only when asked (--hlog, or a run in
+   * segments, whose results `tsload merge` sums second by second).
+   */
+  histograms?: { latency: string; serviceTime: string };
 }
 
 export interface StepBase {
-  /** Requested rate for this step, per second. */
+  /**
+   * Requested rate for this step, per second: this generator's own share
+   * when it ran a segment of a distributed run (its reply rate and
+   * saturation are judged against what it was asked to send), the whole
+   * run's in a merged result.
+   */
   targetRate: number;
+  /**
+   * The whole run's rate, when this generator ran only a segment of it
+   * (targetRate is then its share): what `tsload merge` checks every part
+   * agrees on and gives the merged step as its targetRate.
+   */
+  runRate?: number;
   /** Length of the measured window (warmup excluded), seconds. Shorter than asked if the run was stopped. */
   durationS: number;
   warmupS: number;
@@ -299,6 +316,57 @@ export interface Saturation {
   refinePct?: number | null;
 }
 
+/** A generator's segment of a distributed run (see src/engine/launcher.ts). */
+export interface ResultSegment {
+  /** Position in the run's sequence, from 1: `--segment index/count` runs it again. */
+  index: number;
+  count: number;
+  /** (from, to] of the whole schedule, exact fractions ('1/4'). */
+  from: string;
+  to: string;
+  /** The run's segment bounds, the same in every generator ('0,1/4,1/2,3/4,1'). */
+  sequence: string;
+  /** Who said which segment this is: --segment, or the launcher's variables. */
+  source: 'option' | 'slurm' | 'slurm-array' | 'kubernetes' | 'openmpi' | 'mpich';
+}
+
+/**
+ * --start-at: step 1 was asked to start at `requestedAt` on this machine's
+ * clock, and later steps at fixed slots after it (step k at requestedAt +
+ * k × slotMs), so every generator's steps line up. `offsetMs` is how late
+ * step 1 actually started (0 unless the generator reached it too late).
+ */
+export interface ResultStart {
+  requestedAt: string;
+  /** When step 1 (its warmup) started: its window opened warmupS later. */
+  actualAt: string;
+  offsetMs: number;
+  slotMs: number;
+  clock: string;
+}
+
+/** The options every generator of one run must share; `tsload merge` refuses parts that differ. Absent in older results. */
+export interface ResultPlan {
+  rates: number[];
+  durationMs: number;
+  warmupMs: number;
+  timeoutMs: number;
+  arrival: 'constant' | 'poisson';
+  seed: number;
+}
+
+/** One generator of a merged result, as its own result said. */
+export interface ResultGenerator {
+  segment: ResultSegment | null;
+  host: ResultBase['host'];
+  threads: number;
+  start: ResultStart | null;
+  /** Each step's window start minus the earliest generator's, ms. */
+  windowOffsetsMs: number[];
+  /** Each step's generatorLimits, as this generator found them. */
+  generatorLimits: GeneratorLimit[][];
+}
+
 interface ResultBase {
   schema: typeof RESULT_SCHEMA;
   tool: { name: 'tsload'; version: string };
@@ -314,6 +382,13 @@ interface ResultBase {
   /** Free-form label for reports (defaults to the target). */
   label: string;
   saturation: Saturation;
+  /** This generator's segment of a distributed run; absent when it ran the whole schedule. */
+  segment?: ResultSegment;
+  /** Present with --start-at. */
+  start?: ResultStart;
+  plan?: ResultPlan;
+  /** In a merged result (`tsload merge`): the generators it sums, in segment order. */
+  generators?: ResultGenerator[];
 }
 
 export interface HttpResult extends ResultBase {

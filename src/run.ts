@@ -19,6 +19,7 @@ import { protocols, type ProtocolName } from './protocols/index.js';
 import type { HttpOptions } from './protocols/http/index.js';
 import type { DnsOptions } from './protocols/dns/index.js';
 import { VERSION } from './version.js';
+import { distributedFields, distributedRun, shareStep } from './distributed.js';
 
 export { VERSION };
 export type { HttpOptions, DnsOptions };
@@ -50,17 +51,22 @@ export async function runProtocol<N extends string, O extends CommonOptions, Che
   const problems: string[] = [];
   const common = normalizeCommon(protocol.common?.(options, problems) ?? options, problems);
   const checked = protocol.check(options, common, problems);
+  // The driver reports a timeout within its sweep period after the deadline.
+  const drainMs = common.timeoutMs + 250;
+  const distributed = distributedRun(options, common, drainMs, problems);
   throwIfProblems(problems);
 
   const target = await protocol.open(checked, options);
   try {
     const onNotice = (options as { onNotice?: (line: string) => void }).onNotice;
+    for (const line of distributed.notices) onNotice?.(line);
     const { driverOptions, result: agreed } = await protocol.probe(target.driverOptions, common.timeoutMs, onNotice);
     const startedAt = new Date();
     const maxInflight = common.maxInflight ?? defaultMaxInflight(common);
     const fileLimit = openFileLimit();
-    // A single rate is a measurement, not a search: nothing to confirm.
-    const confirm = common.rates.length > 1 ? common.confirm : 0;
+    // A single rate is a measurement, not a search: nothing to confirm. Nor is a
+    // segment, whose generators must all run the same planned steps.
+    const confirm = common.rates.length > 1 && distributed.info === undefined ? common.confirm : 0;
     const sweep = new Sweep<S>({ rates: common.rates, confirm, refinePct: common.refinePct }, (s) => failedCriterion(s, common.criteria) !== null);
     const planStep = (rate: number): PlanStep => ({ rate, warmupMs: common.warmupMs, durationMs: common.durationMs });
     // The service time at the lowest rate measured so far: the server's own, before any queue of its own.
@@ -82,14 +88,19 @@ export async function runProtocol<N extends string, O extends CommonOptions, Che
         maxInflight,
         busyPoll: common.busyPoll,
         timeoutMs: common.timeoutMs,
-        // The driver reports a timeout within its sweep period after the deadline.
-        drainMs: common.timeoutMs + 250,
+        drainMs,
+        ...distributed.spec,
+        startAtEpochMs: distributed.startAtEpochMs,
+        slotMs: distributed.slotMs,
+        secondHistograms: distributed.secondHistograms,
       },
       source,
       {
         signal: options.signal,
         onProgress: options.onProgress,
+        onNotice,
         onStep: (merged, index) => {
+          shareStep(merged, distributed);
           if (merged.serviceTimeMs.count > 0 && (baseline === undefined || merged.targetRate < baseline.rate)) {
             baseline = { rate: merged.targetRate, serviceP50Ms: merged.serviceTimeMs.p50 };
           }
@@ -116,6 +127,7 @@ export async function runProtocol<N extends string, O extends CommonOptions, Che
       label: common.label ?? target.label,
       saturation: findSaturation(steps, common.criteria, { confirm, refinePct: common.refinePct }),
       ...agreed,
+      ...distributedFields(distributed, common, steps),
       steps,
     };
     return result as unknown as R;

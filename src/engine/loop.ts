@@ -181,6 +181,7 @@ export class OpenLoop implements Completion {
   private readonly scheduleLag = new Recorder();
   private readonly queued = new Recorder();
   private readonly secondLatency = new Recorder();
+  private readonly secondService = new Recorder();
 
   constructor(private readonly config: LoopConfig) {
     const n = config.maxInflight;
@@ -215,6 +216,7 @@ export class OpenLoop implements Completion {
     this.scheduleLag.reset();
     this.queued.reset();
     this.secondLatency.reset();
+    this.secondService.reset();
     this.second = 0;
     this.counterBase = { ...this.driver?.counters() };
     this.schedule = createSchedule({
@@ -317,7 +319,10 @@ export class OpenLoop implements Completion {
       const fromIntended = t - this.intended[token]!;
       this.latency.recordMs(fromIntended);
       this.serviceTime.recordMs(t - wroteAt);
-      if (t < this.windowEndMs) this.secondLatency.recordMs(fromIntended);
+      if (t < this.windowEndMs) {
+        this.secondLatency.recordMs(fromIntended);
+        this.secondService.recordMs(t - wroteAt);
+      }
     } else if (code === Failure.timeout) {
       counts.timeouts++;
       this.secondCounts.timeouts++;
@@ -482,10 +487,12 @@ export class OpenLoop implements Completion {
       second: this.second,
       ...copyCounts(c),
       latency: this.secondLatency.encode(),
+      serviceTime: this.secondService.encode(),
     });
     this.second++;
     resetCounts(c);
     this.secondLatency.reset();
+    this.secondService.reset();
   }
 
   private readonly finishStep = (): void => {

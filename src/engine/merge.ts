@@ -68,7 +68,8 @@ function sumRecords(records: readonly Record<string, number>[]): Record<string, 
   return sum;
 }
 
-export function timeline(seconds: readonly SecondReport[]): TimelinePoint[] {
+/** With `histograms`, each point keeps its second's encoded histograms (for --hlog and for merging results of many generators). */
+export function timeline(seconds: readonly SecondReport[], histograms = false): TimelinePoint[] {
   const bySecond = new Map<number, SecondReport[]>();
   for (const s of seconds) bySecond.set(s.second, [...(bySecond.get(s.second) ?? []), s]);
   return [...bySecond.keys()]
@@ -76,7 +77,8 @@ export function timeline(seconds: readonly SecondReport[]): TimelinePoint[] {
     .map((second) => {
       const parts = bySecond.get(second)!;
       const c = mergeCounts(parts);
-      const stats = statsOf(mergeEncoded(parts.map((p) => p.latency)));
+      const latency = mergeEncoded(parts.map((p) => p.latency));
+      const stats = statsOf(latency);
       return {
         tS: second,
         sent: c.sent,
@@ -88,6 +90,7 @@ export function timeline(seconds: readonly SecondReport[]): TimelinePoint[] {
         p50Ms: stats.p50,
         p99Ms: stats.p99,
         maxMs: stats.max,
+        ...(histograms ? { histograms: { latency: encodeHistogram(latency), serviceTime: encodeHistogram(mergeEncoded(parts.map((p) => p.serviceTime ?? ''))) } } : {}),
       };
     });
 }
@@ -107,7 +110,7 @@ function roundedCpu(cpu: { userS: number; systemS: number }): { userS: number; s
 }
 
 export function mergeSteps(
-  plan: { rate: number; warmupMs: number; durationMs: number; windowStartEpochMs?: number },
+  plan: { rate: number; warmupMs: number; durationMs: number; windowStartEpochMs?: number; secondHistograms?: boolean },
   reports: readonly StepReport[],
   seconds: readonly SecondReport[],
   cpu: { userS: number; systemS: number },
@@ -150,7 +153,7 @@ export function mergeSteps(
       scheduleLag: encodeHistogram(scheduleLag),
       queued: encodeHistogram(queued),
     },
-    timeline: timeline(seconds),
+    timeline: timeline(seconds, plan.secondHistograms === true),
     codes: sumRecords(reports.map((r) => r.codes)),
     counters: sumRecords(reports.map((r) => r.counters)),
   };

@@ -63,6 +63,8 @@ export interface SecondReport extends WindowCounts {
   second: number;
   /** Latency (from intended send) of replies that arrived in this second, encoded. */
   latency: string;
+  /** Their service time (from the write), encoded. */
+  serviceTime: string;
 }
 
 export interface StepReport extends WindowCounts {

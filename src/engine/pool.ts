@@ -21,6 +21,14 @@ export interface PlanStep {
 
 export interface RunPlan extends WorkerPlan {
   drainMs: number;
+  /**
+   * Epoch ms at which step k starts: startAtEpochMs + k × slotMs (see
+   * start.ts). Without it each step starts as soon as the last is merged.
+   */
+  startAtEpochMs?: number | undefined;
+  slotMs?: number | undefined;
+  /** Keep each second's histograms in the timeline (TimelinePoint.histograms). */
+  secondHistograms?: boolean | undefined;
 }
 
 /**
@@ -45,6 +53,8 @@ export interface RunHooks {
   onProgress?: ((event: ProgressEvent) => void) | undefined;
   /** Called as each step finishes, with the merged step. */
   onStep?: ((step: MergedStep, index: number) => void) | undefined;
+  /** A line for the user (stderr): a step that could not start at its slot. */
+  onNotice?: ((line: string) => void) | undefined;
 }
 
 export interface PlanOutcome {
@@ -118,7 +128,7 @@ export async function runPlan(plan: RunPlan, source: StepSource, hooks: RunHooks
     for (let index = 0; !aborted; index++) {
       const step = source.next(previous);
       if (step === undefined) break;
-      const startAtEpochMs = performance.timeOrigin + performance.now() + START_LEAD_MS;
+      const startAtEpochMs = stepStart(plan, index, hooks.onNotice);
       const cpuStart = process.cpuUsage();
       const windowCpu = new WindowCpu(startAtEpochMs + step.warmupMs, startAtEpochMs + step.warmupMs + step.durationMs);
       const progress = startProgress(step, source.later(), index, startAtEpochMs, inbox, hooks.onProgress);
@@ -127,7 +137,7 @@ export async function runPlan(plan: RunPlan, source: StepSource, hooks: RunHooks
       const reports = await inbox.stepReports();
       clearInterval(progress);
       const cpu = process.cpuUsage(cpuStart);
-      const merged = mergeSteps({ ...step, windowStartEpochMs: startAtEpochMs + step.warmupMs }, reports, inbox.seconds(), { userS: cpu.user / 1e6, systemS: cpu.system / 1e6 }, windowCpu.end());
+      const merged = mergeSteps({ ...step, windowStartEpochMs: startAtEpochMs + step.warmupMs, secondHistograms: plan.secondHistograms === true }, reports, inbox.seconds(), { userS: cpu.user / 1e6, systemS: cpu.system / 1e6 }, windowCpu.end());
       steps.push(merged);
       previous = merged;
       hooks.onStep?.(merged, index);
@@ -141,6 +151,20 @@ export async function runPlan(plan: RunPlan, source: StepSource, hooks: RunHooks
   }
   if (failure !== undefined && steps.length === 0) throw failure;
   return { steps, aborted };
+}
+
+/**
+ * When step `index` starts, epoch ms: its slot with --start-at, unless that
+ * is too close or past (then as soon as the threads can have the order, and
+ * said: the generator is late by that much); else at once.
+ */
+function stepStart(plan: RunPlan, index: number, onNotice: RunHooks['onNotice']): number {
+  const soonest = performance.timeOrigin + performance.now() + START_LEAD_MS;
+  if (plan.startAtEpochMs === undefined) return soonest;
+  const slot = plan.startAtEpochMs + index * (plan.slotMs ?? 0);
+  if (slot >= soonest) return slot;
+  onNotice?.(`tsload: step ${index + 1} starts ${Math.round(soonest - slot)} ms late: its slot was ${new Date(slot).toISOString()}`);
+  return soonest;
 }
 
 /**

@@ -140,3 +140,13 @@ export function statsOf(histogram: Histogram): LatencyStats {
     max: usToMs(histogram.maxValue),
   };
 }
+
+/**
+ * HdrHistogram's own percentile table (Value, Percentile, TotalCount,
+ * 1/(1-Percentile), then Mean, StdDeviation, Max, Total count, Buckets,
+ * SubBuckets) of an encoded histogram, in milliseconds, 5 ticks per half
+ * distance: what wrk2 prints as its "Detailed Percentile spectrum".
+ */
+export function percentileDistributionMs(encoded: string): string {
+  return decodeHistogram(encoded).outputPercentileDistribution(5, 1000);
+}
