@@ -357,6 +357,36 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('merge')
+    .description("one result from the results of a distributed run's generators (--segment), as if one generator had run it")
+    .argument('<results...>', 'result JSON files, one per generator')
+    .requiredOption('-o, --out <file>', "merged result JSON ('-' for stdout)")
+    .option('--max-skew <time>', 'warn when generators started a step further apart than this', '5ms')
+    .option('--hlog <file>', 'also write the merged HdrHistogram interval log')
+    .option('--hgrm <dir>', "also write each step's merged percentile distributions (.hgrm)")
+    .option('-q, --quiet', 'no summary on stdout, no warnings')
+    .action(async (files: string[], o: { out: string; maxSkew: string; hlog?: string; hgrm?: string; quiet?: boolean }) => {
+      const [{ loadResults }, { mergeResults }, { parseDuration, throwIfProblems }, { writeOutputs }] = await Promise.all([
+        import('./report/html.js'),
+        import('./result/merge.js'),
+        import('./options.js'),
+        import('./outputs.js'),
+      ]);
+      const problems: string[] = [];
+      const maxSkewMs = parseDuration(o.maxSkew, 'max-skew', problems, 'ms');
+      throwIfProblems(problems);
+      const results = await loadResults(files);
+      const merged = mergeResults(results, { maxSkewMs, onWarning: (line) => o.quiet === true || process.stderr.write(`${line}\n`) }, files);
+      const outputs = {
+        format: o.out === '-' ? 'json' : o.quiet === true ? 'none' : 'text',
+        json: o.out,
+        ...(o.hlog === undefined ? {} : { hlog: o.hlog }),
+        ...(o.hgrm === undefined ? {} : { hgrm: o.hgrm }),
+      };
+      for (const file of await writeOutputs(merged, outputs)) process.stderr.write(`tsload: wrote ${file}\n`);
+    });
+
+  program
     .command('report')
     .description('an HTML report (and SVG charts, CSV) from result JSON files')
     .argument('<results...>', 'result JSON files written with --json')

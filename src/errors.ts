@@ -75,3 +75,14 @@ export class ServerStartError extends TsloadError {
 export function exitCodeOf(error: unknown): ExitCode {
   return error instanceof TsloadError ? error.exitCode : ExitCode.failure;
 }
+
+/** Results that are not parts of one run (`tsload merge`); `problems` lists every reason. */
+export class MergeError extends TsloadError {
+  override readonly code = 'TSLOAD_ERR_MERGE';
+  override readonly exitCode = ExitCode.usage;
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(problems.length === 1 ? `cannot merge: ${problems[0]}` : `cannot merge:\n  ${problems.join('\n  ')}`);
+    this.problems = problems;
+  }
+}
