@@ -9,9 +9,9 @@ export interface CliRun {
   stderr: string;
 }
 
-export function tsload(args: string[], options: { interruptAfterMs?: number } = {}): Promise<CliRun> {
+export function tsload(args: string[], options: { interruptAfterMs?: number; env?: Record<string, string> } = {}): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

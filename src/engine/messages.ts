@@ -61,7 +61,7 @@ export interface SecondReport extends WindowCounts {
   step: number;
   /** Index of the second within the measured window. */
   second: number;
-  /** Latency (from intended send) of replies that arrived in this second, encoded. */
+  /** Latency (from intended send) of the measured replies that arrived in this second (the last second also takes those of the drain), encoded. */
   latency: string;
   /** Their service time (from the write), encoded. */
   serviceTime: string;
