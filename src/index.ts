@@ -50,6 +50,7 @@ export {
   TargetUnreachableError,
   EnvironmentError,
   ServerStartError,
+  MergeError,
   ExitCode,
   exitCodeOf,
 } from './errors.js';
@@ -59,6 +60,15 @@ export { Failure } from './engine/driver.js';
 // A driver's share of the work (DriverContext.share) and how to walk it.
 export { Share, ShareWalk, Segment, parseSegment, parseSequence } from './engine/segment.js';
 export type { Ratio, SegmentSpec } from './engine/segment.js';
+// Distributed runs: which segment a launcher's variables give, when to start, and one result from many.
+export { resolveSegment, segmentFromEnv, segmentFromOption, describeSegment, KUBERNETES_COUNT_VARIABLE } from './engine/launcher.js';
+export type { SegmentInfo, SegmentSource, ResolvedSegment } from './engine/launcher.js';
+export { parseStartAt, slotMs, CLOCK_SOURCE } from './engine/start.js';
+export { mergeResults, mergeProblems, DEFAULT_MAX_SKEW_MS } from './result/merge.js';
+export type { MergeOptions } from './result/merge.js';
+export type { DistributedOptions } from './distributed.js';
+// HdrHistogram's own formats: the interval log (--hlog) and wrk2's percentile spectrum (--hgrm).
+export { formatHlog, formatHgrm, writeHgrm } from './report/hlog.js';
 export { failureOf } from './protocols/http/failures.js';
 export { socketFailure } from './protocols/failures.js';
 export { RESULT_SCHEMA } from './result.js';
@@ -86,6 +96,10 @@ export type {
   ProgressEvent,
   GeneratorLimit,
   LimitCause,
+  ResultSegment,
+  ResultStart,
+  ResultPlan,
+  ResultGenerator,
 } from './result.js';
 export type { Zone, ZoneRecord } from './protocols/dns/zone/index.js';
 export type { Query } from './protocols/dns/queries.js';
