@@ -6,21 +6,11 @@
 import { describeSegment, resolveSegment, type SegmentInfo } from './engine/launcher.js';
 import { processShare, type SegmentSpec } from './engine/segment.js';
 import { CLOCK_SOURCE, parseStartAt, slotMs } from './engine/start.js';
-import { parseDuration, type CommonPlanOptions } from './options.js';
+import { parseDuration, type CommonPlanOptions, type DistributedOptions } from './options.js';
+
+export type { DistributedOptions };
 import type { ResultPlan, ResultStart, StepBase } from './result.js';
 
-export interface DistributedOptions {
-  /** `i/N` (from 1), or k6's `from:to` (see launcher.ts); without it, the launcher's variables say. */
-  segment?: string | undefined;
-  /** k6's --execution-segment-sequence, with a `from:to` segment. */
-  segmentSequence?: string | undefined;
-  /** ISO time with zone, epoch ms, `+10s`, or a Date: when step 1 starts (see start.ts). */
-  startAt?: string | number | Date | undefined;
-  /** Keep every second's histograms in the timeline (for --hlog); always on for a run in segments. */
-  timelineHistograms?: boolean | undefined;
-  /** Where launcher variables are read (default process.env). */
-  env?: Readonly<Record<string, string | undefined>> | undefined;
-}
 
 export interface Distributed {
   spec: SegmentSpec;

@@ -6,12 +6,25 @@
 import type { Arrival } from './engine/schedule.js';
 import type { ProgressEvent, StepBase } from './result.js';
 import { OptionsError } from './errors.js';
-import type { DistributedOptions } from './distributed.js';
 
 /** A single run at this rate when none is given (httperf needs one; a sweep is opt-in). */
 export const DEFAULT_RATE = 1000;
 export const MIN_RATE = 0.01;
 export const MAX_RATE = 1_000_000;
+
+/** What a load command takes as one generator of many (see src/distributed.ts). */
+export interface DistributedOptions {
+  /** `i/N` (from 1), or k6's `from:to` (see launcher.ts); without it, the launcher's variables say. */
+  segment?: string | undefined;
+  /** k6's --execution-segment-sequence, with a `from:to` segment. */
+  segmentSequence?: string | undefined;
+  /** ISO time with zone, epoch ms, `+10s`, or a Date: when step 1 starts (see start.ts). */
+  startAt?: string | number | Date | undefined;
+  /** Keep every second's histograms in the timeline (for --hlog); always on for a run in segments. */
+  timelineHistograms?: boolean | undefined;
+  /** Where launcher variables are read (default process.env). */
+  env?: Readonly<Record<string, string | undefined>> | undefined;
+}
 
 /** Options every load command shares; the CLI's flags in camelCase. */
 export interface CommonOptions extends DistributedOptions {
