@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { resolveSegment, segmentFromEnv, segmentFromOption } from '../../src/engine/launcher.js';
 import { parseRatio, processShare } from '../../src/engine/segment.js';
+import { createSchedule } from '../../src/engine/schedule.js';
 
 const info = (segment: ReturnType<typeof resolveSegment>) => segment.info;
 
@@ -88,6 +89,29 @@ describe('launcher variables', () => {
         for (let index = 0; index < Math.min(total, 200); index++) expect(shares.filter((s) => s.owns(index)).length).toBe(1);
       }),
       { numRuns: 60 },
+    );
+  });
+
+  it("N generators' schedules, each from its launcher's rank, interleave into exactly the one-generator schedule", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 12 }),
+        fc.double({ min: 1, max: 100_000, noNaN: true }),
+        fc.constantFrom('constant' as const, 'poisson' as const),
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        (n, rate, arrival, seed) => {
+          const total = 300;
+          const whole = createSchedule({ rate, startMs: 1000, arrival, seed });
+          const expected = Array.from({ length: total }, () => whole.next());
+          const union = Array.from({ length: n }, (_, rank) => {
+            const share = processShare(segmentFromEnv({ PMI_RANK: String(rank), PMI_SIZE: String(n) })!.spec);
+            const own = createSchedule({ rate, startMs: 1000, arrival, seed, share });
+            return Array.from({ length: share.count(total) }, () => own.next());
+          }).flat();
+          expect(union.sort((a, b) => a - b)).toEqual(expected);
+        },
+      ),
+      { numRuns: 80 },
     );
   });
 });
