@@ -7,11 +7,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeHistogram, type Histogram } from '../src/measure/histogram.js';
+import { createRequire } from 'node:module';
+import type * as Hdr from 'hdr-histogram-js';
+import { createHistogram, decodeHistogram, type Histogram } from '../src/measure/histogram.js';
 import type { HttpResult } from '../src/result.js';
 import { startHttpTarget, type HttpTarget } from '../src/targets/http.js';
 import { tsload, type CliRun } from './run-cli.js';
 
+const hdr = createRequire(import.meta.url)('hdr-histogram-js') as typeof Hdr;
 const RATE = 2000;
 const DURATION_S = 3;
 
@@ -67,7 +70,7 @@ describe('tsload http --segment, --start-at, then tsload merge', { timeout: 90_0
   });
 
   it('merges into one run at the whole rate, its histogram the exact sum of the four', async () => {
-    const merge = await tsload(['merge', ...[1, 2, 3, 4].map((i) => file(`p${i}.json`)), '-o', file('merged.json')]);
+    const merge = await tsload(['merge', ...[1, 2, 3, 4].map((i) => file(`p${i}.json`)), '-o', file('merged.json'), '--hlog', file('merged.hlog'), '--hgrm', file('hgrm')]);
     expect(merge.code, merge.stderr).toBe(0);
     const merged = JSON.parse(readFileSync(file('merged.json'), 'utf8')) as HttpResult;
     const step = merged.steps[0]!;
@@ -85,6 +88,12 @@ describe('tsload http --segment, --start-at, then tsload merge', { timeout: 90_0
     expect(step.timeline.map((p) => p.tS)).toEqual([0, 1, 2]);
     for (const point of step.timeline) expect(Math.abs(point.sent - RATE)).toBeLessThanOrEqual(RATE * 0.02);
     expect(merged.generators!.map((g) => g.windowOffsetsMs[0])).toEqual([0, 0, 0, 0]);
+    // The merged interval log's seconds add up to the merged step, as HdrHistogram's reader reads them.
+    const reader = new hdr.HistogramLogReader(readFileSync(file('merged.hlog'), 'utf8'));
+    const fromLog = createHistogram();
+    for (let h = reader.nextIntervalHistogram(); h !== null; h = reader.nextIntervalHistogram()) if (h.tag === 'step1-latency') fromLog.add(h);
+    expect(counts(fromLog)).toEqual(sum);
+    expect(readFileSync(file('hgrm/step1-latency.hgrm'), 'utf8')).toMatch(new RegExp(`Total count\\s+=\\s+${step.completed}\\]`));
     // And the merged result is a plain result: the report takes it.
     const report = await tsload(['report', file('merged.json'), '-o', file('merged.html')]);
     expect(report.code, report.stderr).toBe(0);
