@@ -41,7 +41,7 @@ describe('tsload http --segment, --start-at, then tsload merge', { timeout: 90_0
       ...(await Promise.all([
         ...[1, 2, 4].map((i) => tsload(['http', `${target.url}/`, ...common, '--segment', `${i}/4`, '--json', file(`p${i}.json`)])),
         // The third is placed by Slurm's variables, as srun -n 4 sets them.
-        tsload(['http', `${target.url}/`, ...common, '--json', file('p3.json')], { env: { SLURM_PROCID: '2', SLURM_NTASKS: '4' } }),
+        tsload(['http', `${target.url}/`, ...common, '--json', file('p3.json')], { env: { SLURM_STEP_ID: '0', SLURM_PROCID: '2', SLURM_NTASKS: '4' } }),
         // The same segment against another target: one run's part it is not.
         tsload(['http', `${other.url}/`, ...common, '--segment', '4/4', '--json', file('other.json')]),
       ])),

@@ -6,8 +6,11 @@
  *
  * Launchers are read most specific first: an MPI launcher inside a Slurm
  * allocation inherits the allocation's SLURM_NTASKS while every rank sees
- * SLURM_PROCID=0, so MPI's own ranks win over Slurm's; a Slurm step (srun)
- * wins over the array it may run in only when the array has one task.
+ * SLURM_PROCID=0, so MPI's own ranks win over Slurm's. Slurm's task rank
+ * counts only inside a job step (srun sets SLURM_STEP_ID): an sbatch script
+ * of `-n 4` runs once with SLURM_NTASKS=4 and SLURM_PROCID=0, and is not a
+ * quarter of anything. A step of several tasks inside an array of several is
+ * refused: which share is whose would be a guess.
  */
 import { equalSequence, parseSegment, parseSequence, Segment, type Ratio, type SegmentSpec } from './segment.js';
 
@@ -136,7 +139,8 @@ export function segmentFromEnv(env: Env): ResolvedSegment | undefined {
   if (mpi !== undefined) return mpi;
   const kubernetes = env.JOB_COMPLETION_INDEX === undefined ? undefined : pair(env, 'JOB_COMPLETION_INDEX', KUBERNETES_COUNT_VARIABLE, 'kubernetes');
   if (kubernetes !== undefined) return kubernetes;
-  const step = pair(env, 'SLURM_PROCID', 'SLURM_NTASKS', 'slurm');
+  const inStep = env.SLURM_STEP_ID !== undefined && env.SLURM_STEP_ID !== '';
+  const step = inStep ? pair({ ...env, SLURM_NTASKS: env.SLURM_STEP_NUM_TASKS ?? env.SLURM_NTASKS }, 'SLURM_PROCID', 'SLURM_NTASKS', 'slurm') : undefined;
   const array = slurmArray(env);
   if (step?.info !== undefined && array?.info !== undefined) {
     throw new RangeError(`both a Slurm step of ${step.info.count} tasks and an array of ${array.info.count} are set: give --segment`);

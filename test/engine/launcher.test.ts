@@ -36,8 +36,12 @@ describe('--segment', () => {
 });
 
 describe('launcher variables', () => {
-  it('Slurm srun: SLURM_PROCID of SLURM_NTASKS', () => {
-    expect(info(segmentFromEnv({ SLURM_PROCID: '3', SLURM_NTASKS: '4' })!)).toMatchObject({ index: 4, count: 4, from: '3/4', to: '1', source: 'slurm' });
+  it('Slurm srun: SLURM_PROCID of SLURM_NTASKS, in a job step only', () => {
+    expect(info(segmentFromEnv({ SLURM_STEP_ID: '0', SLURM_PROCID: '3', SLURM_NTASKS: '4' })!)).toMatchObject({ index: 4, count: 4, from: '3/4', to: '1', source: 'slurm' });
+    // The step's own task count wins over the allocation's.
+    expect(info(segmentFromEnv({ SLURM_STEP_ID: '1', SLURM_PROCID: '1', SLURM_NTASKS: '8', SLURM_STEP_NUM_TASKS: '2' })!)).toMatchObject({ index: 2, count: 2 });
+    // An sbatch script of -n 4 runs once, as task 0 of 4, outside any step: the whole run.
+    expect(segmentFromEnv({ SLURM_PROCID: '0', SLURM_NTASKS: '4' })).toBeUndefined();
   });
 
   it('a Slurm array, counted from its first id in steps of its stride', () => {
@@ -46,7 +50,7 @@ describe('launcher variables', () => {
     // sbatch sets SLURM_NTASKS=1 and SLURM_PROCID=0 in an array's batch script: the array decides.
     expect(info(segmentFromEnv({ SLURM_PROCID: '0', SLURM_NTASKS: '1', SLURM_ARRAY_TASK_ID: '2', SLURM_ARRAY_TASK_COUNT: '3' })!)).toMatchObject({ index: 3, count: 3, source: 'slurm-array' });
     expect(() => segmentFromEnv({ SLURM_ARRAY_TASK_ID: '4', SLURM_ARRAY_TASK_COUNT: '3', SLURM_ARRAY_TASK_MIN: '1', SLURM_ARRAY_TASK_STEP: '2' })).toThrow(/not task min \+ k × step/);
-    expect(() => segmentFromEnv({ SLURM_PROCID: '1', SLURM_NTASKS: '2', SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_COUNT: '2' })).toThrow(/both a Slurm step/);
+    expect(() => segmentFromEnv({ SLURM_STEP_ID: '0', SLURM_PROCID: '1', SLURM_NTASKS: '2', SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_COUNT: '2' })).toThrow(/both a Slurm step/);
   });
 
   it('a Kubernetes Indexed Job, with the count the manifest sets', () => {
@@ -62,15 +66,15 @@ describe('launcher variables', () => {
 
   it('no launcher, or a count of 1, is the whole run; --segment wins over any launcher', () => {
     expect(segmentFromEnv({ PATH: '/bin' })).toBeUndefined();
-    expect(segmentFromEnv({ SLURM_PROCID: '0', SLURM_NTASKS: '1' })).toEqual({ spec: {}, info: undefined });
+    expect(segmentFromEnv({ SLURM_STEP_ID: '0', SLURM_PROCID: '0', SLURM_NTASKS: '1' })).toEqual({ spec: {}, info: undefined });
     expect(resolveSegment(undefined, undefined, {})).toEqual({ spec: {}, info: undefined });
-    expect(info(resolveSegment('1/2', undefined, { SLURM_PROCID: '3', SLURM_NTASKS: '4' }))).toMatchObject({ index: 1, count: 2, source: 'option' });
+    expect(info(resolveSegment('1/2', undefined, { SLURM_STEP_ID: '0', SLURM_PROCID: '3', SLURM_NTASKS: '4' }))).toMatchObject({ index: 1, count: 2, source: 'option' });
   });
 
   it('refuses an index past the count and a half-set pair', () => {
-    expect(() => segmentFromEnv({ SLURM_PROCID: '4', SLURM_NTASKS: '4' })).toThrow(/not below SLURM_NTASKS=4/);
+    expect(() => segmentFromEnv({ SLURM_STEP_ID: '0', SLURM_PROCID: '4', SLURM_NTASKS: '4' })).toThrow(/not below SLURM_NTASKS=4/);
     expect(() => segmentFromEnv({ PMI_RANK: '1' })).toThrow(/PMI_RANK is set but PMI_SIZE is not/);
-    expect(() => segmentFromEnv({ SLURM_PROCID: 'x', SLURM_NTASKS: '4' })).toThrow(/not a whole number/);
+    expect(() => segmentFromEnv({ SLURM_STEP_ID: '0', SLURM_PROCID: 'x', SLURM_NTASKS: '4' })).toThrow(/not a whole number/);
   });
 
   it("N ranks' segments tile (0, 1] and their shares add up to every arrival exactly once", () => {
