@@ -86,6 +86,15 @@ function heading(result: Result): string[] {
     const transport = transportLine(result);
     if (transport !== undefined) lines.push(transport);
   }
+  if (result.segment !== undefined) {
+    const s = result.segment;
+    lines.push(`segment ${s.index}/${s.count} (${s.from}:${s.to}) of a distributed run: target rates are this generator's share; tsload merge sums the parts`);
+  }
+  if (result.start !== undefined && result.start.offsetMs > 0) lines.push(`started ${result.start.offsetMs} ms after --start-at ${result.start.requestedAt}`);
+  if (result.generators !== undefined) {
+    const skew = Math.max(0, ...result.generators.flatMap((g) => g.windowOffsetsMs));
+    lines.push(`merged from ${result.generators.length} generator${result.generators.length === 1 ? '' : 's'} (${[...new Set(result.generators.map((g) => g.host.hostname))].join(', ')}); windows at most ${skew} ms apart`);
+  }
   if (result.aborted) lines.push('stopped early: partial results');
   return lines;
 }
