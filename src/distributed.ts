@@ -7,10 +7,9 @@ import { describeSegment, resolveSegment, type SegmentInfo } from './engine/laun
 import { processShare, type SegmentSpec } from './engine/segment.js';
 import { CLOCK_SOURCE, parseStartAt, slotMs } from './engine/start.js';
 import { parseDuration, type CommonPlanOptions, type DistributedOptions } from './options.js';
-
-export type { DistributedOptions };
 import type { ResultPlan, ResultStart, StepBase } from './result.js';
 
+export type { DistributedOptions };
 
 export interface Distributed {
   spec: SegmentSpec;
@@ -26,9 +25,10 @@ export interface Distributed {
 
 export function distributedRun(o: DistributedOptions, common: CommonPlanOptions, drainMs: number, problems: string[]): Distributed {
   let resolved: ReturnType<typeof resolveSegment> = { spec: {}, info: undefined };
+  let fraction = 1;
   try {
     resolved = resolveSegment(o.segment, o.segmentSequence, o.env ?? process.env);
-    processShare(resolved.spec);
+    fraction = processShare(resolved.spec).fraction;
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
     problems.push(error.message.startsWith('--') ? error.message : `--segment: ${error.message}`);
@@ -52,7 +52,6 @@ export function distributedRun(o: DistributedOptions, common: CommonPlanOptions,
       problems.push(error.message);
     }
   }
-  const fraction = info === undefined ? 1 : fractionOf(resolved.spec);
   return {
     spec: resolved.spec,
     info,
@@ -62,14 +61,6 @@ export function distributedRun(o: DistributedOptions, common: CommonPlanOptions,
     shareOf: (rate) => Math.round(rate * fraction * 1e6) / 1e6,
     notices,
   };
-}
-
-function fractionOf(spec: SegmentSpec): number {
-  try {
-    return processShare(spec).fraction;
-  } catch {
-    return 1;
-  }
 }
 
 /** A step of a generator in segments: its own share as targetRate (what its reply rate is judged by), the whole run's as runRate. */
