@@ -85,7 +85,7 @@ describe('mergeResults', () => {
         expect(merged.generators?.map((g) => g.segment?.index ?? 1)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
         expect(merged.segment).toBeUndefined();
       }),
-      { numRuns: 40 },
+      { numRuns: 25 },
     );
   });
 
@@ -123,5 +123,36 @@ describe('mergeResults', () => {
     // A quarter and two thirds do not come from one sequence: their stripes could overlap.
     expect(mergeProblems([part(1, 4, s), part(2, 3, s)]).join('\n')).toMatch(/different segment sequence/);
     expect(() => mergeResults([a!, c!])).toThrow(MergeError);
+  });
+});
+
+describe('mergeResults of real DNS generators', () => {
+  it('two segments of a query mix against one server make one run: counts and RCODEs summed, saturation at the whole rate', { timeout: 30_000 }, async () => {
+    const { loadZone } = await import('../../src/protocols/dns/zone/index.js');
+    const { startDnsTarget } = await import('../../src/targets/dns.js');
+    const { runDns } = await import('../../src/run.js');
+    const zoneFile = new URL('../fixtures/zones/common-types.zone', import.meta.url).pathname;
+    const target = await startDnsTarget({ zones: [loadZone(zoneFile)] });
+    try {
+      const startAt = Math.ceil((Date.now() + 2000) / 1000) * 1000;
+      const run = (segment: string) => runDns({ zone: zoneFile, server: target.address, rate: 1000, duration: 1000, warmup: 1000, segment, startAt });
+      const parts = await Promise.all([run('1/2'), run('2/2')]);
+      const merged = mergeResults(parts);
+      const step = merged.steps[0]!;
+      expect(step.targetRate).toBe(1000);
+      expect(parts.map((p) => p.steps[0]!.targetRate)).toEqual([500, 500]);
+      expect(step.sent).toBe(1000);
+      expect(step.sent).toBe(parts[0]!.steps[0]!.sent + parts[1]!.steps[0]!.sent);
+      const rcodes = (r: typeof step) => (r as { rcodes: Record<string, number> }).rcodes;
+      for (const code of Object.keys(rcodes(step))) {
+        expect(rcodes(step)[code]).toBe(parts.reduce((n, p) => n + (rcodes(p.steps[0]!)[code] ?? 0), 0));
+      }
+      expect(Object.values(rcodes(step)).reduce((a, b) => a + b, 0)).toBe(step.completed);
+      // Found again at the run's rate: each part passed at its own 500/s, and the sum at 1000/s.
+      expect(parts.map((p) => p.saturation.rate)).toEqual([500, 500]);
+      expect(merged.saturation).toMatchObject({ rate: 1000, failedCriterion: null });
+    } finally {
+      await target.close();
+    }
   });
 });
