@@ -62,7 +62,8 @@ export async function runProtocol<N extends string, O extends CommonOptions, Che
     for (const line of distributed.notices) onNotice?.(line);
     const { driverOptions, result: agreed } = await protocol.probe(target.driverOptions, common.timeoutMs, onNotice);
     const startedAt = new Date();
-    const maxInflight = common.maxInflight ?? defaultMaxInflight(common);
+    // Sized from this generator's own share of the rates: the cap bounds its memory, not the run's.
+    const maxInflight = common.maxInflight ?? defaultMaxInflight({ ...common, rates: common.rates.map(distributed.shareOf) });
     const fileLimit = openFileLimit();
     // A single rate is a measurement, not a search: nothing to confirm. Nor is a
     // segment, whose generators must all run the same planned steps.
@@ -97,7 +98,7 @@ export async function runProtocol<N extends string, O extends CommonOptions, Che
       source,
       {
         signal: options.signal,
-        onProgress: options.onProgress,
+        onProgress: options.onProgress && distributed.info !== undefined ? (e) => options.onProgress!({ ...e, targetRate: distributed.shareOf(e.targetRate) }) : options.onProgress,
         onNotice,
         onStep: (merged, index) => {
           shareStep(merged, distributed);
