@@ -90,7 +90,7 @@ export function distributedFields(
       ? undefined
       : {
           requestedAt: new Date(d.startAtEpochMs).toISOString(),
-          actualAt: new Date(first.startMs - steps[0]!.warmupS * 1000).toISOString(),
+          actualAt: new Date(first.startMs).toISOString(),
           offsetMs: Math.round(first.startMs - steps[0]!.warmupS * 1000 - d.startAtEpochMs),
           slotMs: d.slotMs!,
           clock: CLOCK_SOURCE,

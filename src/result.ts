@@ -333,13 +333,13 @@ export interface ResultSegment {
 /**
  * --start-at: step 1 was asked to start at `requestedAt` on this machine's
  * clock, and later steps at fixed slots after it (step k at requestedAt +
- * k × slotMs), so every generator's steps line up. `offsetMs` is how late
- * step 1 actually started (0 unless the generator reached it too late).
+ * k × slotMs), so every generator's steps line up.
  */
 export interface ResultStart {
   requestedAt: string;
-  /** When step 1 (its warmup) started: its window opened warmupS later. */
+  /** When step 1's measured window opened (its warmup began warmupS before). */
   actualAt: string;
+  /** How late step 1 began against requestedAt, ms (0 when on time). */
   offsetMs: number;
   slotMs: number;
   clock: string;

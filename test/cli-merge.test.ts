@@ -62,7 +62,7 @@ describe('tsload http --segment, --start-at, then tsload merge', { timeout: 90_0
       expect(r.segment).toMatchObject({ index: i, count: 4, source: i === 3 ? 'slurm' : 'option' });
       expect(r.steps[0]!.targetRate).toBe(RATE / 4);
       expect(r.steps[0]!.runRate).toBe(RATE);
-      expect(r.start).toMatchObject({ requestedAt: new Date(startAt).toISOString(), offsetMs: 0 });
+      expect(r.start).toMatchObject({ requestedAt: new Date(startAt).toISOString(), actualAt: new Date(startAt + 1000).toISOString(), offsetMs: 0 });
       // The window opens one warmup after the requested instant, on a wall-clock second.
       expect(r.steps[0]!.window!.startMs).toBe(startAt + 1000);
       expect(r.steps[0]!.timeline.every((p) => p.histograms !== undefined)).toBe(true);

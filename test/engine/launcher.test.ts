@@ -21,6 +21,10 @@ describe('--segment', () => {
     expect(info(segmentFromOption('25%:50%', '0,25%,50%,75%,1'))).toMatchObject({ index: 2, count: 4, from: '1/4', to: '1/2', sequence: '0,1/4,1/2,3/4,1' });
   });
 
+  it("gives i/N and k6's from:to with the equal sequence the same segment and sequence", () => {
+    expect(segmentFromOption('1/4:2/4', '0,1/4,1/2,3/4,1')).toEqual({ ...segmentFromOption('2/4'), info: { ...segmentFromOption('2/4').info!, source: 'option' } });
+  });
+
   it('takes 1/1 and 0:1 as the whole run', () => {
     expect(segmentFromOption('1/1')).toEqual({ spec: {}, info: undefined });
     expect(segmentFromOption('0:1')).toEqual({ spec: {}, info: undefined });

@@ -37,7 +37,7 @@ describe('--start-at', () => {
       const onTime = await runHttp({ ...run, rate: [100, 200], startAt: at });
       const slot = slotMs({ warmupMs: 200, durationMs: 500 }, 750);
       expect(onTime.steps.map((s) => s.window!.startMs)).toEqual([at + 200, at + slot + 200]);
-      expect(onTime.start).toMatchObject({ requestedAt: new Date(at).toISOString(), offsetMs: 0, slotMs: slot });
+      expect(onTime.start).toMatchObject({ requestedAt: new Date(at).toISOString(), actualAt: new Date(at + 200).toISOString(), offsetMs: 0, slotMs: slot });
       expect(notices).toEqual([]);
       const past = Date.now() - 2000;
       const late = await runHttp({ ...run, rate: 100, startAt: past });
