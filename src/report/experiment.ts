@@ -21,7 +21,7 @@ import { csvField } from './csv.js';
 /** "600 [550–650]": a median and its interval; "–" for none. */
 function est(e: MedianInterval | null, format: (v: number) => string): string {
   if (e === null) return '–';
-  return e.lo === e.hi && e.lo === e.median ? `${format(e.median)} [=]` : `${format(e.median)} [${format(e.lo)}–${format(e.hi)}]`;
+  return `${format(e.median)} [${format(e.lo)}–${format(e.hi)}]`;
 }
 
 const pct = (v: number): string => `${Number((v * 100).toPrecision(3))}%`;
@@ -199,7 +199,8 @@ function bandAndLine(w: WorkloadSummary, x: object, y: object, dash?: object): o
 function subtitle(w: WorkloadSummary): string[] {
   const levels = [...new Set(w.targets.flatMap((t) => t.steps.map((s) => pct(s.replyRate.confidence))))].join(', ');
   const n = [...new Set(w.targets.map((t) => t.repeats))].join(', ');
-  return [`lines: medians of ${n} repeats; bands: their distribution-free intervals (${levels} confidence)`];
+  const sat = w.targets.map((t) => `${t.target} ${fmtRate(t.saturation.estimate.median)}/s${t.saturation.floors > 0 ? ' (floor)' : ''}`).join(', ');
+  return [`lines: medians of ${n} repeats; bands: their distribution-free intervals (${levels} confidence)`, `median saturation (dashed rule on the reply-rate chart): ${sat}`];
 }
 
 function top(title: string, sub: string[], values: object[], layer: object[]): TopLevelSpec {
@@ -231,6 +232,12 @@ function replyRateChart(w: WorkloadSummary): ExperimentChart {
       encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'median', type: 'quantitative' } },
     },
     ...bandAndLine(w, x, y),
+    {
+      // Each target's median saturation rate, in its color (dashed: a rate, not a measurement).
+      data: { values: w.targets.map((t) => ({ series: t.target, x: t.saturation.estimate.median })) },
+      mark: { type: 'rule', strokeDash: [6, 4], strokeWidth: 1.5, opacity: 0.8 },
+      encoding: { x: { field: 'x', type: 'quantitative' }, color: colorOf(w) },
+    },
   ];
   return { id: `${safeId(w.workload)}-reply-rate`, workload: w.workload, protocol: w.protocol, kind: 'replyRate', title, series: w.targets.map((t) => t.target), spec: top(title, subtitle(w), values, layers) };
 }
