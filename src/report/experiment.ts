@@ -409,7 +409,7 @@ function machineSection(s: ExperimentSummary): string {
   }
   if (s.testbed !== null) rows.push(['testbed link', Object.entries(s.testbed).map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(', ')]);
   if (rows.length === 0) return '';
-  return ['<section id="machine">', '<h2>Machine and versions</h2>', '<table>', ...rows.map((r) => tr(r)), '</table>', '</section>'].join('\n');
+  return ['<section id="machine">', '<h2>Machine and versions</h2>', '<table>', ...rows.map((r) => tr(r, true)), '</table>', '</section>'].join('\n');
 }
 
 function missingSection(s: ExperimentSummary): string {
@@ -419,7 +419,7 @@ function missingSection(s: ExperimentSummary): string {
     '<h2>Cells without a result</h2>',
     '<table>',
     trHead(['cell', 'status', 'error']),
-    ...s.missing.map((m) => tr([m.id, m.status, m.error ?? ''])),
+    ...s.missing.map((m) => tr([m.id, m.status, m.error ?? ''], true)),
     '</table>',
     '</section>',
   ].join('\n');
@@ -429,8 +429,9 @@ function trHead(cells: readonly string[]): string {
   return `<tr>${cells.map((c) => `<th>${esc(c)}</th>`).join('')}</tr>`;
 }
 
-function tr(cells: readonly string[]): string {
-  return `<tr>${cells.map((c, i) => `<td${i === 0 || /[a-z]{3}/i.test(c) ? ' class="text"' : ''}>${esc(c)}</td>`).join('')}</tr>`;
+/** `allText`: every cell is left-aligned prose; else only the first and those that read as words. */
+function tr(cells: readonly string[], allText = false): string {
+  return `<tr>${cells.map((c, i) => `<td${allText || i === 0 || /[a-z]{3}/i.test(c) ? ' class="text"' : ''}>${esc(c)}</td>`).join('')}</tr>`;
 }
 
 function esc(s: string): string {

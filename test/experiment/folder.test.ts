@@ -197,5 +197,10 @@ describe('tsload report', () => {
     expect(mixed.stderr).toContain('give one results folder, or result JSON files, not both');
     const json = await tsload(['report', files[0]!, '--json', join(tmp, 'y.json')]);
     expect(json.code).toBe(2);
+    const plain = await tsload(['report', join(folder.dir, 'cells'), '-o', out]);
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toContain('is a folder without a manifest.json');
+    const level = await tsload(['report', folder.dir, '--confidence', '95']);
+    expect(level.code).toBe(2);
   });
 });
