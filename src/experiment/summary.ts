@@ -19,6 +19,7 @@
  *   that step's latency (its n says how many were used).
  * - Targets are ordered best first: by median saturation, then by name.
  */
+import { InputFileError } from '../errors.js';
 import type { Result, StepBase } from '../result.js';
 import { failureRatio } from '../measure/saturation.js';
 import { DEFAULT_CONFIDENCE, bootstrapMedianRatio, medianInterval, type MedianInterval } from '../measure/statistics.js';
@@ -200,7 +201,9 @@ function targetSummary(target: string, workload: string, list: SummaryCell[], pl
   const sorted = [...list].sort((x, y) => x.cell.repeat - y.cell.repeat);
   const first = sorted[0]!.result;
   for (const c of sorted) {
-    if (c.result.protocol !== first.protocol) throw new Error(`${target}/${workload}: repeats of different protocols (${first.protocol}, ${c.result.protocol})`);
+    if (c.result.protocol !== first.protocol) {
+      throw new InputFileError(c.cell.id ?? `${target}/${workload}`, undefined, `repeats of ${target}/${workload} are of different protocols (${first.protocol}, ${c.result.protocol})`);
+    }
   }
   return {
     target,
@@ -306,7 +309,7 @@ function compare(a: TargetSummary, b: TargetSummary, o: Required<SummaryOptions>
   const lo = finite(boot.lo);
   const hi = finite(boot.hi);
   // An unbounded or undefined end counts as reaching past 1 only if the other end is at or below it.
-  const overlapsOne = ratio === null || (lo ?? 0) <= 1 && (hi === null || hi >= 1);
+  const overlapsOne = ratio === null || ((lo ?? 0) <= 1 && (hi === null || hi >= 1));
   const notes: string[] = [];
   if (ratio === null) notes.push(`${b.target} passed no step in most repeats: no ratio`);
   else if (overlapsOne) notes.push(`not a real difference at this many repeats (${Math.min(a.repeats, b.repeats)})`);

@@ -33,10 +33,19 @@ function table(rows: readonly (readonly string[])[]): string {
   return rows.map((row) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()).join('\n');
 }
 
-/** Confidence levels the intervals of a workload reach, e.g. "75%" or "75%–93.8%". */
+/** What the saturation intervals of a workload are, in words: "3 repeats: their range, at 75%". */
 function levels(w: WorkloadSummary): string {
-  const all = new Set(w.targets.map((t) => pct(t.saturation.estimate.confidence)));
-  return [...all].join(', ');
+  const all = new Map<number, MedianInterval>();
+  for (const t of w.targets) all.set(t.saturation.estimate.n, t.saturation.estimate);
+  return [...all.values()]
+    .map((e) =>
+      e.n === 1
+        ? '1 repeat: no interval'
+        : e.ranks[0] === 1
+          ? `${e.n} repeats: their range, at ${pct(e.confidence)}`
+          : `${e.n} repeats: x(${e.ranks[0]})–x(${e.ranks[1]}), at ${pct(e.confidence)}`,
+    )
+    .join('; ');
 }
 
 export function formatExperimentText(summary: ExperimentSummary): string {
@@ -47,7 +56,7 @@ export function formatExperimentText(summary: ExperimentSummary): string {
   );
   for (const w of summary.workloads) {
     const unit = WORDS[w.protocol].shortUnit;
-    out.push('', `Workload ${w.workload} (${w.protocol.toUpperCase()}), saturation intervals at ${levels(w)}:`);
+    out.push('', `Workload ${w.workload} (${w.protocol.toUpperCase()}), intervals of ${levels(w)}:`);
     out.push(
       table([
         ['target', 'repeats', `saturation ${unit} [interval]`, 'confidence', 'notes'],

@@ -36,6 +36,7 @@ describe('summarize', () => {
     expect(c).toMatchObject({ a: 'a', b: 'b', ratio: 2.5, lo: 2, hi: 3, overlapsOne: false });
     expect(c.text).toBe('a vs b: saturation 2.5× (interval 2–3)');
     expect(c.notes).toEqual([]);
+    expect(formatExperimentText(s)).toContain('Workload page (HTTP), intervals of 2 repeats: their range, at 50%:');
   });
 
   it('counts a repeat with no passing step as 0 and one limited by tsload as a floor, and says so', () => {
@@ -55,6 +56,7 @@ describe('summarize', () => {
     // 5 repeats: (min, max) at 93.75%.
     expect(x.saturation.estimate).toMatchObject({ median: 3000, lo: 0, hi: 4000, confidence: 0.9375 });
     expect(x.saturation.floors).toBe(3);
+    expect(formatExperimentText(s)).toMatch(/^x +5 +3000 \[0–4000\] +93\.8% +1 of 5 repeats passed every step/m);
     expect(x.saturation.note).toBe(
       '1 of 5 repeats passed every step (not saturated: the highest rate is a floor); 1 of 5 repeats were limited by tsload itself (the rate is a floor); 1 of 5 repeats passed no step (counted as 0)',
     );
