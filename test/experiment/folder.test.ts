@@ -2,9 +2,11 @@
  * A real results folder (folder-fixture.ts: short runs on loopback) read,
  * summarized and reported: the library calls and `tsload report DIR`.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputFileError } from '../../src/errors.js';
 import { readExperiment } from '../../src/experiment/read.js';
@@ -203,4 +205,64 @@ describe('tsload report', () => {
     const level = await tsload(['report', folder.dir, '--confidence', '95']);
     expect(level.code).toBe(2);
   });
+});
+
+describe('the experiment page in headless Chromium', () => {
+  it('opens offline without console errors, every chart with its targets in the legend', async () => {
+    // Into artifacts/, so CI keeps the page and its screenshot.
+    const artifacts = fileURLToPath(new URL('../../artifacts/', import.meta.url));
+    await mkdir(artifacts, { recursive: true });
+    const file = join(artifacts, 'experiment-report.html');
+    await writeFile(file, await renderExperimentHtml(summary, { title: 'tsload experiment test' }));
+    const profile = await mkdtemp(join(tmpdir(), 'tsload-chromium-'));
+    const context = await chromium.launchPersistentContext(join(profile, 'profile'), {
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1200, height: 900 },
+    });
+    try {
+      const external: string[] = [];
+      await context.route('**/*', (route) => {
+        const url = route.request().url();
+        if (url.startsWith('file:')) return route.continue();
+        external.push(url);
+        return route.abort();
+      });
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
+      });
+      page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+      await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+      expect(await page.title()).toBe('tsload experiment test');
+      const found = await page.$$eval('figure[data-chart]', (figures) =>
+        figures.map((f) => ({
+          id: f.getAttribute('data-chart') ?? '',
+          legends: [...f.querySelectorAll('svg .role-legend')].map((legend) => [...legend.querySelectorAll('.role-legend-label text')].map((t) => t.textContent ?? '')),
+          width: f.querySelector('svg')?.getBoundingClientRect().width ?? 0,
+          // Drawn marks: the bands (area) and medians (line) must be there, not only axes.
+          areas: f.querySelectorAll('svg .mark-area path').length,
+          lines: f.querySelectorAll('svg .mark-line path').length,
+        })),
+      );
+      expect(found.map((f) => f.id)).toEqual(experimentCharts(summary).map((c) => c.id));
+      for (const f of found) {
+        const w = summary.workloads.find((x) => f.id.startsWith(`${x.workload}-`))!;
+        expect(f.legends[0], f.id).toEqual(w.targets.map((t) => t.target));
+        expect(f.width, f.id).toBeGreaterThan(300);
+        // One band per target (per percentile on the latency chart).
+        expect(f.areas, f.id).toBe(w.targets.length * (f.id.endsWith('-latency') ? 2 : 1));
+        expect(f.lines, f.id).toBeGreaterThanOrEqual(w.targets.length);
+      }
+      expect(found.find((f) => f.id === 'burn-latency')?.legends[1]).toEqual(['p50', 'p99']);
+      expect(external).toEqual([]);
+      expect(problems).toEqual([]);
+      await page.screenshot({ path: join(artifacts, 'experiment-report.png'), fullPage: true });
+    } finally {
+      await context.close();
+      await rm(profile, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
