@@ -95,7 +95,7 @@ export type {
 } from './result.js';
 export type { ExperimentManifest, ManifestCell } from './experiment/manifest.js';
 export type { ExperimentRead } from './experiment/read.js';
-export type { ExperimentSummary, WorkloadSummary, TargetSummary, StepSummary, Comparison, SummaryCell, SummaryOptions } from './experiment/summary.js';
+export type { ExperimentInput, ExperimentSummary, WorkloadSummary, TargetSummary, StepSummary, Comparison, SummaryCell, SummaryOptions } from './experiment/summary.js';
 export type { MedianInterval, RatioInterval } from './measure/statistics.js';
 export type { Zone, ZoneRecord } from './protocols/dns/zone/index.js';
 export type { Query } from './protocols/dns/queries.js';

@@ -24,7 +24,14 @@ import type { Result, StepBase } from '../result.js';
 import { failureRatio } from '../measure/saturation.js';
 import { DEFAULT_CONFIDENCE, bootstrapMedianRatio, medianInterval, type MedianInterval } from '../measure/statistics.js';
 import type { ExperimentManifest, ManifestCell } from './manifest.js';
-import type { ExperimentRead } from './read.js';
+
+/** A results folder as read (read.ts's readExperiment): only what the summary uses, so any reader of the layout fits. */
+export interface ExperimentInput {
+  dir?: string;
+  manifest: ExperimentManifest;
+  cells: readonly SummaryCell[];
+  missing: readonly ManifestCell[];
+}
 
 export const SUMMARY_SCHEMA = 'tsload-experiment-summary/1';
 
@@ -143,7 +150,7 @@ export interface ExperimentSummary {
   missing: Pick<ManifestCell, 'id' | 'target' | 'workload' | 'repeat' | 'status' | 'error'>[];
 }
 
-export function summarize(input: ExperimentRead | readonly SummaryCell[], options: SummaryOptions = {}): ExperimentSummary {
+export function summarize(input: ExperimentInput | readonly SummaryCell[], options: SummaryOptions = {}): ExperimentSummary {
   const confidence = options.confidence ?? DEFAULT_CONFIDENCE;
   const resamples = options.resamples ?? 10_000;
   const seed = options.seed ?? 1;
@@ -193,7 +200,7 @@ export function summarize(input: ExperimentRead | readonly SummaryCell[], option
   };
 }
 
-function isRead(input: ExperimentRead | readonly SummaryCell[]): input is ExperimentRead {
+function isRead(input: ExperimentInput | readonly SummaryCell[]): input is ExperimentInput {
   return !Array.isArray(input);
 }
 

@@ -5,7 +5,7 @@
  * Every figure is recomputed from the cells' results, not trusted.
  */
 import { expect } from 'vitest';
-import type { ExperimentRead } from '../../src/experiment/read.js';
+import type { ExperimentInput } from '../../src/experiment/summary.js';
 import type { ExperimentSummary, MedianInterval } from '../../src/index.js';
 import { orderStatisticConfidence } from '../../src/measure/statistics.js';
 import { failureRatio } from '../../src/measure/saturation.js';
@@ -31,7 +31,7 @@ export function expectInterval(e: MedianInterval | null, values: readonly number
 }
 
 /** The summary of `read` is right: every target and cell counted, every interval recomputed, comparisons complete and oriented. */
-export function checkSummary(summary: ExperimentSummary, read: ExperimentRead): void {
+export function checkSummary(summary: ExperimentSummary, read: ExperimentInput): void {
   expect(summary.schema).toBe('tsload-experiment-summary/1');
   expect(summary.missing.map((m) => m.id).sort()).toEqual(read.missing.map((m) => m.id).sort());
   const counted = summary.workloads.flatMap((w) => w.targets).reduce((n, t) => n + t.repeats, 0);
