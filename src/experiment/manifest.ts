@@ -10,7 +10,6 @@
 import type { ProtocolOfResult } from '../result.js';
 
 export const MANIFEST_SCHEMA = 'tsload-experiment/1';
-export const MANIFEST_FILE = 'manifest.json';
 
 export type CellStatus = 'done' | 'pending' | 'failed';
 

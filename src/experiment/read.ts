@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { InputFileError } from '../errors.js';
 import type { Result } from '../result.js';
 import { resultProblem } from '../report/html.js';
-import { MANIFEST_FILE, MANIFEST_SCHEMA, type ExperimentManifest, type ManifestCell } from './manifest.js';
+import { MANIFEST_SCHEMA, type ExperimentManifest, type ManifestCell } from './manifest.js';
+
+const MANIFEST_FILE = 'manifest.json';
 
 export interface ExperimentRead {
   /** The folder it was read from. */

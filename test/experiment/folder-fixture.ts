@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { runDns, runHttp } from '../../src/run.js';
 import { spawnTarget, type SpawnedTarget } from '../../src/targets/child.js';
 import { VERSION } from '../../src/version.js';
-import { MANIFEST_SCHEMA, type ExperimentManifest, type ManifestCell } from '../../src/experiment/manifest.js';
+import { MANIFEST_SCHEMA, type ManifestCell } from '../../src/experiment/manifest.js';
 import type { Result } from '../../src/result.js';
 import { startHttpTarget } from '../../src/targets/http.js';
 
@@ -38,9 +38,22 @@ interface FixtureTarget {
   run(): Promise<Result>;
 }
 
+/** The manifest as the layout has it (typed here, not with the runner's richer types: this is a writer of the JSON). */
+export interface FixtureManifest {
+  schema: typeof MANIFEST_SCHEMA;
+  planFile: string | null;
+  plan: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+  machine: { hostname: string; kernel: string; os: string; cpu: string; cpus: number; memoryBytes: number; node: string };
+  versions: { tsload: string; servers: Record<string, string> };
+  testbed: Record<string, unknown>;
+  cells: ManifestCell[];
+}
+
 export interface ResultsFolder {
   dir: string;
-  manifest: ExperimentManifest;
+  manifest: FixtureManifest;
 }
 
 const sweep = { duration: 500, warmup: 250, timeout: '1s' } as const;
@@ -91,7 +104,7 @@ export async function buildResultsFolder(dir: string): Promise<ResultsFolder> {
         cells.push(cell);
       }
     }
-    const manifest: ExperimentManifest = {
+    const manifest: FixtureManifest = {
       schema: MANIFEST_SCHEMA,
       planFile: null,
       plan: {
