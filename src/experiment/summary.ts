@@ -317,9 +317,16 @@ function compare(a: TargetSummary, b: TargetSummary, o: Required<SummaryOptions>
   const hi = finite(boot.hi);
   // An unbounded or undefined end counts as reaching past 1 only if the other end is at or below it.
   const overlapsOne = ratio === null || ((lo ?? 0) <= 1 && (hi === null || hi >= 1));
+  // A target that kept up in every repeat (or was held back by tsload) has no capacity measured, only a floor.
+  const unsaturated = (t: TargetSummary): boolean => t.saturation.repeats.every((r) => r.kind === 'notReached' || r.kind === 'generatorLimit');
   const notes: string[] = [];
   if (ratio === null) notes.push(`${b.target} passed no step in most repeats: no ratio`);
-  else if (overlapsOne) notes.push(`not a real difference at this many repeats (${Math.min(a.repeats, b.repeats)})`);
+  else if (unsaturated(a) && unsaturated(b)) notes.push('neither saturated within what was measured: this compares floors, not capacities');
+  else {
+    if (overlapsOne) notes.push(`not a real difference at this many repeats (${Math.min(a.repeats, b.repeats)})`);
+    if (unsaturated(a)) notes.push(`${a.target} did not saturate within what was measured: the ratio is at least this`);
+    if (unsaturated(b)) notes.push(`${b.target} did not saturate within what was measured: the ratio is at most this`);
+  }
   for (const t of [a, b]) {
     if (t.saturation.floors > 0) notes.push(`${t.target}: saturation is a floor in ${t.saturation.floors} of ${t.repeats} repeats`);
   }

@@ -90,18 +90,23 @@ describe('summarize a real folder', () => {
     expect(c.ratio!, measured('burn')).toBeGreaterThan(1);
     expect(c.text).toMatch(/^fast vs slow: saturation [\d.]+× \(interval [\d.?]+–[\d.∞]+\)$/);
     expect(c.notes.join(' ')).toContain('fast: saturation is a floor');
+    if (fast.saturation.floors === REPEATS) expect(c.notes).toContain('fast did not saturate within what was measured: the ratio is at least this');
     // The planned count includes the failed target's cells only for that target.
     expect(fast.planned).toBe(REPEATS);
   });
 
-  it('cannot tell two identical DNS servers apart, and says so', () => {
+  it('says two DNS servers that both kept up at every rate were not compared at their capacity', () => {
     const zone = summary.workloads.find((w) => w.workload === 'zone')!;
     expect(zone.protocol).toBe('dns');
     expect(zone.targets.map((t) => t.target).sort()).toEqual(['dns-a', 'dns-b']);
     for (const t of zone.targets) expect(t.steps.map((s) => s.targetRate)).toEqual(DNS_RATES);
     const c = zone.comparisons[0]!;
     expect(c.overlapsOne, measured('zone')).toBe(true);
-    expect(c.notes.join(' ')).toContain('not a real difference at this many repeats (3)');
+    // Both kept up to the top rate in every repeat (as they do on loopback at 400/s): the ratio of
+    // floors says nothing of their capacities. A stall of the VM can fail one step of one repeat.
+    const keptUp = zone.targets.every((t) => t.saturation.repeats.every((r) => r.kind === 'notReached'));
+    if (keptUp) expect(c.notes[0], measured('zone')).toBe('neither saturated within what was measured: this compares floors, not capacities');
+    else expect(c.notes.join(' '), measured('zone')).toMatch(/not a real difference at this many repeats \(3\)|did not saturate within what was measured/);
     // The reply rate at each step is the asked rate within a few percent: the median is a real figure.
     for (const t of zone.targets) for (const s of t.steps) expect(s.replyRate.median / s.targetRate, measured('zone')).toBeGreaterThan(0.9);
   });

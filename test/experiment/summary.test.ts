@@ -111,6 +111,15 @@ describe('summarize', () => {
     expect(s.workloads[1]!.comparisons).toEqual([]);
   });
 
+  it('says a ratio of floors is not one of capacities', () => {
+    const both = summarize([...cells('a', [sweep(RATES, 5000), sweep(RATES, 5000)]), ...cells('b', [sweep(RATES, 5000), sweep(RATES, 5000)])]);
+    expect(both.workloads[0]!.comparisons[0]!.notes[0]).toBe('neither saturated within what was measured: this compares floors, not capacities');
+    const one = summarize([...cells('a', [sweep(RATES, 5000), sweep(RATES, 5000)]), ...cells('b', [sweep(RATES, 2000), sweep(RATES, 2000)])]);
+    const c = one.workloads[0]!.comparisons[0]!;
+    expect(c).toMatchObject({ a: 'a', ratio: 2, overlapsOne: false });
+    expect(c.notes).toEqual(['a did not saturate within what was measured: the ratio is at least this', 'a: saturation is a floor in 2 of 2 repeats']);
+  });
+
   it('is deterministic: the same cells give the same summary', () => {
     const input = [...cells('a', [sweep(RATES, 3000), sweep(RATES, 2000), sweep(RATES, 4000)]), ...cells('b', [sweep(RATES, 2000), sweep(RATES, 3000), sweep(RATES, 2000)])];
     const one = summarize(input);
