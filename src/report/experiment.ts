@@ -209,7 +209,7 @@ function subtitle(w: WorkloadSummary): string[] {
   const levels = [...new Set(w.targets.flatMap((t) => t.steps.map((s) => pct(s.replyRate.confidence))))].join(', ');
   const n = [...new Set(w.targets.map((t) => t.repeats))].join(', ');
   const sat = w.targets.map((t) => `${t.target} ${fmtRate(t.saturation.estimate.median)}/s${t.saturation.floors > 0 ? ' (floor)' : ''}`).join(', ');
-  return [`lines: medians of ${n} repeats; bands: their distribution-free intervals (${levels} confidence)`, `median saturation (dashed rule on the reply-rate chart): ${sat}`];
+  return [`lines: medians of ${n} repeats; bands: their distribution-free intervals (${levels} confidence)`, `median saturation (on the reply-rate chart a dashed rule, its interval a faint column): ${sat}`];
 }
 
 function top(title: string, sub: string[], values: object[], layer: object[]): TopLevelSpec {
@@ -226,6 +226,15 @@ function top(title: string, sub: string[], values: object[], layer: object[]): T
   } as TopLevelSpec;
 }
 
+/** The interval of each target's median saturation rate, as a faint column behind everything (none where it is one rate). */
+function saturationColumns(w: WorkloadSummary): object[] {
+  const values = w.targets
+    .filter((t) => t.saturation.estimate.hi > t.saturation.estimate.lo)
+    .map((t) => ({ series: t.target, lo: t.saturation.estimate.lo, hi: t.saturation.estimate.hi }));
+  if (values.length === 0) return [];
+  return [{ data: { values }, mark: { type: 'rect', opacity: 0.08 }, encoding: { x: { field: 'lo', type: 'quantitative' }, x2: { field: 'hi' }, color: colorOf(w) } }];
+}
+
 function replyRateChart(w: WorkloadSummary): ExperimentChart {
   const words = CHART_WORDS[w.protocol];
   const values = w.targets.flatMap((t) => t.steps.map((s) => ({ series: t.target, x: s.targetRate, median: s.replyRate.median, lo: s.replyRate.lo, hi: s.replyRate.hi })));
@@ -240,6 +249,7 @@ function replyRateChart(w: WorkloadSummary): ExperimentChart {
       mark: { type: 'line', color: '#888', strokeDash: [5, 4], strokeWidth: 1 },
       encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'median', type: 'quantitative' } },
     },
+    ...saturationColumns(w),
     ...bandAndLine(w, x, y),
     {
       // Each target's median saturation rate, in its color (dashed: a rate, not a measurement).
@@ -379,7 +389,7 @@ function saturationSection(s: ExperimentSummary): string {
         pct(t.saturation.estimate.confidence),
         t.saturation.repeats.map((r) => `r${r.repeat}: ${fmtRate(r.value)}${r.kind === 'measured' ? '' : ` (${r.kind})`}`).join(', '),
         t.saturation.note ?? '',
-      ]),
+      ], true),
     ),
   );
   return ['<section id="saturation">', '<h2>Saturation points</h2>', '<table>', trHead(['workload', 'target', 'endpoint', 'repeats', 'saturation [interval]', 'confidence', 'per repeat', 'notes']), ...rows, '</table>', '</section>'].join('\n');
