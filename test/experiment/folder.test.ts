@@ -209,6 +209,8 @@ describe('tsload report', () => {
     expect(plain.stderr).toContain('is a folder without a manifest.json');
     const level = await tsload(['report', folder.dir, '--confidence', '95']);
     expect(level.code).toBe(2);
+    const filesLevel = await tsload(['report', files[0]!, '--confidence', '0.9', '-o', out]);
+    expect(filesLevel.code).toBe(2);
   });
 });
 
