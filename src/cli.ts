@@ -388,13 +388,38 @@ export function buildProgram(): Command {
 
   program
     .command('report')
-    .description('an HTML report (and SVG charts, CSV) from result JSON files')
-    .argument('<results...>', 'result JSON files written with --json')
-    .option('-o, --out <file>', 'HTML report to write')
+    .description('an HTML report (and SVG charts, CSV) from result JSON files, or the summary of an experiment results folder')
+    .argument('<results...>', 'result JSON files written with --json, or one results folder (with a manifest.json)')
+    .option('-o, --out <file>', 'HTML report to write (for a folder, default <folder>/report.html)')
     .option('--svg <dir>', 'write each chart as a standalone SVG into this directory')
-    .option('--csv <file>', 'write the per-step table of every result')
+    .option('--csv <file>', 'write the per-step table of every result (for a folder: the summary, medians and intervals)')
+    .option('--json <file>', 'for a folder: write the summary as JSON')
+    .option('--confidence <level>', 'for a folder: confidence asked of the intervals, 0.5..0.999 (default 0.95)')
     .option('--title <text>', 'report title')
-    .action(async (files: string[], o: { out?: string; svg?: string; csv?: string; title?: string }) => {
+    .action(async (files: string[], o: { out?: string; svg?: string; csv?: string; json?: string; confidence?: string; title?: string }) => {
+      const { isResultsFolder } = await import('./experiment/read.js');
+      if (files.some(isResultsFolder)) {
+        if (files.length > 1) throw usage('report: give one results folder, or result JSON files, not both');
+        const confidence = Number(o.confidence ?? '0.95');
+        if (!(confidence >= 0.5 && confidence <= 0.999)) throw usage(`--confidence: '${o.confidence}' must be a number from 0.5 to 0.999`);
+        const { writeExperimentReport } = await import('./experiment/report.js');
+        const { written, text } = await writeExperimentReport(files[0]!, {
+          ...(o.out === undefined ? {} : { out: o.out }),
+          ...(o.svg === undefined ? {} : { svgDir: o.svg }),
+          ...(o.csv === undefined ? {} : { csv: o.csv }),
+          ...(o.json === undefined ? {} : { json: o.json }),
+          ...(o.title === undefined ? {} : { title: o.title }),
+          confidence,
+        });
+        process.stdout.write(text);
+        for (const file of written) process.stderr.write(`tsload: wrote ${file}\n`);
+        return;
+      }
+      if (o.json !== undefined) throw usage('report --json: writes the summary of a results folder; for result files use --csv');
+      if (o.confidence !== undefined) throw usage('report --confidence: applies to the summary of a results folder');
+      const { statSync } = await import('node:fs');
+      const folder = files.find((f) => statSync(f, { throwIfNoEntry: false })?.isDirectory() === true);
+      if (folder !== undefined) throw usage(`report: ${folder} is a folder without a manifest.json, not a results folder of tsload experiment`);
       const { writeReport } = await import('./report/html.js');
       const { written } = await writeReport(files, {
         ...(o.out === undefined ? {} : { out: o.out }),

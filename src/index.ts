@@ -40,6 +40,12 @@ export { generatorLimits } from './measure/limits.js';
 export { formatText, formatHttperf, formatDnsperf, formatCsv, formatCsvMany, formatJson } from './report/index.js';
 export { renderReport, writeReport, writeReportFor, loadResults } from './report/html.js';
 export { createProgress } from './report/progress.js';
+// Experiments: a results folder read, summarized across repeats, and reported.
+export { readExperiment, isResultsFolder } from './experiment/read.js';
+export { summarize, SUMMARY_SCHEMA } from './experiment/summary.js';
+export { writeExperimentReport } from './experiment/report.js';
+export { formatExperimentText, formatExperimentJson, formatExperimentCsv, renderExperimentHtml, experimentCharts } from './report/experiment.js';
+export { median, medianInterval, orderStatisticConfidence, bootstrapMedianRatio } from './measure/statistics.js';
 export { describeLimit } from './report/blocks.js';
 
 // Errors: one class per failure, each with a stable `code` and exit status.
@@ -101,6 +107,10 @@ export type {
   ResultPlan,
   ResultGenerator,
 } from './result.js';
+export type { ExperimentManifest, ManifestCell } from './experiment/manifest.js';
+export type { ExperimentRead } from './experiment/read.js';
+export type { ExperimentInput, ExperimentSummary, WorkloadSummary, TargetSummary, StepSummary, Comparison, SummaryCell, SummaryOptions } from './experiment/summary.js';
+export type { MedianInterval, RatioInterval } from './measure/statistics.js';
 export type { Zone, ZoneRecord } from './protocols/dns/zone/index.js';
 export type { Query } from './protocols/dns/queries.js';
 export type { WireMessage, WireRecord, Header as DnsHeader } from './protocols/dns/wire.js';
