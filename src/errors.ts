@@ -75,3 +75,9 @@ export class ServerStartError extends TsloadError {
 export function exitCodeOf(error: unknown): ExitCode {
   return error instanceof TsloadError ? error.exitCode : ExitCode.failure;
 }
+
+/** A results folder holds another plan's cells: resuming into it would mix two experiments. */
+export class PlanMismatchError extends TsloadError {
+  override readonly code = 'TSLOAD_ERR_PLAN_MISMATCH';
+  override readonly exitCode = ExitCode.usage;
+}

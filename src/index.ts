@@ -27,6 +27,8 @@ export { spawnTarget } from './targets/child.js';
 // The two-host testbed (root only).
 export { testbed } from './testbed/index.js';
 export { runInTestbed } from './testbed/run.js';
+// Experiments: a plan of targets × workloads × repeats run in the testbed into a results folder.
+export { loadPlan, parsePlan, runExperiment, readExperiment, planCells, MANIFEST_SCHEMA } from './experiment/index.js';
 
 // host:port, read and written one way everywhere.
 export { parseEndpoint, formatEndpoint } from './util/endpoint.js';
@@ -50,6 +52,7 @@ export {
   TargetUnreachableError,
   EnvironmentError,
   ServerStartError,
+  PlanMismatchError,
   ExitCode,
   exitCodeOf,
 } from './errors.js';
@@ -95,3 +98,4 @@ export type { HttpTarget, HttpTargetOptions } from './targets/http.js';
 export type { DnsTarget, DnsTargetOptions } from './targets/dns.js';
 export type { Driver, DriverModule, DriverContext, Completion, DriverCounters } from './engine/driver.js';
 export type { Histogram } from './measure/histogram.js';
+export type { Plan, PlannedCell, ExperimentRun, ExperimentProgress, RunExperimentOptions, ExperimentFolder, ExperimentManifest, ManifestCell } from './experiment/index.js';
