@@ -189,7 +189,7 @@ export function parsePlan(text: string, format: 'yaml' | 'json' = 'yaml', contex
   } else {
     // Required when a plan is read, not when the library is imported: yaml takes tens of milliseconds to load.
     const { parseDocument } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
-    const doc = parseDocument(text, { prettyErrors: false });
+    const doc = parseDocument(text, { prettyErrors: true });
     const first = doc.errors[0];
     if (first !== undefined) throw new InputFileError(file, first.linePos?.[0].line, `not YAML: ${first.message.split('\n')[0]}`);
     raw = doc.toJS();
@@ -287,8 +287,9 @@ function normalizePlan(raw: unknown, baseDir: string, defaultName: string | unde
       checkKeys(c, ['target', 'workload'], at, problems);
       const t = targets.find((x) => x.name === c.target);
       const w = workloads.find((x) => x.name === c.workload);
-      if (t === undefined) problems.push(`${at}.target: ${JSON.stringify(c.target)} is not one of the targets (${targets.map((x) => x.name).join(', ')})`);
-      if (w === undefined) problems.push(`${at}.workload: ${JSON.stringify(c.workload)} is not one of the workloads (${workloads.map((x) => x.name).join(', ')})`);
+      // A name whose own entry was refused is said there, not again here.
+      if (t === undefined && !givenNames(raw.targets).includes(c.target)) problems.push(`${at}.target: ${JSON.stringify(c.target)} is not one of the targets (${targets.map((x) => x.name).join(', ')})`);
+      if (w === undefined && !givenNames(raw.workloads).includes(c.workload)) problems.push(`${at}.workload: ${JSON.stringify(c.workload)} is not one of the workloads (${workloads.map((x) => x.name).join(', ')})`);
       if (t === undefined || w === undefined) return;
       if (!serves(t, w)) problems.push(`${at}: ${t.name} serves ${t.protocols.join(', ')}, not ${w.protocol} (workload ${w.name})`);
       else if (chosen.some((x) => x.target === t.name && x.workload === w.name)) problems.push(`${at}: ${t.name}/${w.name} is listed twice`);
@@ -300,6 +301,10 @@ function normalizePlan(raw: unknown, baseDir: string, defaultName: string | unde
 
   if (problems.length > 0) throw new OptionsError(problems);
   return { name: name as string, repeats: repeats as number, testbed, targets, workloads, cells };
+}
+
+function givenNames(list: unknown): unknown[] {
+  return Array.isArray(list) ? list.map((x) => (isObject(x) ? x.name : x)) : [];
 }
 
 function positiveInteger(v: unknown, at: string, problems: string[], max = 64): number | undefined {
