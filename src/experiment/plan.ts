@@ -191,7 +191,7 @@ export function parsePlan(text: string, format: 'yaml' | 'json' = 'yaml', contex
     const { parseDocument } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
     const doc = parseDocument(text, { prettyErrors: true });
     const first = doc.errors[0];
-    if (first !== undefined) throw new InputFileError(file, first.linePos?.[0].line, `not YAML: ${first.message.split('\n')[0]}`);
+    if (first !== undefined) throw new InputFileError(file, first.linePos?.[0].line, `not YAML: ${first.message.split('\n')[0]!.replace(/:$/, '')}`);
     raw = doc.toJS();
   }
   return normalizePlan(raw, context.baseDir ?? process.cwd(), context.defaultName);
