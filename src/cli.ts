@@ -356,13 +356,16 @@ export function buildProgram(): Command {
         progress.line('tsload: stopping: the cell in progress is dropped, the target stopped (Ctrl-C again to quit at once)');
         controller.abort();
       };
+      // A CI job's timeout sends SIGTERM: stop as cleanly as for Ctrl-C.
       process.on('SIGINT', onSigint);
+      process.on('SIGTERM', onSigint);
       let run: Awaited<ReturnType<typeof runExperiment>>;
       try {
         run = await runExperiment(plan, { out, planFile: file, signal: controller.signal, onProgress: (e) => progress.update(e), onNotice: (line) => progress.line(line) });
       } finally {
         progress.finish();
         process.off('SIGINT', onSigint);
+        process.off('SIGTERM', onSigint);
       }
       const done = run.manifest.cells.filter((c) => c.status === 'done').length;
       process.stderr.write(

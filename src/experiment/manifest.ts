@@ -49,7 +49,11 @@ export interface Machine {
 /** One invocation of the command on this folder: which cells it ran and which it found done. */
 export interface ManifestRun {
   startedAt: string;
+  /** Absent until the run ends: a run without it crashed (or is still going: see pid). */
   finishedAt?: string;
+  pid?: number;
+  /** This run brought the testbed up (and takes it down); a run resuming a crashed one inherits the duty. */
+  testbedBroughtUp?: boolean;
   ran: string[];
   skipped: string[];
   failed: string[];

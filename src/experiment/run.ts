@@ -83,6 +83,15 @@ function sameLink(a: LinkSettings, b: LinkSettings): boolean {
   return a.rateBitsPerSecond === b.rateBitsPerSecond && a.delayMicroseconds === b.delayMicroseconds && a.lossPercent === b.lossPercent;
 }
 
+/** A live process that is a tsload experiment (a pid reused by something else after a crash is not). */
+function isExperimentProcess(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('experiment');
+  } catch {
+    return false;
+  }
+}
+
 function logTail(file: string | undefined, lines = 50): string {
   if (file === undefined) return '';
   try {
@@ -126,7 +135,13 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
 
   const pending = cells.filter((c) => c.status !== 'done');
   const now = (): string => new Date().toISOString();
-  const runRecord: ManifestRun = { startedAt: now(), ran: [], skipped, failed: [], interrupted: false };
+  const runRecord: ManifestRun = { startedAt: now(), pid: process.pid, ran: [], skipped, failed: [], interrupted: false };
+  const last = previous?.runs.at(-1);
+  let crashed: ManifestRun | undefined;
+  if (last !== undefined && last.finishedAt === undefined) {
+    if (last.pid !== undefined && isExperimentProcess(last.pid)) throw new EnvironmentError(`another tsload experiment (pid ${last.pid}) is running on ${out}`);
+    crashed = last;
+  }
   let broughtUp = false;
   let settings: LinkSettings = previous?.testbed ?? parseLinkOptions(plan.testbed);
   if (pending.length > 0) {
@@ -138,7 +153,17 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
         const has = state.settings === undefined ? 'unknown settings' : `rate ${state.settings.rate}, delay ${state.settings.delay}, loss ${state.settings.loss}`;
         throw new EnvironmentError(`the testbed is up with ${has}; the plan asks rate ${wanted.rate}, delay ${wanted.delay}, loss ${wanted.loss}: take it down (tsload testbed down) or change the plan`);
       }
-      const busy = state.targets.filter((t) => t.alive).map((t) => t.name);
+      let busy = state.targets.filter((t) => t.alive).map((t) => t.name);
+      if (crashed !== undefined) {
+        // The run that did not finish left them: this run takes over its targets, and its testbed.
+        const ours = new Set(plan.targets.map((t) => t.server ?? t.name));
+        for (const name of busy.filter((n) => ours.has(n))) {
+          await stopPlanTarget(name);
+          notice(`tsload: the last run on ${out} did not finish: stopped the ${name} it left running`);
+        }
+        busy = busy.filter((n) => !ours.has(n));
+        broughtUp = crashed.testbedBroughtUp === true;
+      }
       if (busy.length > 0) throw new EnvironmentError(`targets already running in the testbed: ${busy.join(', ')}; stop them first (tsload testbed stop --all)`);
       settings = state.settings;
     } else {
@@ -146,6 +171,7 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
       broughtUp = true;
     }
   }
+  runRecord.testbedBroughtUp = broughtUp;
 
   const servers: Record<string, string> = { ...previous?.versions.servers };
   for (const target of plan.targets) servers[target.server ?? target.name] = await serverVersion(target);

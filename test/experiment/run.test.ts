@@ -35,8 +35,8 @@ interface Exit {
   stderr: string;
 }
 
-/** The CLI in a child; with `interruptWhen`, SIGINT as soon as stderr matches it (bounded: killed after 80 s regardless). */
-function experiment(args: string[], interruptWhen?: RegExp): Promise<Exit & { interrupted: boolean }> {
+/** The CLI in a child; with `interruptWhen`, `signal` (SIGINT) as soon as stderr matches it (bounded: killed after 80 s regardless). */
+function experiment(args: string[], interruptWhen?: RegExp, signal: NodeJS.Signals = 'SIGINT'): Promise<Exit & { interrupted: boolean }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [bin, 'experiment', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -46,7 +46,7 @@ function experiment(args: string[], interruptWhen?: RegExp): Promise<Exit & { in
       stderr += d.toString();
       if (interruptWhen !== undefined && !interrupted && interruptWhen.test(stderr)) {
         interrupted = true;
-        child.kill('SIGINT');
+        child.kill(signal);
       }
     });
     child.on('exit', (code) => {
@@ -203,6 +203,39 @@ describe.skipIf(skipReason !== undefined)('tsload experiment in the testbed (roo
     expect(manifestOf(out).runs[2]).toMatchObject({ ran: [], skipped: order, interrupted: false });
     expect(await ourNamespaces()).toEqual([]);
   }, 100_000);
+
+  it('after a crash (SIGKILL) the same command stops what the dead run left, finishes, and takes its testbed down', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'crash.yaml');
+    writeFileSync(
+      file,
+      `
+name: crash
+sweep: { rate: 200, duration: 1s, warmup: 0.2s }
+targets: [nginx, builtin-dns]
+workloads:
+  - { name: page, protocol: http, path: /index.html }
+  - { name: zone, protocol: dns, zone: ${join(root, 'fixtures', 'test.zone')} }
+`,
+    );
+    const out = join(dir, 'results');
+    const killed = await experiment([file, '-o', out], /cell 2\/2 builtin-dns\/zone r1 · step 1\/1/, 'SIGKILL');
+    expect(killed.interrupted, killed.stderr).toBe(true);
+    expect(killed.code).toBe(null);
+    const dead = manifestOf(out);
+    expect(dead.runs[0]).toMatchObject({ ran: ['nginx--page--r1'], testbedBroughtUp: true });
+    expect(dead.runs[0]!.finishedAt).toBeUndefined();
+    // What a crash leaves: the target and the testbed.
+    expect((await status()).targets.filter((t) => t.alive).map((t) => t.name)).toEqual(['builtin-dns']);
+
+    const again = await experiment([file, '-o', out]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain('did not finish: stopped the builtin-dns it left running');
+    expect(manifestOf(out).cells.map((c) => c.status)).toEqual(['done', 'done']);
+    expect(manifestOf(out).runs[1]).toMatchObject({ ran: ['builtin-dns--zone--r1'], skipped: ['nginx--page--r1'], testbedBroughtUp: true });
+    expect(strayTargets()).toEqual([]);
+    expect(await ourNamespaces()).toEqual([]);
+  }, 60_000);
 
   it('a target that will not start fails its cell, with its log; the others still run; the exit status says so', async () => {
     const dir = tempDir();
