@@ -104,6 +104,7 @@ cells:
     expect(new Set(cells.map((c) => c.target))).toEqual(new Set(['nginx', 'apache', 'lighttpd', 'bind', 'nsd', 'knot']));
     expect(plan.workloads[0]!.sweep.rates).toEqual([100, 1200, 2300, 3400, 4500, 5600, 6700, 7800, 8900, 10000]);
     expect(plan.targets.every((t) => t.start.cpus === 1 && t.start.memory === '1g')).toBe(true);
+    expect(plan.workloads.map((w) => w.options)).toEqual([{ confirm: 0 }, { confirm: 0 }]);
     // The load alone: 30 cells × 40 s = 20 minutes.
     expect(cells.reduce((s, c) => s + c.plannedS, 0)).toBe(1200);
   });
