@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { EnvironmentError, PlanMismatchError } from '../errors.js';
 import { formatJson } from '../report/json.js';
+import { duration } from '../report/progress.js';
 import type { ProgressEvent, Result } from '../result.js';
 import type { OptionsOf } from '../run.js';
 import * as testbed from '../testbed/index.js';
@@ -134,6 +135,10 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
   if (skipped.length > 0) notice(`tsload: ${skipped.length} of ${cells.length} cells already done in ${out}: skipped`);
 
   const pending = cells.filter((c) => c.status !== 'done');
+  if (pending.length > 0) {
+    const load = planned.filter((p) => byId.get(p.id)!.status !== 'done').reduce((sum, p) => sum + p.plannedS, 0);
+    notice(`tsload: ${pending.length} cells to run into ${out}, ${duration(load)} of load planned (plus each target's start and stop)`);
+  }
   const now = (): string => new Date().toISOString();
   const runRecord: ManifestRun = { startedAt: now(), pid: process.pid, ran: [], skipped, failed: [], interrupted: false };
   const last = previous?.runs.at(-1);

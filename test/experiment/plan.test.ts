@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { InputFileError, OptionsError } from '../../src/errors.js';
 import { cellId, loadPlan, parsePlan, planCells, plannedSeconds, sanitizeName } from '../../src/experiment/index.js';
 import { runOptions } from '../../src/experiment/plan.js';
-import { experimentLine } from '../../src/experiment/progress.js';
+import { createExperimentProgress, experimentLine } from '../../src/experiment/progress.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const fixtures = join(root, 'fixtures');
@@ -305,5 +305,23 @@ workloads:
     const step = { stepIndex: 1, stepCount: 2, targetRate: 400, phase: 'measure' as const, elapsedS: 0.5, stepDurationS: 1, sent: 200, completed: 200, errors: 0, timeouts: 0, dropped: 0, sendRate: 400, p99Ms: 1, remainingS: 0.5 };
     expect(experimentLine({ cell, cellIndex: 2, cellCount: 8, phase: 'load', step, done: 2, failed: 0, remainingS: 41 })).toBe('cell 3/8 nsd/zone r1 · step 2/2 400 q/s · 2 done · 41s left');
     expect(experimentLine({ cell, cellIndex: 2, cellCount: 8, phase: 'starting', done: 2, failed: 1, remainingS: 125 })).toBe('cell 3/8 nsd/zone r1 · starting nsd · 2 done · 1 failed · 2m05s left');
+
+    // Not a terminal: a line when a cell, its phase or its step changes, not one per event.
+    let plain = '';
+    const log = createExperimentProgress({ write: (c: string) => (plain += c) }, { quiet: false, tty: false });
+    const event = { cell, cellIndex: 2, cellCount: 8, phase: 'load' as const, step, done: 2, failed: 0, remainingS: 41 };
+    log.update(event);
+    log.update({ ...event, remainingS: 40 });
+    log.line('tsload: a notice');
+    log.update({ ...event, step: { ...step, stepIndex: 0 }, remainingS: 39 });
+    expect(plain.split('\n')).toEqual(['cell 3/8 nsd/zone r1 · step 2/2 400 q/s · 2 done · 41s left', 'tsload: a notice', 'cell 3/8 nsd/zone r1 · step 1/2 400 q/s · 2 done · 39s left', '']);
+
+    // A terminal: one line redrawn in place, cut to the width; a notice goes above it and the line comes back.
+    let tty = '';
+    const live = createExperimentProgress({ write: (c: string) => (tty += c), columns: 30 }, { quiet: false, tty: true });
+    live.update(event);
+    live.line('notice');
+    live.finish();
+    expect(tty).toBe('\r\x1b[2Kcell 3/8 nsd/zone r1 · step 2\r\x1b[2Knotice\ncell 3/8 nsd/zone r1 · step 2\r\x1b[2K');
   });
 });
