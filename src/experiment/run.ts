@@ -204,7 +204,6 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
   // Time left: what is planned for the cells still to run, plus the overhead (starts, probes, drains) measured per cell so far.
   let overheadS = 0;
   let measuredCells = 0;
-  const plannedById = new Map(planned.map((p) => [p.id, p]));
   const remainingAfter = (index: number): number => {
     let s = 0;
     let count = 0;
@@ -249,7 +248,6 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
   try {
     for (let index = 0; index < planned.length && !aborted(); index++) {
       const cell = cells[index]!;
-      const plan1 = plannedById.get(cell.id)!;
       if (cell.status === 'done') continue;
       const target = plan.targets.find((t) => t.name === cell.target)!;
       const workload = plan.workloads.find((w) => w.name === cell.workload)!;
@@ -264,6 +262,7 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
       // A target that would not start fails the rest of its cells in this repeat without another 20 s wait each.
       if (startFailure?.group === group) {
         fail(cell, startFailure.message, '');
+        mark = Date.now();
         continue;
       }
       if (running === undefined) {
@@ -275,6 +274,7 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
           if (aborted()) break;
           startFailure = { group, message: (error as Error).message };
           fail(cell, startFailure.message, '');
+          mark = Date.now();
           continue;
         }
         if (aborted()) break;
@@ -297,9 +297,9 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
           save();
           break;
         }
-        if (!(await isRunning(target.name))) {
-          fail(cell, `${target.name} exited during the cell`, logTail(running.log));
-          await stopPlanTarget(target.name);
+        if (!(await isRunning(running.name))) {
+          fail(cell, `${target.name} (${running.name}) exited during the cell`, logTail(running.log));
+          await stopPlanTarget(running.name);
           running = undefined;
         } else {
           writeAtomic(join(out, cell.file), formatJson(result));
@@ -308,6 +308,9 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
           runRecord.ran.push(cell.id);
           save();
           notice(`tsload: cell ${index + 1}/${cells.length} ${cell.id} done`);
+          // Only whole cells teach the estimate: a failed one ends early and would make the rest look shorter.
+          overheadS += (Date.now() - mark) / 1000 - planned[index]!.plannedS;
+          measuredCells++;
         }
       } catch (error) {
         if (aborted()) {
@@ -318,8 +321,6 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
         }
         fail(cell, (error as Error).message, logTail(running?.log));
       }
-      overheadS += (Date.now() - mark) / 1000 - plan1.plannedS;
-      measuredCells++;
       mark = Date.now();
 
       // The target goes down after its last workload of this repeat.

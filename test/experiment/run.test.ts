@@ -237,7 +237,7 @@ workloads:
     expect(await ourNamespaces()).toEqual([]);
   }, 60_000);
 
-  it('a target that will not start fails its cell, with its log; the others still run; the exit status says so', async () => {
+  it('a target that will not start fails its cell, with its log; the others still run (one under a series name of its own); the exit status says so', async () => {
     const dir = tempDir();
     const file = join(dir, 'broken.yaml');
     writeFileSync(
@@ -247,7 +247,7 @@ name: broken
 sweep: { rate: 200, duration: 0.5s, warmup: 0.2s }
 targets:
   - { name: broken, server: builtin-http, root: ${join(dir, 'no-such-root')} }
-  - nginx
+  - { name: web, server: nginx }
 workloads:
   - { name: page, protocol: http, path: /index.html }
 `,
@@ -259,12 +259,15 @@ workloads:
     const manifest = manifestOf(out);
     expect(manifest.cells.map((c) => [c.id, c.status])).toEqual([
       ['broken--page--r1', 'failed'],
-      ['nginx--page--r1', 'done'],
+      ['web--page--r1', 'done'],
     ]);
+    // The series is named by the target, the version by the server it runs.
+    expect(Object.keys(manifest.versions.servers).sort()).toEqual(['builtin-http', 'nginx']);
     expect(manifest.cells[0]!.error).toContain('not a directory');
     expect(readFileSync(join(out, 'logs', 'broken--page--r1.log'), 'utf8')).toContain('not a directory');
     const done = readExperiment(out);
-    expect(done.cells.map((c) => c.cell.id)).toEqual(['nginx--page--r1']);
+    expect(done.cells.map((c) => c.cell.id)).toEqual(['web--page--r1']);
+    expect(done.cells[0]!.result.label).toBe('web');
     expect(done.cells[0]!.result.steps[0]!.completed).toBeGreaterThanOrEqual(99);
     expect(done.missing.map((c) => c.id)).toEqual(['broken--page--r1']);
     expect(strayTargets()).toEqual([]);
