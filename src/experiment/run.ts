@@ -117,8 +117,6 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
       `${out} holds the results of another plan (${firstDifference(previous.plan, plan)}): give another --out, or remove the folder to start again`,
     );
   }
-  mkdirSync(join(out, 'cells'), { recursive: true });
-  mkdirSync(join(out, 'logs'), { recursive: true });
 
   const before = new Map(previous?.cells.map((c) => [c.id, c]));
   const skipped: string[] = [];
@@ -195,6 +193,9 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
     cells,
     runs: [...(previous?.runs ?? []), runRecord],
   };
+  // Made only now: a run refused above (not root, a busy testbed) leaves no empty folder behind.
+  mkdirSync(join(out, 'cells'), { recursive: true });
+  mkdirSync(join(out, 'logs'), { recursive: true });
   const save = (): void => {
     manifest.updatedAt = now();
     writeAtomic(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);

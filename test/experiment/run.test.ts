@@ -240,36 +240,47 @@ workloads:
   it('a target that will not start fails its cell, with its log; the others still run (one under a series name of its own); the exit status says so', async () => {
     const dir = tempDir();
     const file = join(dir, 'broken.yaml');
+    // NSD refuses a type it does not know (NINFO) that tsload's zone reader accepts: a server that exits at start.
+    const zone = join(dir, 'ninfo.zone');
+    writeFileSync(zone, '$ORIGIN example.com.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nx NINFO "a"\n');
     writeFileSync(
       file,
       `
 name: broken
 sweep: { rate: 200, duration: 0.5s, warmup: 0.2s }
 targets:
-  - { name: broken, server: builtin-http, root: ${join(dir, 'no-such-root')} }
+  - { name: no-root, server: builtin-http, root: ${join(dir, 'no-such-root')} }
   - { name: web, server: nginx }
+  - { name: nsd, zone: ${zone} }
 workloads:
   - { name: page, protocol: http, path: /index.html }
+  - { name: zone, protocol: dns, zone: ${join(root, 'fixtures', 'test.zone')} }
 `,
     );
     const out = join(dir, 'results');
     const result = await experiment([file, '-o', out, '-q']);
     expect(result.code, result.stderr).toBe(1);
-    expect(result.stderr).toContain('1 failed: broken--page--r1');
+    expect(result.stderr).toContain('2 failed: no-root--page--r1, nsd--zone--r1');
     const manifest = manifestOf(out);
     expect(manifest.cells.map((c) => [c.id, c.status])).toEqual([
-      ['broken--page--r1', 'failed'],
+      ['no-root--page--r1', 'failed'],
       ['web--page--r1', 'done'],
+      ['nsd--zone--r1', 'failed'],
     ]);
-    // The series is named by the target, the version by the server it runs.
-    expect(Object.keys(manifest.versions.servers).sort()).toEqual(['builtin-http', 'nginx']);
     expect(manifest.cells[0]!.error).toContain('not a directory');
-    expect(readFileSync(join(out, 'logs', 'broken--page--r1.log'), 'utf8')).toContain('not a directory');
+    expect(readFileSync(join(out, 'logs', 'no-root--page--r1.log'), 'utf8')).toContain('not a directory');
+    expect(manifest.cells[2]!.error).toContain('nsd did not become ready');
+    // The log holds the server's own words, from the end of its log.
+    const log = readFileSync(join(out, 'logs', 'nsd--zone--r1.log'), 'utf8');
+    expect(log).toContain('--- end of');
+    expect(log).toMatch(/NINFO/i);
+    // The series is named by the target, the version by the server it runs.
+    expect(Object.keys(manifest.versions.servers).sort()).toEqual(['builtin-http', 'nginx', 'nsd']);
     const done = readExperiment(out);
     expect(done.cells.map((c) => c.cell.id)).toEqual(['web--page--r1']);
     expect(done.cells[0]!.result.label).toBe('web');
     expect(done.cells[0]!.result.steps[0]!.completed).toBeGreaterThanOrEqual(99);
-    expect(done.missing.map((c) => c.id)).toEqual(['broken--page--r1']);
+    expect(done.missing.map((c) => c.id)).toEqual(['no-root--page--r1', 'nsd--zone--r1']);
     expect(strayTargets()).toEqual([]);
     expect(await ourNamespaces()).toEqual([]);
   }, 60_000);
