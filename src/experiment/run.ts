@@ -314,6 +314,8 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
           measuredCells++;
         }
       } catch (error) {
+        // A terminal's Ctrl-C reaches the run's child as well as this process: its end may be seen before our own signal.
+        if (!aborted()) await new Promise((resolve) => setTimeout(resolve, 200));
         if (aborted()) {
           delete cell.startedAt;
           runRecord.interrupted = true;

@@ -35,18 +35,29 @@ interface Exit {
   stderr: string;
 }
 
-/** The CLI in a child; with `interruptWhen`, `signal` (SIGINT) as soon as stderr matches it (bounded: killed after 80 s regardless). */
+/**
+ * The CLI in a child of its own process group; with `interruptWhen`, `signal`
+ * (SIGINT) to the whole group as soon as stderr matches it, as a terminal's
+ * Ctrl-C reaches the CLI and the run it spawned alike (bounded: killed after 80 s regardless).
+ */
 function experiment(args: string[], interruptWhen?: RegExp, signal: NodeJS.Signals = 'SIGINT'): Promise<Exit & { interrupted: boolean }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, 'experiment', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [bin, 'experiment', ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const group = (sig: NodeJS.Signals): void => {
+      try {
+        process.kill(-child.pid!, sig);
+      } catch {
+        // already gone
+      }
+    };
     let stderr = '';
     let interrupted = false;
-    const guard = setTimeout(() => child.kill('SIGKILL'), 80_000);
+    const guard = setTimeout(() => group('SIGKILL'), 80_000);
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
       if (interruptWhen !== undefined && !interrupted && interruptWhen.test(stderr)) {
         interrupted = true;
-        child.kill(signal);
+        group(signal);
       }
     });
     child.on('exit', (code) => {
