@@ -6,7 +6,7 @@
  * with the same plan skips what is done: after a crash or Ctrl-C, the same
  * command finishes the experiment.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { EnvironmentError, PlanMismatchError } from '../errors.js';
@@ -196,6 +196,10 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
   // Made only now: a run refused above (not root, a busy testbed) leaves no empty folder behind.
   mkdirSync(join(out, 'cells'), { recursive: true });
   mkdirSync(join(out, 'logs'), { recursive: true });
+  // Half-written files of a run that died between write and rename.
+  for (const dir of [out, join(out, 'cells')]) {
+    for (const name of readdirSync(dir)) if (/\.tmp-\d+$/.test(name)) rmSync(join(dir, name), { force: true });
+  }
   const save = (): void => {
     manifest.updatedAt = now();
     writeAtomic(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
@@ -304,6 +308,8 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
           running = undefined;
         } else {
           writeAtomic(join(out, cell.file), formatJson(result));
+          // A log from an earlier failed attempt would say this cell failed.
+          rmSync(join(out, 'logs', `${cell.id}.log`), { force: true });
           cell.status = 'done';
           cell.finishedAt = now();
           runRecord.ran.push(cell.id);

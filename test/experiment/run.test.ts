@@ -239,11 +239,17 @@ workloads:
     // What a crash leaves: the target and the testbed.
     expect((await status()).targets.filter((t) => t.alive).map((t) => t.name)).toEqual(['builtin-dns']);
 
+    // What else a crash can leave: a half-written file, and the log of an earlier failed attempt at a cell still to run.
+    writeFileSync(join(out, 'cells', 'builtin-dns--zone--r1.json.tmp-99999'), '{"sch');
+    writeFileSync(join(out, 'logs', 'builtin-dns--zone--r1.log'), 'an earlier attempt failed\n');
+
     const again = await experiment([file, '-o', out]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain('did not finish: stopped the builtin-dns it left running');
     expect(manifestOf(out).cells.map((c) => c.status)).toEqual(['done', 'done']);
     expect(manifestOf(out).runs[1]).toMatchObject({ ran: ['builtin-dns--zone--r1'], skipped: ['nginx--page--r1'], testbedBroughtUp: true });
+    expect(readdirSync(join(out, 'cells')).sort()).toEqual(['builtin-dns--zone--r1.json', 'nginx--page--r1.json']);
+    expect(readdirSync(join(out, 'logs'))).toEqual([]);
     expect(strayTargets()).toEqual([]);
     expect(await ourNamespaces()).toEqual([]);
   }, 60_000);
