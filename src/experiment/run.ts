@@ -135,7 +135,7 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
   const pending = cells.filter((c) => c.status !== 'done');
   if (pending.length > 0) {
     const load = planned.filter((p) => byId.get(p.id)!.status !== 'done').reduce((sum, p) => sum + p.plannedS, 0);
-    notice(`tsload: ${pending.length} cells to run into ${out}, ${duration(load)} of load planned (plus each target's start and stop)`);
+    notice(`tsload: ${pending.length} cell${pending.length === 1 ? '' : 's'} to run into ${out}, ${duration(load)} of load planned (plus each target's start and stop)`);
   }
   const now = (): string => new Date().toISOString();
   const runRecord: ManifestRun = { startedAt: now(), pid: process.pid, ran: [], skipped, failed: [], interrupted: false };
