@@ -387,6 +387,50 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('experiment')
+    .description('run a plan (targets × workloads × repeats, YAML or JSON) in the testbed into a results folder; the same command resumes it')
+    .argument('<plan>', 'plan file (see fixtures/experiments/)')
+    .option('-o, --out <dir>', 'results folder (default: results/<plan name>, so running the command again resumes)')
+    .option('-q, --quiet', 'no progress on stderr')
+    .action(async (file: string, o: { out?: string; quiet?: boolean }) => {
+      const [{ loadPlan, runExperiment, createExperimentProgress }, { join }] = await Promise.all([import('./experiment/index.js'), import('node:path')]);
+      const plan = loadPlan(file);
+      const out = o.out ?? join('results', plan.name.replace(/[^A-Za-z0-9_.-]/g, '_'));
+      const progress = createExperimentProgress(process.stderr, { quiet: o.quiet === true });
+      const controller = new AbortController();
+      const onSigint = (): void => {
+        if (controller.signal.aborted) process.exit(ExitCode.interrupted);
+        progress.line('tsload: stopping: the cell in progress is dropped, the target stopped (Ctrl-C again to quit at once)');
+        controller.abort();
+      };
+      // A CI job's timeout sends SIGTERM: stop as cleanly as for Ctrl-C.
+      process.on('SIGINT', onSigint);
+      process.on('SIGTERM', onSigint);
+      let run: Awaited<ReturnType<typeof runExperiment>>;
+      try {
+        run = await runExperiment(plan, { out, planFile: file, signal: controller.signal, onProgress: (e) => progress.update(e), onNotice: (line) => progress.line(line) });
+      } finally {
+        progress.finish();
+        process.off('SIGINT', onSigint);
+        process.off('SIGTERM', onSigint);
+      }
+      const done = run.manifest.cells.filter((c) => c.status === 'done').length;
+      process.stderr.write(
+        `tsload: ${run.out}: ${done}/${run.manifest.cells.length} cells done (${run.ran.length} this run, ${run.skipped.length} skipped as done before)` +
+          `${run.failed.length > 0 ? `, ${run.failed.length} failed: ${run.failed.join(', ')}` : ''}${run.interrupted ? '; interrupted: run the same command to resume' : ''}\n`,
+      );
+      // The study's figures in the folder beside its cells: the summary across repeats, as text on stdout and as report.html, summary.json and summary.csv.
+      if (!run.interrupted && done > 0) {
+        const { writeExperimentReport } = await import('./experiment/report.js');
+        const report = await writeExperimentReport(run.out, { json: join(run.out, 'summary.json'), csv: join(run.out, 'summary.csv') });
+        process.stdout.write(report.text.endsWith('\n') ? report.text : `${report.text}\n`);
+        for (const written of report.written) process.stderr.write(`tsload: wrote ${written}\n`);
+      }
+      if (run.interrupted) process.exitCode = ExitCode.interrupted;
+      else if (run.failed.length > 0) process.exitCode = ExitCode.failure;
+    });
+
+  program
     .command('report')
     .description('an HTML report (and SVG charts, CSV) from result JSON files, or the summary of an experiment results folder')
     .argument('<results...>', 'result JSON files written with --json, or one results folder (with a manifest.json)')

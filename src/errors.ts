@@ -86,3 +86,9 @@ export class MergeError extends TsloadError {
     this.problems = problems;
   }
 }
+
+/** A results folder holds another plan's cells: resuming into it would mix two experiments. */
+export class PlanMismatchError extends TsloadError {
+  override readonly code = 'TSLOAD_ERR_PLAN_MISMATCH';
+  override readonly exitCode = ExitCode.usage;
+}

@@ -27,6 +27,8 @@ export { spawnTarget } from './targets/child.js';
 // The two-host testbed (root only).
 export { testbed } from './testbed/index.js';
 export { runInTestbed } from './testbed/run.js';
+// Experiments: a plan of targets × workloads × repeats run in the testbed into a results folder.
+export { loadPlan, parsePlan, runExperiment, planCells, MANIFEST_SCHEMA } from './experiment/index.js';
 
 // host:port, read and written one way everywhere.
 export { parseEndpoint, formatEndpoint } from './util/endpoint.js';
@@ -57,6 +59,7 @@ export {
   EnvironmentError,
   ServerStartError,
   MergeError,
+  PlanMismatchError,
   ExitCode,
   exitCodeOf,
 } from './errors.js';
@@ -107,7 +110,6 @@ export type {
   ResultPlan,
   ResultGenerator,
 } from './result.js';
-export type { ExperimentManifest, ManifestCell } from './experiment/manifest.js';
 export type { ExperimentRead } from './experiment/read.js';
 export type { ExperimentInput, ExperimentSummary, WorkloadSummary, TargetSummary, StepSummary, Comparison, SummaryCell, SummaryOptions } from './experiment/summary.js';
 export type { MedianInterval, RatioInterval } from './measure/statistics.js';
@@ -119,3 +121,4 @@ export type { HttpTarget, HttpTargetOptions } from './targets/http.js';
 export type { DnsTarget, DnsTargetOptions } from './targets/dns.js';
 export type { Driver, DriverModule, DriverContext, Completion, DriverCounters } from './engine/driver.js';
 export type { Histogram } from './measure/histogram.js';
+export type { Plan, PlannedCell, ExperimentRun, ExperimentProgress, RunExperimentOptions, ExperimentManifest, ManifestCell } from './experiment/index.js';

@@ -10,7 +10,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputFileError } from '../errors.js';
-import type { Result } from '../result.js';
+import { RESULT_SCHEMA, type Result } from '../result.js';
 import { resultProblem } from '../report/html.js';
 import { MANIFEST_SCHEMA, type ExperimentManifest, type ManifestCell } from './manifest.js';
 
@@ -35,12 +35,27 @@ export function isResultsFolder(path: string): boolean {
   }
 }
 
-export function readExperiment(dir: string): ExperimentRead {
+/** The folder's manifest, checked (what resume compares the plan with). */
+export function readManifest(dir: string): ExperimentManifest {
   const manifestPath = join(dir, MANIFEST_FILE);
   const manifest = readJson(manifestPath);
   const problem = manifestProblem(manifest);
   if (problem !== null) throw new InputFileError(manifestPath, undefined, problem);
-  const m = manifest as ExperimentManifest;
+  return manifest as ExperimentManifest;
+}
+
+/** A cell's result file if it is there and whole, else undefined (resume runs the cell again). */
+export function readCellResult(dir: string, cell: Pick<ManifestCell, 'file'>): Result | undefined {
+  try {
+    const result = JSON.parse(readFileSync(join(dir, cell.file), 'utf8')) as Result;
+    return result?.schema === RESULT_SCHEMA && resultProblem(result) === null ? result : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function readExperiment(dir: string): ExperimentRead {
+  const m = readManifest(dir);
   const cells: ExperimentRead['cells'] = [];
   const missing: ManifestCell[] = [];
   for (const cell of m.cells) {

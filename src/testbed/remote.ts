@@ -19,6 +19,8 @@ process.once('message', (request: RemoteRequest) => {
   process.on('message', (m) => {
     if (m === 'abort') controller.abort();
   });
+  // A Ctrl-C in a terminal reaches this child too (same process group): stop as the parent asks, with the result so far, rather than die without one.
+  process.on('SIGINT', () => controller.abort());
   void runLoad(request.protocol as ProtocolName, {
     ...(request.options as OptionsOf[ProtocolName]),
     signal: controller.signal,
