@@ -35,7 +35,7 @@ import type { TargetName } from './servers.js';
 import { endpointFor, readTargets, startTarget, stopTargets, TLS_CERT } from './targets.js';
 import type { RunningTarget, StartOptions, TargetStatus } from './targets.js';
 import { findBinary, requireRootAndIproute } from './system.js';
-import { startVm as bootVm, tidyVmNetwork } from './vm.js';
+import { isVmName, startVm as bootVm, tidyVmNetwork } from './vm.js';
 import type { VmOptions } from './vm.js';
 
 export { CLIENT, SERVER, STATE_DIR, WWW_DIR, TARGET_NAMES, parseLinkOptions };
@@ -195,8 +195,8 @@ export async function startVm(options: VmOptions): Promise<RunningTarget> {
 
 /** Stop one target (a server or a VM, by name) or all; resolves to the records of the targets that were stopped (empty if none was running). */
 export async function stop(target: TargetName | 'all' | (string & {})): Promise<TargetStatus[]> {
-  const isVm = readTargets().some((t) => t.kind === 'vm' && t.name === target);
-  if (target !== 'all' && !isVm) checkTargetName(target);
+  // A VM's name is free, so one that is not running (or never was) is simply not found.
+  if (target !== 'all' && !isVmName(target)) checkTargetName(target);
   const tools = requireRootAndIproute();
   const stopped = await stopTargets(target as TargetName | 'all');
   // A VM's tap, and the bridge once no VM is left.

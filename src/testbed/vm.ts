@@ -59,6 +59,11 @@ const MiB = 1024 * 1024;
 const NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const PLACEHOLDERS = /\{(address|gateway|netmask|prefix)\}/g;
 
+/** A name a VM may have: lower-case letters, digits and '-', not a server target's. */
+export function isVmName(name: string): boolean {
+  return NAME.test(name) && !(TARGET_NAMES as readonly string[]).includes(name);
+}
+
 /** '256M', '1g', '512MiB', 268435456 → bytes. A bare number in a string is refused: qemu reads it as MiB, the library as bytes. */
 export function parseMemory(memory: string | number): number | undefined {
   if (typeof memory === 'number') return Number.isSafeInteger(memory) && memory > 0 ? memory : undefined;
