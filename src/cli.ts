@@ -335,6 +335,8 @@ export function buildProgram(): Command {
         process.stdout.write(`testbed: ${vm.name} running under qemu (pid ${vm.pid}, ${vm.vm?.accel}: ${vm.vm?.accelReason}) at ${services}, console ${vm.vm?.console}\n`);
         return;
       }
+      const vmOnly = (['name', 'kernel', 'initrd', 'append', 'disk', 'port', 'qemuArg'] as const).filter((k) => o[k] !== undefined);
+      if (vmOnly.length > 0) throw usage(`testbed start ${name}: --${vmOnly[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is for \`testbed start vm\``);
       const workers = Number(o.workers);
       if (!Number.isInteger(workers) || workers < 1) throw usage(`--workers: '${o.workers}' must be a whole number >= 1`);
       const t = await tb.start(name as Parameters<typeof tb.start>[0], {

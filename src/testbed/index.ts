@@ -170,7 +170,7 @@ export async function status(): Promise<TestbedStatus> {
 
 function checkTargetName(name: string): asserts name is TargetName {
   if (!(TARGET_NAMES as readonly string[]).includes(name)) {
-    throw new OptionsError([`unknown target ${JSON.stringify(name)}: expected one of ${TARGET_NAMES.join(', ')}`]);
+    throw new OptionsError([`unknown target ${JSON.stringify(name)}: expected one of ${TARGET_NAMES.join(', ')} (or a VM's name)`]);
   }
 }
 

@@ -229,8 +229,15 @@ describe.skipIf(skipReason !== undefined)('VM targets in the testbed', () => {
     } finally {
       await stop('nsd');
     }
-    const second = await startVm({ name: 'vm2', kernel: guest.kernel, initrd: guest.initrd, append: guest.append, memory: '192M', ports: { http: 80 }, readyTimeoutMs: 90_000 });
+    // Through the CLI this time: `testbed start vm` with its flags.
+    const { stdout } = await execFileP(process.execPath, [
+      bin, 'testbed', 'start', 'vm', '--name', 'vm2', '--kernel', guest.kernel, '--initrd', guest.initrd, '--append', guest.append,
+      '--memory', '192M', '--port', '80', '--accel', 'auto', '--ready-timeout', '90',
+    ], { timeout: 120_000 });
+    expect(stdout).toMatch(/^testbed: vm2 running under qemu \(pid \d+, (kvm|tcg): .+\) at http http:\/\/[\d.]+\.4\/, console \S+console\.log\n$/);
+    const second = (await status()).targets.find((t) => t.name === 'vm2')!;
     started.push(second);
+    expectQemuRecord(second);
     expect(second).toMatchObject({ name: 'vm2', address: `${SUBNET}.4`, services: [{ protocol: 'http', port: 80, endpoint: `http://${SUBNET}.4/` }] });
     expect(second.vm).toMatchObject({ tap: `${TAP_PREFIX}4`, memoryBytes: 192 * 2 ** 20 });
     expect(readFileSync(second.vm!.console, 'utf8')).toContain(`eth0 ${SUBNET}.4 `);
