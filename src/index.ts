@@ -27,6 +27,7 @@ export { spawnTarget } from './targets/child.js';
 // The two-host testbed (root only).
 export { testbed } from './testbed/index.js';
 export { runInTestbed } from './testbed/run.js';
+export type { RunningTarget, VmOptions } from './testbed/index.js';
 
 // host:port, read and written one way everywhere.
 export { parseEndpoint, formatEndpoint } from './util/endpoint.js';
