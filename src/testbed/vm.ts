@@ -14,14 +14,14 @@
  */
 import type { ProtocolName } from '../protocols/index.js';
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EnvironmentError, OptionsError, ServerStartError, TsloadError } from '../errors.js';
 import type { Tools } from './net.js';
 import { probe } from './probe.js';
 import { TARGET_NAMES } from './servers.js';
-import { BRIDGE, NETMASK, PREFIX_LENGTH, SERVER, SUBNET, TAP_PREFIX, TARGETS_DIR, TESTBED_ID } from './settings.js';
+import { BRIDGE, NETMASK, PREFIX_LENGTH, SERVER, STATE_DIR, SUBNET, TAP_PREFIX, TARGETS_DIR, TESTBED_ID } from './settings.js';
 import { endpointFor, killTarget, logTail, readTargets } from './targets.js';
 import type { RunningTarget, TargetService, VmInfo } from './targets.js';
 import { findBinary, procStat, run, runOk, sleep } from './system.js';
@@ -146,44 +146,58 @@ const LONG_MODE_PROBE =
   '800000c00f320d000100000f300f20c00d000000800f22c0ea7f000f001800b02ae6f4f4ebfd66900000000000000000' +
   'ffff0000009acf00ffff00000092cf00ffff0000009aaf001f0088000f00';
 
+const KVM_VERDICT = join(STATE_DIR, 'kvm.json');
 let kvmVerdict: Promise<{ usable: boolean; reason: string }> | undefined;
 
 /**
  * Whether KVM really runs a 64-bit guest here: /dev/kvm must open read-write
  * (Node cannot issue KVM_GET_API_VERSION), and qemu -accel kvm must run the
- * long-mode probe to its exit within 3 s (tcg needs 0.05 s). Asked once per process.
+ * long-mode probe to its exit within 3 s (tcg needs 0.05 s). Asked once per
+ * testbed: the verdict is kept in STATE_DIR (so `down` forgets it), since a
+ * hung probe costs its whole 3 s on every `testbed start vm`.
  */
 export function kvmUsable(qemu: string): Promise<{ usable: boolean; reason: string }> {
   kvmVerdict ??= (async () => {
     try {
-      closeSync(openSync('/dev/kvm', 'r+'));
-    } catch (error) {
-      return { usable: false, reason: `/dev/kvm does not open read-write (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` };
+      return JSON.parse(readFileSync(KVM_VERDICT, 'utf8')) as { usable: boolean; reason: string };
+    } catch {
+      // not asked yet in this testbed
     }
-    const dir = mkdtempSync(join(tmpdir(), 'tsload-kvm-'));
-    try {
-      const image = Buffer.alloc(65536);
-      Buffer.from(LONG_MODE_PROBE, 'hex').copy(image, 0);
-      Buffer.from([0xea, 0, 0, 0, 0xf0]).copy(image, 0xfff0); // reset vector: ljmp $0xf000,$0
-      writeFileSync(join(dir, 'probe.bin'), image);
-      const started = Date.now();
-      // prettier-ignore
-      const result = await run(qemu, ['-accel', 'kvm', '-M', 'pc', '-nodefaults', '-no-user-config', '-display', 'none', '-m', '16',
-        '-bios', join(dir, 'probe.bin'), '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04'], { timeoutMs: 3000 });
-      if (result.code === 85) return { usable: true, reason: 'a 64-bit test guest ran under qemu -accel kvm' };
-      const said = result.stderr.trim().split('\n').filter((l) => !/warning|terminating on signal/.test(l)).join('; ');
-      return {
-        usable: false,
-        // qemu ends cleanly (status 0) on the SIGTERM of the timeout: a hang shows as time, not status.
-        reason: Date.now() - started >= 2900 || result.code === -1
-          ? '/dev/kvm opens, but a 64-bit test guest hung under qemu -accel kvm (no working nested virtualisation)'
-          : `qemu -accel kvm failed (exit ${result.code}${said === '' ? '' : `: ${said}`})`,
-      };
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const verdict = await tryKvm(qemu);
+    if (existsSync(STATE_DIR)) writeFileSync(KVM_VERDICT, `${JSON.stringify(verdict)}\n`);
+    return verdict;
   })();
   return kvmVerdict;
+}
+
+async function tryKvm(qemu: string): Promise<{ usable: boolean; reason: string }> {
+  try {
+    closeSync(openSync('/dev/kvm', 'r+'));
+  } catch (error) {
+    return { usable: false, reason: `/dev/kvm does not open read-write (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'tsload-kvm-'));
+  try {
+    const image = Buffer.alloc(65536);
+    Buffer.from(LONG_MODE_PROBE, 'hex').copy(image, 0);
+    Buffer.from([0xea, 0, 0, 0, 0xf0]).copy(image, 0xfff0); // reset vector: ljmp $0xf000,$0
+    writeFileSync(join(dir, 'probe.bin'), image);
+    const started = Date.now();
+    // prettier-ignore
+    const result = await run(qemu, ['-accel', 'kvm', '-M', 'pc', '-nodefaults', '-no-user-config', '-display', 'none', '-m', '16',
+      '-bios', join(dir, 'probe.bin'), '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04'], { timeoutMs: 3000 });
+    if (result.code === 85) return { usable: true, reason: 'a 64-bit test guest ran under qemu -accel kvm' };
+    const said = result.stderr.trim().split('\n').filter((l) => !/warning|terminating on signal/.test(l)).join('; ');
+    return {
+      usable: false,
+      // qemu ends cleanly (status 0) on the SIGTERM of the timeout: a hang shows as time, not status.
+      reason: Date.now() - started >= 2900 || result.code === -1
+        ? '/dev/kvm opens, but a 64-bit test guest hung under qemu -accel kvm (no working nested virtualisation)'
+        : `qemu -accel kvm failed (exit ${result.code}${said === '' ? '' : `: ${said}`})`,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function linkPresent(tools: Tools, dev: string): Promise<boolean> {
