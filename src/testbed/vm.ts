@@ -247,7 +247,8 @@ export async function tidyVmNetwork(tools: Tools): Promise<string[]> {
   return done;
 }
 
-function diskFormat(path: string): 'qcow2' | 'raw' {
+/** qcow2 by its magic, raw otherwise: qemu's own probing of raw images warns and forbids writing sector 0. */
+export function diskFormat(path: string): 'qcow2' | 'raw' {
   const fd = openSync(path, 'r');
   try {
     const magic = Buffer.alloc(4);

@@ -8,7 +8,7 @@
  * busybox-static and nsd; skipped with the reason otherwise.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,7 +19,7 @@ import { defaultTarget, down, probe, start, startVm, status, stop, up } from '..
 import type { RunningTarget } from '../../src/testbed/index.js';
 import { BRIDGE, SERVER, SUBNET, TAP_PREFIX } from '../../src/testbed/settings.js';
 import { findBinary, isAlive, procStat, run as runCommand } from '../../src/testbed/system.js';
-import { kvmUsable, parseMemory, substituteAppend } from '../../src/testbed/vm.js';
+import { diskFormat, kvmUsable, parseMemory, substituteAppend } from '../../src/testbed/vm.js';
 import { vmOptions } from '../../src/cli.js';
 import { buildGuest, guestMissing } from '../vm-guest.js';
 import type { GuestImage } from '../vm-guest.js';
@@ -60,6 +60,18 @@ describe('VM options', () => {
     expect(substituteAppend('ip={address}::{gateway}:{netmask}::eth0:off {prefix} {other}', `${SUBNET}.3`)).toBe(
       `ip=${SUBNET}.3::${SERVER.address}:255.255.255.0::eth0:off 24 {other}`,
     );
+  });
+
+  it('tells a qcow2 disk from a raw one by its header', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsload-disk-'));
+    try {
+      writeFileSync(join(dir, 'a.qcow2'), Buffer.concat([Buffer.from('QFI\xfb', 'latin1'), Buffer.alloc(508)]));
+      writeFileSync(join(dir, 'b.img'), Buffer.alloc(512));
+      expect(diskFormat(join(dir, 'a.qcow2'))).toBe('qcow2');
+      expect(diskFormat(join(dir, 'b.img'))).toBe('raw');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('parses the CLI flags: --port http=80, dns=53, a bare number is http', () => {
@@ -276,8 +288,12 @@ describe.skipIf(skipReason !== undefined)('VM targets in the testbed', () => {
 
   it('`down` with a VM running ends qemu and removes the tap, the bridge and the hosts', async () => {
     await stop('last');
-    const vm = await startVm({ name: 'last', kernel: guest.kernel, initrd: guest.initrd, append: guest.append, ports: { dns: 53 }, readyTimeoutMs: 90_000 });
+    // With a disk too: qemu takes the drive (raw, snapshot=on) and the guest boots as before.
+    const disk = join(work, 'disk.img');
+    writeFileSync(disk, Buffer.alloc(2 ** 20, 0xa5));
+    const vm = await startVm({ name: 'last', kernel: guest.kernel, initrd: guest.initrd, append: guest.append, disk, ports: { dns: 53 }, readyTimeoutMs: 90_000 });
     started.push(vm);
+    expect(vm.vm!.qemu).toContain(`file=${disk},if=virtio,format=raw,snapshot=on`);
     expect(vm).toMatchObject({ protocol: 'dns', port: 53, endpoint: `${SUBNET}.3:53`, services: [{ protocol: 'dns', port: 53 }] });
     const done = await down();
     expect(done).toContain(`stopped last (pid ${vm.pid})`);
@@ -285,6 +301,8 @@ describe.skipIf(skipReason !== undefined)('VM targets in the testbed', () => {
     expect(done.some((line) => line.startsWith(`removed bridge ${BRIDGE}`))).toBe(true);
     expect(isAlive(vm.pid, vm.startTime)).toBe(false);
     expect((await runCommand('ip', ['netns', 'list'])).stdout).not.toContain(SERVER.namespace);
+    // snapshot=on: the file is as it was.
+    expect(readFileSync(disk).equals(Buffer.alloc(2 ** 20, 0xa5))).toBe(true);
     await up();
   }, 120_000);
 
