@@ -330,6 +330,7 @@ export function buildProgram(): Command {
     .action(async (name: string, o: { zone?: string; workers: string; root?: string } & VmFlags) => {
       const tb = await import('./testbed/index.js');
       if (name === 'vm') {
+        if (o.zone !== undefined || o.root !== undefined || o.workers !== '1') throw usage('testbed start vm: --zone, --root and --workers are for the server targets (a guest brings its own content; --cpus sets its CPUs)');
         const vm = await tb.startVm(vmOptions(o));
         const services = (vm.services ?? []).map((s) => `${s.protocol} ${s.endpoint}`).join(', ');
         process.stdout.write(`testbed: ${vm.name} running under qemu (pid ${vm.pid}, ${vm.vm?.accel}: ${vm.vm?.accelReason}) at ${services}, console ${vm.vm?.console}\n`);
