@@ -7,8 +7,9 @@
  * the init script loads them from the image in dependency order.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { findBinary } from '../src/testbed/system.js';
 
 export interface CloudKernel {
@@ -35,7 +36,6 @@ export function guestMissing(): string | undefined {
   if (findCloudKernel() === undefined) return 'the cloud kernel /boot/vmlinuz-*-cloud-amd64 (apt-get install linux-image-cloud-amd64)';
   if (!existsSync('/bin/busybox') || !isStatic('/bin/busybox')) return 'a static /bin/busybox (apt-get install busybox-static)';
   if (findBinary('nsd') === undefined) return 'nsd (apt-get install nsd)';
-  if (findBinary('cpio') === undefined) return 'cpio (apt-get install cpio)';
   if (findBinary('ldd') === undefined) return 'ldd (libc-bin)';
   return undefined;
 }
@@ -186,7 +186,42 @@ export function buildGuest(dir: string, zone: string, origin: string): GuestImag
   writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\n');
 
   const initrd = join(dir, 'initramfs.cpio.gz');
-  // newc, owned by root: the kernel unpacks it as it is.
-  execFileSync('sh', ['-c', `cd "${root}" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1 > "${initrd}"`]);
-  return { kernel: kernel.kernel, initrd, append: GUEST_APPEND, page, bytes: readFileSync(initrd).length };
+  const archive = gzipSync(newcArchive(root), { level: 1 });
+  writeFileSync(initrd, archive);
+  return { kernel: kernel.kernel, initrd, append: GUEST_APPEND, page, bytes: archive.length };
+}
+
+/**
+ * The tree under `root` as a cpio "newc" archive, every entry owned by root,
+ * which is all the kernel's initramfs unpacker reads (Documentation/
+ * driver-api/early-userspace/buffer-format.rst). Written here rather than
+ * with cpio(1), which minimal systems lack: it is a header of 13 hex fields
+ * per entry, names and data padded to 4 bytes.
+ */
+export function newcArchive(root: string): Buffer {
+  const parts: Buffer[] = [];
+  let ino = 1;
+  const pad = (n: number): Buffer => Buffer.alloc((4 - (n % 4)) % 4);
+  const entry = (name: string, mode: number, data: Buffer, mtime = 0): void => {
+    const nameBytes = Buffer.from(`${name}\0`);
+    const fields = [ino++, mode, 0, 0, 1, mtime, data.length, 0, 0, 0, 0, nameBytes.length, 0];
+    const header = Buffer.from(`070701${fields.map((f) => f.toString(16).padStart(8, '0')).join('')}`, 'latin1');
+    parts.push(header, nameBytes, pad(header.length + nameBytes.length), data, pad(data.length));
+  };
+  const walk = (relative: string): void => {
+    for (const name of readdirSync(join(root, relative)).sort()) {
+      const path = relative === '' ? name : `${relative}/${name}`;
+      const stat = lstatSync(join(root, path));
+      // Real mtimes: NSD takes a zone file dated 1970 as already loaded and serves nothing.
+      const mtime = Math.floor(stat.mtimeMs / 1000);
+      if (stat.isSymbolicLink()) entry(path, stat.mode, Buffer.from(readlinkSync(join(root, path))), mtime);
+      else if (stat.isDirectory()) {
+        entry(path, stat.mode, Buffer.alloc(0), mtime);
+        walk(path);
+      } else entry(path, stat.mode, readFileSync(join(root, path)), mtime);
+    }
+  };
+  walk('');
+  entry('TRAILER!!!', 0, Buffer.alloc(0));
+  return Buffer.concat(parts);
 }

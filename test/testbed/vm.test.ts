@@ -8,7 +8,7 @@
  * busybox-static and nsd; skipped with the reason otherwise.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,7 +21,7 @@ import { BRIDGE, SERVER, SUBNET, TAP_PREFIX } from '../../src/testbed/settings.j
 import { findBinary, isAlive, procStat, run as runCommand } from '../../src/testbed/system.js';
 import { diskFormat, kvmUsable, parseMemory, substituteAppend } from '../../src/testbed/vm.js';
 import { vmOptions } from '../../src/cli.js';
-import { buildGuest, guestMissing } from '../vm-guest.js';
+import { buildGuest, guestMissing, newcArchive } from '../vm-guest.js';
 import type { GuestImage } from '../vm-guest.js';
 
 const execFileP = promisify(execFile);
@@ -69,6 +69,24 @@ describe('VM options', () => {
       writeFileSync(join(dir, 'b.img'), Buffer.alloc(512));
       expect(diskFormat(join(dir, 'a.qcow2'))).toBe('qcow2');
       expect(diskFormat(join(dir, 'b.img'))).toBe('raw');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(findBinary('cpio') === undefined)('writes an initramfs archive that cpio(1) reads back as it was', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsload-newc-'));
+    try {
+      mkdirSync(join(dir, 'tree', 'bin'), { recursive: true });
+      writeFileSync(join(dir, 'tree', 'bin', 'tool'), 'odd length!', { mode: 0o755 });
+      writeFileSync(join(dir, 'tree', 'init'), Buffer.alloc(4099, 7));
+      symlinkSync('tool', join(dir, 'tree', 'bin', 'sh'));
+      writeFileSync(join(dir, 'a.cpio'), newcArchive(join(dir, 'tree')));
+      mkdirSync(join(dir, 'out'));
+      await execFileP('sh', ['-c', `cd "${dir}/out" && cpio -idm --quiet < ../a.cpio`]);
+      expect(readFileSync(join(dir, 'out', 'bin', 'tool'), 'utf8')).toBe('odd length!');
+      expect(readFileSync(join(dir, 'out', 'init')).equals(Buffer.alloc(4099, 7))).toBe(true);
+      expect(readlinkSync(join(dir, 'out', 'bin', 'sh'))).toBe('tool');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
