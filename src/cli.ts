@@ -328,13 +328,33 @@ export function buildProgram(): Command {
     });
   testbed
     .command('start')
-    .description('start a target in the server host: builtin-http, nginx, apache, lighttpd, builtin-dns, bind, nsd, knot')
+    .description('start a target in the server host: builtin-http, nginx, apache, lighttpd, builtin-dns, bind, nsd, knot, or vm (a guest under qemu)')
     .argument('<target>')
     .option('--zone <file>', 'DNS targets: zone to serve (default fixtures/test.zone)')
     .option('--workers <n>', 'worker processes or threads', '1')
     .option('--root <dir>', 'HTTP targets: document root (default: a copy of fixtures/www)')
-    .action(async (name: string, o: { zone?: string; workers: string; root?: string }) => {
+    .option('--name <name>', 'vm: target name (default vm)')
+    .option('--kernel <file>', 'vm: kernel for qemu -kernel (Linux, Unikraft, Solo5 .virtio)')
+    .option('--initrd <file>', 'vm: initramfs')
+    .option('--append <args>', 'vm: kernel command line; {address} {gateway} {netmask} {prefix} are filled in')
+    .option('--disk <file>', 'vm: disk image on a virtio drive (qcow2 or raw, snapshot=on)')
+    .addOption(new Option('--accel <kind>', 'vm: accelerator').choices(['kvm', 'tcg', 'auto']).default('auto'))
+    .option('--cpus <n>', 'vm: virtual CPUs (qemu -smp)', '1')
+    .option('--memory <size>', 'vm: memory (qemu -m), e.g. 256M, 1g', '256M')
+    .option('--port <proto=port>', 'vm: what the guest serves: http=80, dns=53 (a bare number is http; repeatable)', collect)
+    .option('--ready-timeout <seconds>', 'vm: how long the guest may take to answer', '60')
+    .option('--qemu-arg <arg>', 'vm: one more qemu argument (repeatable), e.g. --qemu-arg=-cpu --qemu-arg=Westmere', collect)
+    .action(async (name: string, o: { zone?: string; workers: string; root?: string } & VmFlags) => {
       const tb = await import('./testbed/index.js');
+      if (name === 'vm') {
+        if (o.zone !== undefined || o.root !== undefined || o.workers !== '1') throw usage('testbed start vm: --zone, --root and --workers are for the server targets (a guest brings its own content; --cpus sets its CPUs)');
+        const vm = await tb.startVm(vmOptions(o));
+        const services = (vm.services ?? []).map((s) => `${s.protocol} ${s.endpoint}`).join(', ');
+        process.stdout.write(`testbed: ${vm.name} running under qemu (pid ${vm.pid}, ${vm.vm?.accel}: ${vm.vm?.accelReason}) at ${services}, console ${vm.vm?.console}\n`);
+        return;
+      }
+      const vmOnly = (['name', 'kernel', 'initrd', 'append', 'disk', 'port', 'qemuArg'] as const).filter((k) => o[k] !== undefined);
+      if (vmOnly.length > 0) throw usage(`testbed start ${name}: --${vmOnly[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is for \`testbed start vm\``);
       const workers = Number(o.workers);
       if (!Number.isInteger(workers) || workers < 1) throw usage(`--workers: '${o.workers}' must be a whole number >= 1`);
       const t = await tb.start(name as Parameters<typeof tb.start>[0], {
@@ -475,6 +495,45 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+interface VmFlags {
+  name?: string;
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  disk?: string;
+  accel: 'kvm' | 'tcg' | 'auto';
+  cpus: string;
+  memory: string;
+  port?: string[];
+  readyTimeout: string;
+  qemuArg?: string[];
+}
+
+export function vmOptions(o: VmFlags): import('./testbed/index.js').VmOptions {
+  const ports: { http?: number; dns?: number } = {};
+  for (const spec of o.port ?? []) {
+    const match = /^(?:(http|dns)=)?(\d+)$/.exec(spec);
+    if (match === null) throw usage(`--port ${spec}: expected http=PORT, dns=PORT or a bare port (http)`);
+    ports[(match[1] ?? 'http') as 'http' | 'dns'] = Number(match[2]);
+  }
+  const cpus = Number(o.cpus);
+  const seconds = Number(o.readyTimeout);
+  if (!(seconds > 0)) throw usage(`--ready-timeout: '${o.readyTimeout}' must be a number of seconds > 0`);
+  return {
+    ...(o.name === undefined ? {} : { name: o.name }),
+    ...(o.kernel === undefined ? {} : { kernel: o.kernel }),
+    ...(o.initrd === undefined ? {} : { initrd: o.initrd }),
+    ...(o.append === undefined ? {} : { append: o.append }),
+    ...(o.disk === undefined ? {} : { disk: o.disk }),
+    accel: o.accel,
+    cpus,
+    memory: o.memory,
+    ports,
+    readyTimeoutMs: seconds * 1000,
+    ...(o.qemuArg === undefined ? {} : { qemuArgs: o.qemuArg }),
+  };
 }
 
 function readPem(file: string, option: string): string {

@@ -29,6 +29,7 @@ export { testbed } from './testbed/index.js';
 export { runInTestbed } from './testbed/run.js';
 // Experiments: a plan of targets × workloads × repeats run in the testbed into a results folder.
 export { loadPlan, parsePlan, runExperiment, planCells, MANIFEST_SCHEMA } from './experiment/index.js';
+export type { RunningTarget, VmOptions } from './testbed/index.js';
 
 // host:port, read and written one way everywhere.
 export { parseEndpoint, formatEndpoint } from './util/endpoint.js';

@@ -35,9 +35,12 @@ import type { TargetName } from './servers.js';
 import { endpointFor, readTargets, startTarget, stopTargets, TLS_CERT } from './targets.js';
 import type { RunningTarget, StartOptions, TargetStatus } from './targets.js';
 import { findBinary, requireRootAndIproute } from './system.js';
+import { isVmName, startVm as bootVm, tidyVmNetwork } from './vm.js';
+import type { VmOptions } from './vm.js';
 
 export { CLIENT, SERVER, STATE_DIR, WWW_DIR, TARGET_NAMES, parseLinkOptions };
-export type { LinkOptions, LinkSettings, LossRule, Qdisc, RunningTarget, StartOptions, TargetName, TargetStatus };
+export type { LinkOptions, LinkSettings, LossRule, Qdisc, RunningTarget, StartOptions, TargetName, TargetStatus, VmOptions };
+export type { TargetService, VmInfo } from './targets.js';
 export { probe } from './probe.js';
 export type { DnsProbe, DnsProbeResult, HttpProbe, HttpProbeResult } from './probe.js';
 
@@ -130,6 +133,7 @@ export async function down(): Promise<string[]> {
   for (const target of await stopTargets('all')) {
     done.push(target.alive ? `stopped ${target.name} (pid ${target.pid})` : `${target.name} had already exited`);
   }
+  if ((await namespaces(tools)).has(SERVER.namespace)) done.push(...(await tidyVmNetwork(tools)));
   done.push(...(await removeHosts(tools)));
   if (existsSync(STATE_DIR)) {
     rmSync(STATE_DIR, { recursive: true, force: true });
@@ -166,7 +170,7 @@ export async function status(): Promise<TestbedStatus> {
 
 function checkTargetName(name: string): asserts name is TargetName {
   if (!(TARGET_NAMES as readonly string[]).includes(name)) {
-    throw new OptionsError([`unknown target ${JSON.stringify(name)}: expected one of ${TARGET_NAMES.join(', ')}`]);
+    throw new OptionsError([`unknown target ${JSON.stringify(name)}: expected one of ${TARGET_NAMES.join(', ')} (or a VM's name)`]);
   }
 }
 
@@ -178,11 +182,26 @@ export async function start(target: TargetName, options: StartOptions = {}): Pro
   return startTarget(target, options, tools.ip);
 }
 
-/** Stop one target or all; resolves to the records of the targets that were stopped (empty if none was running). */
-export async function stop(target: TargetName | 'all'): Promise<TargetStatus[]> {
-  if (target !== 'all') checkTargetName(target);
-  requireRootAndIproute();
-  return stopTargets(target);
+/**
+ * Boot a VM (a Linux guest, a unikernel) under qemu in the server host, on
+ * its own address in the testbed's /24; resolves once its services answer
+ * from the client host. See docs/vm.md.
+ */
+export async function startVm(options: VmOptions): Promise<RunningTarget> {
+  const tools = requireRootAndIproute();
+  if (!(await isUp(tools))) throw new EnvironmentError('the testbed is not up: run `tsload testbed up` first');
+  return bootVm(options, tools);
+}
+
+/** Stop one target (a server or a VM, by name) or all; resolves to the records of the targets that were stopped (empty if none was running). */
+export async function stop(target: TargetName | 'all' | (string & {})): Promise<TargetStatus[]> {
+  // A VM's name is free, so one that is not running (or never was) is simply not found.
+  if (target !== 'all' && !isVmName(target)) checkTargetName(target);
+  const tools = requireRootAndIproute();
+  const stopped = await stopTargets(target as TargetName | 'all');
+  // A VM's tap, and the bridge once no VM is left.
+  if ((await namespaces(tools)).has(SERVER.namespace)) await tidyVmNetwork(tools);
+  return stopped;
 }
 
 /** A command that runs `argv` inside the client host: `ip netns exec tsload-client …argv`. */
@@ -197,8 +216,14 @@ export async function defaultHttpsTarget(): Promise<{ endpoint: string; ca: stri
 
 /** The running target of a protocol, as a generator addresses it: 'http://198.18.0.2/' or '198.18.0.2:53'. */
 export async function defaultTarget(protocol: ProtocolName): Promise<string | undefined> {
-  const target = readTargets().find((t) => t.alive && t.protocol === protocol);
-  return target === undefined ? undefined : endpointFor(protocol, target.port);
+  for (const target of readTargets()) {
+    if (!target.alive) continue;
+    // A VM may serve both protocols, each on its own port, at its own address.
+    const service = target.services?.find((s) => s.protocol === protocol);
+    if (service !== undefined) return service.endpoint;
+    if (target.protocol === protocol) return endpointFor(protocol, target.port);
+  }
+  return undefined;
 }
 
 /**
@@ -245,6 +270,12 @@ export function formatStatus(s: TestbedStatus): string {
   if (s.loss) lines.push(`loss rule: ${+s.loss.percent.toFixed(2)}% of packets arriving at the client dropped (${s.loss.droppedPackets} so far)`);
   if (s.targets.length === 0) lines.push('targets: none');
   for (const t of s.targets) {
+    if (t.kind === 'vm' && t.vm !== undefined) {
+      const v = t.vm;
+      const services = (t.services ?? []).map((x) => `${x.protocol} ${x.endpoint}`).join(', ');
+      lines.push(`vm ${t.name}: ${t.alive ? 'running' : 'EXITED'} qemu pid ${t.pid} at ${t.address} (${services}); ${v.accel}, ${v.cpus} cpu, ${v.memoryBytes / 2 ** 20} MiB; tap ${v.tap} on ${v.bridge}; console ${v.console}`);
+      continue;
+    }
     const https = t.https === undefined ? '' : ` and ${t.https.endpoint} (HTTP/2 by ALPN, certificate ${t.https.ca})`;
     const tls = t.tlsEndpoint === undefined ? '' : ` (TLS ${t.tlsEndpoint})`;
     lines.push(`target ${t.name}: ${t.alive ? 'running' : 'EXITED'} pid ${t.pid} at ${t.endpoint}${tls}${https} workers ${t.workers} log ${t.log}`);
@@ -258,6 +289,7 @@ export const testbed = {
   down,
   status,
   start,
+  startVm,
   stop,
   clientCommand,
   defaultTarget,

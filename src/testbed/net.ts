@@ -14,7 +14,7 @@
  * learns (an output-hook drop would return EPERM to the server's sendmsg).
  */
 import { EnvironmentError, TsloadError } from '../errors.js';
-import { CLIENT, NFT_TABLE, PREFIX_LENGTH, SERVER } from './settings.js';
+import { BRIDGE, CLIENT, NFT_TABLE, PREFIX_LENGTH, SERVER } from './settings.js';
 import type { LinkSettings } from './settings.js';
 import { findBinary, isAlive, run, runOk, signal, terminate } from './system.js';
 
@@ -56,7 +56,7 @@ export async function ensureHosts(tools: Tools): Promise<boolean> {
     const ipn = ['-n', side.namespace];
     // No IPv6 link-local address: no router solicitations or DAD packets in the link's counters.
     await runOk(tools.ip, [...ipn, 'link', 'set', 'dev', side.interface, 'addrgenmode', 'none']);
-    await runOk(tools.ip, [...ipn, 'addr', 'replace', `${side.address}/${PREFIX_LENGTH}`, 'dev', side.interface]);
+    await runOk(tools.ip, [...ipn, 'addr', 'replace', `${side.address}/${PREFIX_LENGTH}`, 'dev', await addressDevice(tools, side)]);
     await runOk(tools.ip, [...ipn, 'link', 'set', 'dev', 'lo', 'up']);
     await runOk(tools.ip, [...ipn, 'link', 'set', 'dev', side.interface, 'up']);
   }
@@ -216,8 +216,19 @@ export async function readQdiscs(tools: Tools, side: Side): Promise<Qdisc[]> {
   });
 }
 
+/**
+ * Where a host's link address lives: the server's moves to the VM bridge
+ * while one exists (a bridge port's own address would never see a packet:
+ * the bridge takes everything the port receives).
+ */
+export async function addressDevice(tools: Tools, side: Side): Promise<string> {
+  if (side !== SERVER) return side.interface;
+  const bridge = await run(tools.ip, ['-n', side.namespace, 'link', 'show', 'dev', BRIDGE]);
+  return bridge.code === 0 ? BRIDGE : side.interface;
+}
+
 export async function readAddress(tools: Tools, side: Side): Promise<string | undefined> {
-  const result = await run(tools.ip, ['-n', side.namespace, '-j', 'addr', 'show', 'dev', side.interface]);
+  const result = await run(tools.ip, ['-n', side.namespace, '-j', 'addr', 'show', 'dev', await addressDevice(tools, side)]);
   if (result.code !== 0) return undefined;
   const links = JSON.parse(result.stdout) as { addr_info?: { family: string; local: string; prefixlen: number }[] }[];
   const info = links[0]?.addr_info?.find((a) => a.family === 'inet');

@@ -59,7 +59,7 @@ export async function runInTestbed<N extends ProtocolName>(protocol: N, options:
   } else if (plain[targetOption] === undefined) {
     const target = await defaultTarget(protocol);
     if (target === undefined) {
-      throw new EnvironmentError(`--testbed: no ${protocol} target is running; start one with 'tsload testbed start …' (${TARGET_NAMES.join(', ')})`);
+      throw new EnvironmentError(`--testbed: no ${protocol} target is running; start one with 'tsload testbed start …' (${TARGET_NAMES.join(', ')}, or vm)`);
     }
     plain[targetOption] = target;
   }

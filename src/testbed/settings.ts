@@ -26,6 +26,14 @@ export const SUBNET = `198.18.${TESTBED_ID}`;
 export const CLIENT = { namespace: `tsload${tag}-client`, interface: `tsload${tag}-c`, address: `${SUBNET}.1` } as const;
 export const SERVER = { namespace: `tsload${tag}-server`, interface: `tsload${tag}-s`, address: `${SUBNET}.2` } as const;
 export const PREFIX_LENGTH = 24;
+export const NETMASK = '255.255.255.0';
+/**
+ * VM guests: a bridge in the server host that takes over the server's end of
+ * the link (and its address) while a VM runs, and one tap per guest on it,
+ * named after the last octet of the guest's address. Both fit IFNAMSIZ (15).
+ */
+export const BRIDGE = `tsload${tag}-br`;
+export const TAP_PREFIX = `tsload${tag}-v`;
 /** nftables table (family netdev, in the client namespace) holding the loss rule. */
 export const NFT_TABLE = `tsload_testbed${TESTBED_ID === 0 ? '' : `_${TESTBED_ID}`}`;
 

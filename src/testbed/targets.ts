@@ -31,7 +31,11 @@ export interface StartOptions {
 }
 
 export interface RunningTarget {
-  name: TargetName;
+  /** A TargetName, or for a VM the name it was started with. */
+  name: TargetName | (string & {});
+  /** 'vm' for a guest under qemu (src/testbed/vm.ts); absent for the servers above. */
+  kind?: 'vm';
+  /** For a VM, its first service. */
   protocol: ProtocolName;
   pid: number;
   /** /proc start time of pid: guards against acting on a reused pid. */
@@ -53,7 +57,38 @@ export interface RunningTarget {
   root?: string;
   zone?: string;
   origin?: string;
+  /** A VM: every service it offers (the first is protocol/port/endpoint above). */
+  services?: TargetService[];
+  /** A VM: how qemu runs it. pid and startTime above are qemu's. */
+  vm?: VmInfo;
   startedAt: string;
+}
+
+export interface TargetService {
+  protocol: ProtocolName;
+  port: number;
+  endpoint: string;
+}
+
+export interface VmInfo {
+  /** What qemu was started with: 'kvm' only when a test guest ran under it (see vm.ts). */
+  accel: 'kvm' | 'tcg';
+  /** Why that accelerator: what was tried and what it gave. */
+  accelReason: string;
+  cpus: number;
+  memoryBytes: number;
+  kernel: string | undefined;
+  initrd: string | undefined;
+  disk: string | undefined;
+  /** The kernel command line after substitution. */
+  append: string | undefined;
+  /** The guest's serial console, as qemu writes it. */
+  console: string;
+  tap: string;
+  bridge: string;
+  mac: string;
+  /** qemu's argv, run inside the server namespace. */
+  qemu: string[];
 }
 
 export interface TargetStatus extends RunningTarget {
@@ -83,8 +118,8 @@ async function testbedCertificate(): Promise<{ cert: string; key: string }> {
   return { cert: TLS_CERT, key: TLS_KEY };
 }
 
-export function endpointFor(protocol: ProtocolName, port: number): string {
-  return protocol === 'http' ? `http://${SERVER.address}${port === 80 ? '' : `:${port}`}/` : `${SERVER.address}:${port}`;
+export function endpointFor(protocol: ProtocolName, port: number, address: string = SERVER.address): string {
+  return protocol === 'http' ? `http://${address}${port === 80 ? '' : `:${port}`}/` : `${address}:${port}`;
 }
 
 export function readTargets(): TargetStatus[] {
@@ -114,7 +149,7 @@ function fileLimit(): number {
   return Number.isFinite(hard) && hard > 0 ? Math.min(hard, 65536) : 1024;
 }
 
-function logTail(file: string, lines = 20): string {
+export function logTail(file: string, lines = 20): string {
   try {
     const text = readFileSync(file, 'utf8').trimEnd();
     return text === '' ? '(log is empty)' : text.split('\n').slice(-lines).join('\n');
@@ -142,7 +177,8 @@ export async function startTarget(name: TargetName, options: StartOptions, ip: s
       rmSync(join(other.dir, RECORD), { force: true }); // it died on its own: forget it
     } else if (other.name === name) {
       throw new ServerStartError(`${name} is already running (pid ${other.pid}); stop it first`);
-    } else if (other.protocol === definition.protocol) {
+    } else if (other.kind !== 'vm' && other.protocol === definition.protocol) {
+      // A VM serves on its own address, so it never holds the server host's ports.
       throw new ServerStartError(`${other.name} is already serving port ${other.port} on ${SERVER.address} (pid ${other.pid}); stop it first`);
     }
   }
