@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EnvironmentError, OptionsError, ServerStartError } from '../../src/errors.js';
 import { loaderExecArgv } from '../../src/engine/module-file.js';
 import {
@@ -149,6 +149,12 @@ describe.skipIf(skipReason !== undefined)('testbed (root)', () => {
   afterAll(async () => {
     await down();
     await expectClean(startedPids);
+  }, 30_000);
+
+  // A test that fails midway (a stall of the shared machine) must not leave its target for the retry
+  // or the next test to trip over: each test starts from a testbed with no target running.
+  afterEach(async () => {
+    if ((await status()).up) await stop('all');
   }, 30_000);
 
   it('refuses without root, naming what it needs', async () => {
