@@ -43,7 +43,8 @@ function loadOptions(command: Command): Command {
     .option('--csv <file>', 'write the per-step table as CSV')
     .option('--report <file>', 'write an HTML report of this run')
     .option('-q, --quiet', 'no progress on stderr')
-    .option('--testbed', 'run inside the testbed client host against its running target');
+    .option('--testbed', 'run inside the testbed client host against its running target')
+    .option('--generator-cpus <list>', "with --testbed: CPUs the generator runs on, or 'all' (default: those the target's cpuset leaves free)");
 }
 
 interface OutputOptions {
@@ -53,6 +54,7 @@ interface OutputOptions {
   report?: string;
   quiet?: boolean;
   testbed?: boolean;
+  generatorCpus?: string;
 }
 
 function commonFrom(o: Record<string, unknown>): CommonOptions {
@@ -108,7 +110,7 @@ async function runLoad<N extends ProtocolName>(protocol: N, output: OutputOption
     };
     result =
       output.testbed === true
-        ? await (await import('./testbed/run.js')).runInTestbed(protocol, hooked)
+        ? await (await import('./testbed/run.js')).runInTestbed(protocol, { ...hooked, ...(output.generatorCpus === undefined ? {} : { generatorCpus: output.generatorCpus }) })
         : await (await import('./run.js')).runLoad(protocol, hooked);
   } finally {
     progress.finish();
@@ -316,7 +318,9 @@ export function buildProgram(): Command {
     .option('--zone <file>', 'DNS targets: zone to serve (default fixtures/test.zone)')
     .option('--workers <n>', 'worker processes or threads', '1')
     .option('--root <dir>', 'HTTP targets: document root (default: a copy of fixtures/www)')
-    .action(async (name: string, o: { zone?: string; workers: string; root?: string }) => {
+    .option('--cpus <n|list>', "a cpuset for the target: a count (the highest-numbered CPUs) or a list such as 0-1,3")
+    .option('--memory <size>', 'a memory limit for the target: 256m, 1g')
+    .action(async (name: string, o: { zone?: string; workers: string; root?: string; cpus?: string; memory?: string }) => {
       const tb = await import('./testbed/index.js');
       const workers = Number(o.workers);
       if (!Number.isInteger(workers) || workers < 1) throw usage(`--workers: '${o.workers}' must be a whole number >= 1`);
@@ -324,8 +328,10 @@ export function buildProgram(): Command {
         workers,
         ...(o.zone === undefined ? {} : { zone: o.zone }),
         ...(o.root === undefined ? {} : { root: o.root }),
+        ...(o.cpus === undefined ? {} : { cpus: o.cpus }),
+        ...(o.memory === undefined ? {} : { memory: o.memory }),
       });
-      process.stdout.write(`testbed: ${t.name} running (pid ${t.pid}) at ${t.endpoint}${t.tlsEndpoint === undefined ? '' : ` (TLS ${t.tlsEndpoint})`}, log ${t.log}\n`);
+      process.stdout.write(`testbed: ${t.name} running (pid ${t.pid}) at ${t.endpoint}${t.tlsEndpoint === undefined ? '' : ` (TLS ${t.tlsEndpoint})`}, log ${t.log}${tb.formatLimits(t)}\n`);
     });
   testbed
     .command('stop')

@@ -132,7 +132,75 @@ export interface StepBase {
   generatorLimits?: GeneratorLimit[];
   /** True for a step that --refine added between the sweep's steps. */
   refined?: boolean;
+  /**
+   * The server's side of the measured window, for a testbed target (`--testbed`,
+   * runInTestbed): its CPU, memory and the link, sampled by the main process
+   * while the generator ran. Absent for other targets and in older results.
+   */
+  server?: ServerFigures;
 }
+
+/** What a testbed target used during a step's measured window (see StepBase.server). */
+export interface ServerFigures {
+  /** The target, by its testbed name ('nginx', 'builtin-http'). */
+  target: string;
+  /**
+   * Where CPU and memory were read: the target's own cgroup (every process
+   * that ran in it, children included), or /proc summed over its process
+   * group (processes that left the group or exited unreaped are missed).
+   */
+  source: 'cgroup' | 'procfs';
+  /** CPU time the server used in the window, seconds, all its processes and threads. */
+  cpuS: number;
+  /** cpuS / durationS: how many cores it kept busy on average. */
+  cpuPerSecond: number;
+  /** cpuS per reply of the window (replyRate × durationS), µs; null without replies. */
+  cpuPerRequestUs: number | null;
+  /** Cores its cpuset allows (--cpus); null when not limited. */
+  cpuLimit: number | null;
+  /** Cores it could use: cpuLimit, or every CPU of the machine when not limited. */
+  coresAvailable: number;
+  /** Anonymous resident memory (cgroup: rss; /proc: VmRSS summed) over the window's samples, bytes. */
+  rssBytes: { mean: number; max: number };
+  /** What its cgroup was charged (resident memory and page cache: what a limit bounds), bytes; null from /proc. */
+  memoryBytes: { mean: number; max: number } | null;
+  /** Its cgroup's memory limit (--memory), bytes; null when not limited. */
+  memoryLimitBytes: number | null;
+  /** The testbed link in the window, from the server host's interface counters and tc; null when they could not be read. */
+  link: {
+    /** The shaped rate, each way (testbed up --rate). */
+    rateBitsPerSecond: number;
+    toServer: LinkDirection;
+    toClient: LinkDirection;
+  } | null;
+  /** Counter samples the window's figures were interpolated from (about ten a second). */
+  samples: number;
+}
+
+/** One direction of the testbed link over a step's window. */
+export interface LinkDirection {
+  /** Ethernet frames' bytes (what tbf shapes) per second. */
+  bytesPerS: number;
+  packetsPerS: number;
+  /** bytesPerS × 8 / the shaped rate: 1 is a full link. */
+  share: number;
+  /** Packets tbf dropped on this direction's egress in the window (its queue was full). */
+  tbfDrops: number;
+}
+
+/** The server-side resource that ran out at a step, with its figures (Saturation.resource). */
+export type SaturatedResource =
+  | {
+      kind: 'cpu';
+      target: string;
+      /** Cores busy on average (ServerFigures.cpuPerSecond). */
+      cores: number;
+      /** Cores it could use, and whether that was its cpuset's limit. */
+      coresAvailable: number;
+      limited: boolean;
+    }
+  | { kind: 'memory'; target: string; bytes: number; limitBytes: number }
+  | { kind: 'link'; direction: 'toServer' | 'toClient'; share: number; rateBitsPerSecond: number; tbfDrops: number };
 
 /**
  * Was the limit tsload's own, or did it fill because the server slowed down?
@@ -297,6 +365,14 @@ export interface Saturation {
   confirm?: number;
   /** --refine's precision, percent of the rate; null when off. Absent in older results. */
   refinePct?: number | null;
+  /**
+   * What ran out on the server's side at the first failing step, where the
+   * step's server figures tell (a testbed target): its CPU at ≥ 95% of the
+   * cores it may use, its memory at ≥ 95% of its limit, or the link at ≥ 95%
+   * of its rate or dropping packets. Null when none did or the step has no
+   * server figures; absent in older results.
+   */
+  resource?: SaturatedResource | null;
 }
 
 interface ResultBase {
@@ -314,6 +390,12 @@ interface ResultBase {
   /** Free-form label for reports (defaults to the target). */
   label: string;
   saturation: Saturation;
+  /**
+   * --testbed: the CPUs the generator was pinned to (a cpuset list), by
+   * default those the target's cpuset leaves free; null when it ran on any.
+   * Absent outside the testbed and in older results.
+   */
+  generatorCpus?: string | null;
 }
 
 export interface HttpResult extends ResultBase {
