@@ -76,7 +76,9 @@ export class ServerSampler {
     this.cpuLimit = cpus === undefined ? null : cpus.length;
     this.coresAvailable = this.cpuLimit ?? availableCpus().length;
     this.sample();
-    this.tcPending = this.sampleTc();
+    this.tcPending = this.sampleTc().finally(() => {
+      this.tcPending = undefined;
+    });
     this.timer = setInterval(() => this.tick(), this.source === 'cgroup' ? FAST_MS : PROCFS_MS);
     this.timer.unref();
   }
@@ -95,6 +97,21 @@ export class ServerSampler {
   prune(beforeMs: number): void {
     prune(this.samples, beforeMs);
     prune(this.tcSamples, beforeMs);
+  }
+
+  /**
+   * The server's figures over a step's window, once the readings reach past
+   * its end (a step reports as soon as its window closes: what is missing is
+   * read at once rather than at the next tick).
+   */
+  async figuresAfter(step: StepWindow): Promise<ServerFigures | undefined> {
+    const end = step.window?.endMs;
+    if (end !== undefined && !this.stopped) {
+      if ((this.samples[this.samples.length - 1]?.tMs ?? 0) < end) this.sample();
+      await this.tcPending;
+      if ((this.tcSamples[this.tcSamples.length - 1]?.tMs ?? 0) < end) await this.sampleTc();
+    }
+    return this.figures(step);
   }
 
   /** The server's figures over a step's window; undefined when its readings do not cover it. */

@@ -88,6 +88,7 @@ export async function runInTestbed<N extends ProtocolName>(protocol: N, options:
   // Started before the child, so the first window's start lies between two readings.
   const sampler = target === undefined ? undefined : new ServerSampler(target, tools, linkSettings()?.rateBitsPerSecond);
   const figures = new Map<number, ServerFigures>();
+  let measuring = Promise.resolve();
   const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const abort = (): void => {
     if (child.connected) child.send('abort');
@@ -101,10 +102,15 @@ export async function runInTestbed<N extends ProtocolName>(protocol: N, options:
         else if (m.kind === 'step') {
           // Each measurement (a repeat too) reports here as it ends: its figures are taken now,
           // while the ring still holds its window, and matched to the result's steps by window.
-          const f = sampler?.figures(m.step);
-          if (f !== undefined && m.step.window !== undefined) {
-            figures.set(m.step.window.startMs, f);
-            sampler?.prune(m.step.window.endMs);
+          const window = m.step.window;
+          if (sampler !== undefined && window !== undefined) {
+            const step = m.step;
+            measuring = measuring
+              .then(() => sampler.figuresAfter(step))
+              .then((f) => {
+                if (f !== undefined) figures.set(window.startMs, f);
+                sampler.prune(window.endMs);
+              });
           }
           onStep?.(m.step, m.index, m.count);
         }
@@ -123,6 +129,7 @@ export async function runInTestbed<N extends ProtocolName>(protocol: N, options:
       });
       child.send({ protocol, options: plain } satisfies RemoteRequest);
     });
+    await measuring;
     await sampler?.stop();
     return withServerFigures(result, figures, sampler, pin.cpus);
   } finally {
