@@ -115,7 +115,8 @@ export function findSaturation(
     nonMonotone,
     confirm: method.confirm ?? 0,
     refinePct: method.refinePct ?? null,
-    resource: failedAt === null ? null : saturatedResource(steps[failedAt]?.server),
+    // Only where server figures were taken: older and non-testbed results stay as they were.
+    ...(steps.some((s) => s.server !== undefined) ? { resource: failedAt === null ? null : saturatedResource(steps[failedAt]?.server) } : {}),
   };
 }
 
