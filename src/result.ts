@@ -156,6 +156,14 @@ export interface ServerFigures {
   cpuPerSecond: number;
   /** cpuS per reply of the window (replyRate × durationS), µs; null without replies. */
   cpuPerRequestUs: number | null;
+  /**
+   * Time its threads were ready to run but waited for a CPU, per second of
+   * the window (the threads' run_delay in /proc/<tid>/schedstat). With
+   * cpuPerSecond it is the CPU the server asked for: on a core shared with
+   * other work, a CPU-bound server shows less than a full core busy and the
+   * rest here. Null where the kernel does not say.
+   */
+  cpuWaitPerSecond: number | null;
   /** Cores its cpuset allows (--cpus); null when not limited. */
   cpuLimit: number | null;
   /** Cores it could use: cpuLimit, or every CPU of the machine when not limited. */
@@ -195,6 +203,8 @@ export type SaturatedResource =
       target: string;
       /** Cores busy on average (ServerFigures.cpuPerSecond). */
       cores: number;
+      /** Of the cores it wanted beyond those, what its threads waited for (ServerFigures.cpuWaitPerSecond; 0 when unknown). */
+      waiting: number;
       /** Cores it could use, and whether that was its cpuset's limit. */
       coresAvailable: number;
       limited: boolean;
@@ -368,7 +378,7 @@ export interface Saturation {
   /**
    * What ran out on the server's side at the first failing step, where the
    * step's server figures tell (a testbed target): its CPU at ≥ 95% of the
-   * cores it may use, its memory at ≥ 95% of its limit, or the link at ≥ 95%
+   * cores it may use (busy, plus the time its threads waited for a core), its memory at ≥ 95% of its limit, or the link at ≥ 95%
    * of its rate or dropping packets. Null when none did or the step has no
    * server figures; absent in older results.
    */

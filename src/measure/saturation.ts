@@ -125,16 +125,19 @@ export const RESOURCE_LIMIT = 0.95;
 
 /**
  * The server-side resource that ran out, from a step's server figures: the
- * one nearest its limit among CPU (cores busy over cores it may use), memory
+ * one nearest its limit among CPU (cores busy, plus its threads' wait for a
+ * core, over cores it may use), memory
  * (charged over its limit) and each direction of the link (its share of the
  * rate; any tbf drop counts as full), when that is at least RESOURCE_LIMIT.
  */
 export function saturatedResource(server: ServerFigures | undefined): SaturatedResource | null {
   if (server === undefined) return null;
   const candidates: { use: number; resource: SaturatedResource }[] = [];
+  // What it asked for: the CPU it got, and the time its threads waited for more (a core shared with other work).
+  const waiting = server.cpuWaitPerSecond ?? 0;
   candidates.push({
-    use: server.cpuPerSecond / server.coresAvailable,
-    resource: { kind: 'cpu', target: server.target, cores: server.cpuPerSecond, coresAvailable: server.coresAvailable, limited: server.cpuLimit !== null },
+    use: (server.cpuPerSecond + waiting) / server.coresAvailable,
+    resource: { kind: 'cpu', target: server.target, cores: server.cpuPerSecond, waiting, coresAvailable: server.coresAvailable, limited: server.cpuLimit !== null },
   });
   if (server.memoryLimitBytes !== null && server.memoryBytes !== null) {
     candidates.push({
@@ -163,7 +166,9 @@ export function describeResource(r: SaturatedResource): string {
   if (r.kind === 'cpu') {
     const n = r.coresAvailable;
     const cores = `${COUNT_WORDS[n] ?? n} core${n === 1 ? '' : 's'}`;
-    return `${r.target} at ${pct(r.cores / n)} of ${r.limited ? 'its' : "the machine's"} ${cores}`;
+    const at = `${r.target} at ${pct(r.cores / n)} of ${r.limited ? 'its' : "the machine's"} ${cores}`;
+    // Short of full only because the core was shared: say that it waited for the rest.
+    return r.cores / n < RESOURCE_LIMIT ? `${at}, its threads waiting for a core ${pct(r.waiting / n)} of the time (the core was shared)` : at;
   }
   if (r.kind === 'memory') return `${r.target} at ${pct(r.bytes / r.limitBytes)} of its ${formatBytes(r.limitBytes)} memory limit`;
   const drops = r.tbfDrops > 0 ? ` (${r.tbfDrops} packets dropped by tbf)` : '';

@@ -37,13 +37,13 @@ export function serverHeading(f: ServerFigures): string {
   return `server ${f.target} (figures from its ${f.source === 'cgroup' ? 'cgroup' : 'process group in /proc'}; ${limits.join(', ')}${link})`;
 }
 
-/** The sweep's server table, one row per step that has figures; empty when none has. */
+/** The sweep's server table, one row per step that has figures (wait: its threads' time waiting for a core); empty when none has. */
 export function serverTable(result: Result, align: (rows: readonly (readonly string[])[], left?: number) => string[]): string[] {
   const steps: readonly Step[] = result.steps;
   const first = steps.find((s) => s.server !== undefined)?.server;
   if (first === undefined) return [];
-  const header = ['step', 'cpu', 'cpu', 'cpu/req', 'rss', 'memory', 'to server', 'to server', 'to client', 'to client', 'tbf drops'];
-  const units = ['', 'cores', '%', 'µs', 'MiB', 'MiB', 'Mbit/s', '%', 'Mbit/s', '%', ''];
+  const header = ['step', 'cpu', 'cpu', 'wait', 'cpu/req', 'rss', 'memory', 'to server', 'to server', 'to client', 'to client', 'tbf drops'];
+  const units = ['', 'cores', '%', 'cores', 'µs', 'MiB', 'MiB', 'Mbit/s', '%', 'Mbit/s', '%', ''];
   const rows: string[][] = [header, units];
   steps.forEach((step, i) => {
     const f = step.server;
@@ -53,6 +53,7 @@ export function serverTable(result: Result, align: (rows: readonly (readonly str
       String(i + 1),
       f.cpuPerSecond.toFixed(2),
       pct(f.cpuPerSecond / f.coresAvailable),
+      f.cpuWaitPerSecond == null ? '-' : f.cpuWaitPerSecond.toFixed(2),
       perRequest(f),
       mib(f.rssBytes.max),
       f.memoryBytes === null ? '-' : mib(f.memoryBytes.max),
@@ -72,7 +73,8 @@ export function serverRows(f: ServerFigures): string[][] {
     ['Server', serverHeading(f)],
     [
       'Server CPU',
-      `${f.cpuS.toFixed(3)} s in the window: ${f.cpuPerSecond.toFixed(2)} cores busy (${pct(f.cpuPerSecond / f.coresAvailable)}% of ${f.coresAvailable}), ${perRequest(f)} µs per reply`,
+      `${f.cpuS.toFixed(3)} s in the window: ${f.cpuPerSecond.toFixed(2)} cores busy (${pct(f.cpuPerSecond / f.coresAvailable)}% of ${f.coresAvailable}), ${perRequest(f)} µs per reply` +
+        (f.cpuWaitPerSecond == null ? '' : `; its threads waited for a core ${f.cpuWaitPerSecond.toFixed(2)} s per second`),
     ],
     [
       'Server memory',

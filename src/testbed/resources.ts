@@ -13,7 +13,8 @@
  * host's interfaces) are read every 100 ms; tbf's drops need a `tc` process
  * per host, so they are read every 500 ms.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { LinkDirection, ServerFigures } from '../result.js';
 import { availableCpus, parseCpuList, readCgroupCpuS, readCgroupMemory } from './cgroups.js';
 import { readQdiscs, type Tools } from './net.js';
@@ -24,6 +25,8 @@ import type { RunningTarget } from './targets.js';
 interface Sample {
   tMs: number;
   cpuS: number;
+  /** Run-queue wait of the server's threads since sampling began, seconds (NaN where schedstat is missing). */
+  waitS: number;
   rssBytes: number;
   /** NaN from /proc: no cgroup charge to read. */
   chargedBytes: number;
@@ -64,6 +67,10 @@ export class ServerSampler {
   private readonly source: 'cgroup' | 'procfs';
   private readonly cpuLimit: number | null;
   private readonly coresAvailable: number;
+  /** Each thread's last run_delay (ns), so the wait adds up across threads that come and go. */
+  private readonly delays = new Map<number, number>();
+  private waitNs = 0;
+  private waitKnown = true;
 
   constructor(
     private readonly target: RunningTarget,
@@ -123,6 +130,7 @@ export class ServerSampler {
     const durationS = step.durationS > 0 ? step.durationS : (w.endMs - w.startMs) / 1000;
     const delta = (key: keyof Sample, from: readonly Sample[] = s): number => at(from, w.endMs, key) - at(from, w.startMs, key);
     const cpuS = Math.max(0, delta('cpuS'));
+    const waitS = Math.max(0, delta('waitS'));
     const replies = Math.round(step.replyRate * durationS);
     const inside = s.filter((x) => x.tMs >= w.startMs && x.tMs <= w.endMs);
     const within = (key: 'rssBytes' | 'chargedBytes'): { mean: number; max: number } => {
@@ -137,6 +145,7 @@ export class ServerSampler {
       cpuS,
       cpuPerSecond: cpuS / durationS,
       cpuPerRequestUs: replies > 0 ? (cpuS * 1e6) / replies : null,
+      cpuWaitPerSecond: Number.isNaN(waitS) ? null : waitS / durationS,
       cpuLimit: this.cpuLimit,
       coresAvailable: this.coresAvailable,
       rssBytes: within('rssBytes'),
@@ -190,7 +199,50 @@ export class ServerSampler {
     const tMs = Date.now();
     const usage = this.source === 'cgroup' ? cgroupUsage(this.target) : procfsUsage(this.target.pid);
     const dev = interfaceCounters(this.target.pid, SERVER.interface);
-    this.samples.push({ tMs, ...usage, ...dev });
+    this.samples.push({ tMs, ...usage, waitS: this.readWait(), ...dev });
+  }
+
+  /**
+   * The threads' run_delay (/proc/<tid>/schedstat: time runnable but not
+   * running), summed as it grows: a thread first seen after the first
+   * reading counts from its start, one that exits keeps what it added.
+   */
+  private readWait(): number {
+    const first = this.samples.length === 0;
+    for (const tid of this.threads()) {
+      let ns: number;
+      try {
+        ns = Number(readFileSync(`/proc/${tid}/schedstat`, 'utf8').split(' ')[1]);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && existsSync('/proc/self/schedstat')) continue; // it just exited
+        this.waitKnown = false;
+        break;
+      }
+      const last = this.delays.get(tid);
+      if (!first) this.waitNs += Math.max(0, ns - (last ?? 0));
+      this.delays.set(tid, ns);
+    }
+    return this.waitKnown ? this.waitNs / 1e9 : NaN;
+  }
+
+  /** The server's threads: its cgroup's, else those of its process group. */
+  private threads(): number[] {
+    const cg = this.target.cgroup;
+    if (this.source === 'cgroup' && cg !== undefined) {
+      const dir = cg.cpuFile === null ? cg.dirs[0] : dirname(cg.cpuFile);
+      try {
+        return readFileSync(join(dir!, cg.version === 1 ? 'tasks' : 'cgroup.threads'), 'utf8').split('\n').filter((l) => l !== '').map(Number);
+      } catch {
+        // Gone: fall through to the process group.
+      }
+    }
+    return groupMembers(this.target.pid).flatMap((pid) => {
+      try {
+        return readdirSync(`/proc/${pid}/task`).map(Number);
+      } catch {
+        return [];
+      }
+    });
   }
 
   private async sampleTc(): Promise<void> {

@@ -94,7 +94,7 @@ function referenceDnsStep(): DnsStep {
 
 
 /** The server columns (testbed targets only) of a step without server figures, at the end of each row. */
-const NO_SERVER = ','.repeat(15);
+const NO_SERVER = ','.repeat(16);
 
 describe('formatHttperf', () => {
   it("reproduces httperf's block line by line (reply size all in content)", () => {

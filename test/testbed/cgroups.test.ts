@@ -134,6 +134,7 @@ function figures(over: Partial<ServerFigures> = {}): ServerFigures {
     cpuS: 1.5,
     cpuPerSecond: 0.5,
     cpuPerRequestUs: 250,
+    cpuWaitPerSecond: 0.01,
     cpuLimit: 1,
     coresAvailable: 1,
     rssBytes: { mean: 10 * 2 ** 20, max: 12 * 2 ** 20 },
@@ -152,8 +153,12 @@ function figures(over: Partial<ServerFigures> = {}): ServerFigures {
 describe('the resource that ran out', () => {
   it('names the CPU at its cpuset’s one core', () => {
     const r = saturatedResource(figures({ cpuPerSecond: 0.996 }));
-    expect(r).toEqual({ kind: 'cpu', target: 'nginx', cores: 0.996, coresAvailable: 1, limited: true });
+    expect(r).toEqual({ kind: 'cpu', target: 'nginx', cores: 0.996, waiting: 0.01, coresAvailable: 1, limited: true });
     expect(describeResource(r!)).toBe('nginx at 100% of its one core');
+    // A core shared with other work: busy 60% of the time, and waiting for it most of the rest.
+    const shared = saturatedResource(figures({ cpuPerSecond: 0.6, cpuWaitPerSecond: 0.38 }));
+    expect(describeResource(shared!)).toBe('nginx at 60% of its one core, its threads waiting for a core 38% of the time (the core was shared)');
+    expect(saturatedResource(figures({ cpuPerSecond: 0.6, cpuWaitPerSecond: 0.2 }))).toBeNull();
     expect(describeResource(saturatedResource(figures({ cpuPerSecond: 1.9, cpuLimit: null, coresAvailable: 2 }))!)).toBe("nginx at 95% of the machine's two cores");
   });
 
@@ -195,14 +200,14 @@ describe('the reports', () => {
     const text = formatText(result);
     expect(text).toContain('generator pinned to CPU 0');
     expect(text).toContain('server nginx (figures from its cgroup; cpuset of 1 core, memory limit 256.0 MiB; link 1000 Mbit/s each way)');
-    expect(text).toMatch(/^ +2 +1\.00 +100 +2220 +12\.0 +24\.0 +8\.0 +0\.8 +20\.0 +2\.0 +0$/m);
+    expect(text).toMatch(/^ +2 +1\.00 +100 +0\.01 +2220 +12\.0 +24\.0 +8\.0 +0\.8 +20\.0 +2\.0 +0$/m);
     expect(text).toContain('reply rate failed first at 1000 req/s (step 2): nginx at 100% of its one core');
   });
 
   it('a single run: rows for the server, CPU per reply among them', () => {
     const single = httpResult([steps[0]!]);
     const text = formatText(single);
-    expect(text).toMatch(/Server CPU +1\.500 s in the window: 0\.40 cores busy \(40% of 1\), 2000 µs per reply/);
+    expect(text).toMatch(/Server CPU +1\.500 s in the window: 0\.40 cores busy \(40% of 1\), 2000 µs per reply; its threads waited for a core 0\.01 s per second/);
     expect(text).toMatch(/Link to client +20\.0 Mbit\/s \(2\.0%\), 2000 packets\/s, 0 dropped by tbf/);
   });
 
