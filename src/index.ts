@@ -27,6 +27,11 @@ export { spawnTarget } from './targets/child.js';
 // The two-host testbed (root only).
 export { testbed } from './testbed/index.js';
 export { runInTestbed } from './testbed/run.js';
+// The server's side of a testbed run (StepBase.server, Saturation.resource) and its constraints.
+export type { TestbedRunOptions } from './testbed/run.js';
+export type { CgroupLimits, TargetCgroup } from './testbed/cgroups.js';
+export type { ServerFigures, LinkDirection, SaturatedResource } from './result.js';
+export { describeResource, saturatedResource } from './measure/saturation.js';
 
 // host:port, read and written one way everywhere.
 export { parseEndpoint, formatEndpoint } from './util/endpoint.js';
