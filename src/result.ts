@@ -181,7 +181,7 @@ export interface ServerFigures {
     toServer: LinkDirection;
     toClient: LinkDirection;
   } | null;
-  /** Counter samples the window's figures were interpolated from (about ten a second). */
+  /** Counter readings inside the window, which its figures were interpolated from (about five a second). */
   samples: number;
 }
 

@@ -65,7 +65,7 @@ describe.skipIf(skipReason !== undefined)('server figures in the testbed', () =>
         expect(step.completed).toBe(900);
         expect(f.source).toBe('cgroup');
         expect(f.target).toBe('builtin-http');
-        expect(f.samples).toBeGreaterThanOrEqual(15);
+        expect(f.samples).toBeGreaterThanOrEqual(10);
         (us === 0 ? idle : burn).push(f);
       }
       const mean = (list: ServerFigures[]): number => list.reduce((n, f) => n + f.cpuPerRequestUs!, 0) / list.length;
