@@ -162,6 +162,30 @@ describe.skipIf(skipReason !== undefined)('server figures in the testbed', () =>
       await stop('builtin-http');
     }
   });
+
+  // A 10 Mbit/s link and 50 KB replies: 5/s (2 Mbit/s) passes, 40/s (16 Mbit/s) cannot.
+  it('the verdict names the link when the replies need more than its rate', async () => {
+    await up({ rate: '10mbit' });
+    await start('builtin-http');
+    try {
+      const result = await runInTestbed('http', { url: `${base}_tsload/bytes?n=50000`, rate: [5, 40], duration: '3s', warmup: '1s', timeout: '2s', confirm: 0 });
+      const low = server(result, 0).f.link!;
+      const high = server(result, 1).f.link!;
+      const figures = `to client ${(low.toClient.share * 100).toFixed(1)}% at 5/s, ${(high.toClient.share * 100).toFixed(1)}% (${high.toClient.tbfDrops} tbf drops) at 40/s`;
+      expect(result.saturation.failedAt, figures).toBe(1);
+      expect(high.rateBitsPerSecond).toBe(10e6);
+      expect(low.toClient.share, figures).toBeGreaterThan(0.15);
+      expect(low.toClient.share, figures).toBeLessThan(0.3);
+      // tbf lets through the rate and no more (its bucket aside).
+      expect(high.toClient.share, figures).toBeGreaterThan(0.95);
+      expect(high.toClient.share, figures).toBeLessThan(1.02);
+      expect(result.saturation.resource).toMatchObject({ kind: 'link', direction: 'toClient', rateBitsPerSecond: 10e6 });
+      expect(describeResource(result.saturation.resource!)).toMatch(/^link at (9[5-9]|10[0-2])% of 10 Mbit\/s toward the client( \(\d+ packets dropped by tbf\))?$/);
+    } finally {
+      await stop('builtin-http');
+      await up();
+    }
+  });
 });
 
 // The state dir is this testbed's own (TSLOAD_TESTBED_ID), so parallel testbeds never share a group name.
