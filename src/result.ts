@@ -164,6 +164,13 @@ export interface ServerFigures {
    * rest here. Null where the kernel does not say.
    */
   cpuWaitPerSecond: number | null;
+  /**
+   * The thread that used the most CPU in the window, and its wait for a
+   * core, per second: a single thread cannot use more than one core, so a
+   * one-worker server is out of CPU when this nears 1 on a machine with
+   * cores to spare. Null where the kernel does not say.
+   */
+  busiestThread: { cpuPerSecond: number; waitPerSecond: number } | null;
   /** Cores its cpuset allows (--cpus); null when not limited. */
   cpuLimit: number | null;
   /** Cores it could use: cpuLimit, or every CPU of the machine when not limited. */
@@ -208,6 +215,12 @@ export type SaturatedResource =
       /** Cores it could use, and whether that was its cpuset's limit. */
       coresAvailable: number;
       limited: boolean;
+      /**
+       * 'cores': all the cores it may use were busy (or waited for);
+       * 'thread': its busiest thread was at one core, with cores to spare
+       * (a server with one worker). `cores`/`waiting` are then that thread's.
+       */
+      scope?: 'cores' | 'thread';
     }
   | { kind: 'memory'; target: string; bytes: number; limitBytes: number }
   | { kind: 'link'; direction: 'toServer' | 'toClient'; share: number; rateBitsPerSecond: number; tbfDrops: number };

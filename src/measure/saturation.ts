@@ -127,7 +127,8 @@ export const RESOURCE_LIMIT = 0.95;
  * The server-side resource that ran out, from a step's server figures: the
  * one nearest its limit among CPU (cores busy, plus its threads' wait for a
  * core, over cores it may use), memory
- * (charged over its limit) and each direction of the link (its share of the
+ * (charged over its limit), its busiest thread (at most one core, with cores
+ * to spare) and each direction of the link (its share of the
  * rate; any tbf drop counts as full), when that is at least RESOURCE_LIMIT.
  */
 export function saturatedResource(server: ServerFigures | undefined): SaturatedResource | null {
@@ -137,8 +138,16 @@ export function saturatedResource(server: ServerFigures | undefined): SaturatedR
   const waiting = server.cpuWaitPerSecond ?? 0;
   candidates.push({
     use: (server.cpuPerSecond + waiting) / server.coresAvailable,
-    resource: { kind: 'cpu', target: server.target, cores: server.cpuPerSecond, waiting, coresAvailable: server.coresAvailable, limited: server.cpuLimit !== null },
+    resource: { kind: 'cpu', target: server.target, cores: server.cpuPerSecond, waiting, coresAvailable: server.coresAvailable, limited: server.cpuLimit !== null, scope: 'cores' },
   });
+  // One thread cannot use more than a core: a one-worker server runs out at one, however many the machine has.
+  const thread = server.busiestThread;
+  if (thread != null && server.coresAvailable > 1) {
+    candidates.push({
+      use: thread.cpuPerSecond + thread.waitPerSecond,
+      resource: { kind: 'cpu', target: server.target, cores: thread.cpuPerSecond, waiting: thread.waitPerSecond, coresAvailable: server.coresAvailable, limited: server.cpuLimit !== null, scope: 'thread' },
+    });
+  }
   if (server.memoryLimitBytes !== null && server.memoryBytes !== null) {
     candidates.push({
       use: server.memoryBytes.max / server.memoryLimitBytes,
@@ -163,6 +172,10 @@ const COUNT_WORDS = ['no', 'one', 'two', 'three', 'four', 'five', 'six', 'seven'
 /** "nginx at 100% of its one core", "link at 98% of 1 Gbit/s toward the client (12 tbf drops)". */
 export function describeResource(r: SaturatedResource): string {
   const pct = (x: number): string => `${Math.round(x * 100)}%`;
+  if (r.kind === 'cpu' && r.scope === 'thread') {
+    const at = `${r.target} at ${pct(r.cores)} of one core (its busiest thread; ${r.limited ? 'its cpuset has' : 'the machine has'} ${COUNT_WORDS[r.coresAvailable] ?? r.coresAvailable})`;
+    return r.cores < RESOURCE_LIMIT ? `${at}, that thread waiting for a core ${pct(r.waiting)} of the time (the core was shared)` : at;
+  }
   if (r.kind === 'cpu') {
     const n = r.coresAvailable;
     const cores = `${COUNT_WORDS[n] ?? n} core${n === 1 ? '' : 's'}`;

@@ -31,6 +31,8 @@ interface Sample {
   cpuS: number;
   /** Run-queue wait of the server's threads since sampling began, seconds (NaN where schedstat is missing). */
   waitS: number;
+  /** Each thread's CPU and run-queue wait so far, ns (schedstat), for the busiest thread. */
+  threads: Map<number, [execNs: number, delayNs: number]>;
   rssBytes: number;
   /** NaN from /proc: no cgroup charge to read. */
   chargedBytes: number;
@@ -134,7 +136,7 @@ export class ServerSampler {
     const s = this.samples;
     if (s.length < 2 || s[0]!.tMs > w.startMs || s[s.length - 1]!.tMs < w.endMs) return undefined;
     const durationS = step.durationS > 0 ? step.durationS : (w.endMs - w.startMs) / 1000;
-    const delta = (key: keyof Sample, from: readonly Sample[] = s): number => at(from, w.endMs, key) - at(from, w.startMs, key);
+    const delta = (key: NumericKey, from: readonly Sample[] = s): number => at(from, w.endMs, key) - at(from, w.startMs, key);
     const cpuS = Math.max(0, delta('cpuS'));
     const waitS = Math.max(0, delta('waitS'));
     const replies = Math.round(step.replyRate * durationS);
@@ -152,6 +154,7 @@ export class ServerSampler {
       cpuPerSecond: cpuS / durationS,
       cpuPerRequestUs: replies > 0 ? (cpuS * 1e6) / replies : null,
       cpuWaitPerSecond: Number.isNaN(waitS) ? null : waitS / durationS,
+      busiestThread: busiestThread(s, w, durationS),
       cpuLimit: this.cpuLimit,
       coresAvailable: this.coresAvailable,
       rssBytes: within('rssBytes'),
@@ -174,7 +177,7 @@ export class ServerSampler {
       const bytesPerS = Math.max(0, bytes) / durationS;
       return { bytesPerS, packetsPerS: Math.max(0, packets) / durationS, share: (bytesPerS * 8) / rate, tbfDrops: Math.max(0, Math.round(drops)) };
     };
-    const d = (key: keyof Sample): number => at(s, w.endMs, key) - at(s, w.startMs, key);
+    const d = (key: NumericKey): number => at(s, w.endMs, key) - at(s, w.startMs, key);
     return {
       rateBitsPerSecond: rate,
       toServer: direction(
@@ -205,7 +208,8 @@ export class ServerSampler {
     const tMs = Date.now();
     const usage = this.source === 'cgroup' ? cgroupUsage(this.target) : procfsUsage(this.target.pid);
     const dev = interfaceCounters(this.target.pid, SERVER.interface);
-    this.samples.push({ tMs, ...usage, waitS: this.readWait(), ...dev });
+    const threads = new Map<number, [number, number]>();
+    this.samples.push({ tMs, ...usage, waitS: this.readWait(threads), threads, ...dev });
   }
 
   /**
@@ -213,12 +217,14 @@ export class ServerSampler {
    * running), summed as it grows: a thread first seen after the first
    * reading counts from its start, one that exits keeps what it added.
    */
-  private readWait(): number {
+  private readWait(threads: Map<number, [number, number]>): number {
     const first = this.samples.length === 0;
     for (const tid of this.threads()) {
       let ns: number;
       try {
-        ns = Number(readFileSync(`/proc/${tid}/schedstat`, 'utf8').split(' ')[1]);
+        const fields = readFileSync(`/proc/${tid}/schedstat`, 'utf8').split(' ');
+        ns = Number(fields[1]);
+        threads.set(tid, [Number(fields[0]), ns]);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT' && existsSync('/proc/self/schedstat')) continue; // it just exited
         this.waitKnown = false;
@@ -327,6 +333,34 @@ class TcBatch {
   }
 }
 
+/** The thread that used the most CPU in the window, with its wait for a core, per second; null without schedstat. */
+function busiestThread(list: readonly Sample[], w: { startMs: number; endMs: number }, durationS: number): ServerFigures['busiestThread'] {
+  const start = threadsAt(list, w.startMs);
+  const end = threadsAt(list, w.endMs);
+  let best: [number, number] | undefined;
+  for (const [tid, [exec, delay]] of end) {
+    const [exec0, delay0] = start.get(tid) ?? [0, 0];
+    if (best === undefined || exec - exec0 > best[0]) best = [exec - exec0, delay - delay0];
+  }
+  return best === undefined ? null : { cpuPerSecond: Math.max(0, best[0]) / 1e9 / durationS, waitPerSecond: Math.max(0, best[1]) / 1e9 / durationS };
+}
+
+/** Each thread's counters interpolated at tMs: a thread missing from the earlier reading started after it (0), from the later one had exited (kept). */
+function threadsAt(list: readonly Sample[], tMs: number): Map<number, [number, number]> {
+  let hi = list.findIndex((x) => x.tMs >= tMs);
+  if (hi < 0) hi = list.length - 1;
+  const b = list[hi]!;
+  const a = hi === 0 ? b : list[hi - 1]!;
+  const f = b.tMs === a.tMs ? 1 : (tMs - a.tMs) / (b.tMs - a.tMs);
+  const out = new Map<number, [number, number]>();
+  for (const tid of new Set([...a.threads.keys(), ...b.threads.keys()])) {
+    const va = a.threads.get(tid) ?? [0, 0];
+    const vb = b.threads.get(tid) ?? va;
+    out.set(tid, [va[0] + f * (vb[0] - va[0]), va[1] + f * (vb[1] - va[1])]);
+  }
+  return out;
+}
+
 function prune<T extends { tMs: number }>(list: T[], beforeMs: number): void {
   // Keep the last reading before the cut: the next window's start interpolates from it.
   let drop = 0;
@@ -334,7 +368,9 @@ function prune<T extends { tMs: number }>(list: T[], beforeMs: number): void {
   if (drop > 0) list.splice(0, drop);
 }
 
-function at(list: readonly Sample[], tMs: number, key: keyof Sample): number {
+type NumericKey = Exclude<keyof Sample, 'threads'>;
+
+function at(list: readonly Sample[], tMs: number, key: NumericKey): number {
   return atBy(list, tMs, (x) => x[key]);
 }
 

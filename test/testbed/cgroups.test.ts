@@ -135,6 +135,7 @@ function figures(over: Partial<ServerFigures> = {}): ServerFigures {
     cpuPerSecond: 0.5,
     cpuPerRequestUs: 250,
     cpuWaitPerSecond: 0.01,
+    busiestThread: null,
     cpuLimit: 1,
     coresAvailable: 1,
     rssBytes: { mean: 10 * 2 ** 20, max: 12 * 2 ** 20 },
@@ -153,13 +154,21 @@ function figures(over: Partial<ServerFigures> = {}): ServerFigures {
 describe('the resource that ran out', () => {
   it('names the CPU at its cpuset’s one core', () => {
     const r = saturatedResource(figures({ cpuPerSecond: 0.996 }));
-    expect(r).toEqual({ kind: 'cpu', target: 'nginx', cores: 0.996, waiting: 0.01, coresAvailable: 1, limited: true });
+    expect(r).toEqual({ kind: 'cpu', target: 'nginx', cores: 0.996, waiting: 0.01, coresAvailable: 1, limited: true, scope: 'cores' });
     expect(describeResource(r!)).toBe('nginx at 100% of its one core');
     // A core shared with other work: busy 60% of the time, and waiting for it most of the rest.
     const shared = saturatedResource(figures({ cpuPerSecond: 0.6, cpuWaitPerSecond: 0.38 }));
     expect(describeResource(shared!)).toBe('nginx at 60% of its one core, its threads waiting for a core 38% of the time (the core was shared)');
     expect(saturatedResource(figures({ cpuPerSecond: 0.6, cpuWaitPerSecond: 0.2 }))).toBeNull();
     expect(describeResource(saturatedResource(figures({ cpuPerSecond: 1.9, cpuLimit: null, coresAvailable: 2 }))!)).toBe("nginx at 95% of the machine's two cores");
+  });
+
+  it('names one core when the busiest thread of a server with cores to spare is at it', () => {
+    const single = figures({ cpuPerSecond: 1.01, cpuLimit: null, coresAvailable: 2, busiestThread: { cpuPerSecond: 0.99, waitPerSecond: 0.005 } });
+    expect(saturatedResource(single)).toMatchObject({ kind: 'cpu', scope: 'thread', cores: 0.99 });
+    expect(describeResource(saturatedResource(single)!)).toBe('nginx at 99% of one core (its busiest thread; the machine has two)');
+    // Spread over threads, the same CPU is no thread's limit.
+    expect(saturatedResource(figures({ cpuPerSecond: 1.01, cpuLimit: null, coresAvailable: 2, busiestThread: { cpuPerSecond: 0.5, waitPerSecond: 0 } }))).toBeNull();
   });
 
   it('names the link, a direction at 98% of its rate or dropping', () => {

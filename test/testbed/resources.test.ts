@@ -163,6 +163,30 @@ describe.skipIf(skipReason !== undefined)('server figures in the testbed', () =>
     }
   });
 
+  // Without a cpuset the machine's cores are the server's, but the built-in target answers on one
+  // thread: that thread, at one core, is what ran out.
+  it('the verdict names the one core a one-thread server can use, with cores to spare', async () => {
+    await start('builtin-http');
+    try {
+      const result = await runInTestbed('http', { url: `${base}_tsload/burn?us=2000`, rate: [100, 1000], duration: '2s', warmup: '500ms', timeout: '1s', confirm: 0 });
+      const high = server(result, 1).f;
+      const thread = high.busiestThread!;
+      const figures = `busiest thread ${thread.cpuPerSecond.toFixed(3)} cores (waiting ${thread.waitPerSecond.toFixed(3)}), all threads ${high.cpuPerSecond.toFixed(3)}`;
+      expect(result.saturation.failedAt, figures).toBe(1);
+      expect(high.cpuLimit).toBeNull();
+      expect(high.coresAvailable).toBe(availableCpus().length);
+      expect(thread.cpuPerSecond + thread.waitPerSecond, figures).toBeGreaterThan(0.95);
+      expect(thread.cpuPerSecond, figures).toBeLessThan(1.02);
+      expect(thread.cpuPerSecond, figures).toBeLessThanOrEqual(high.cpuPerSecond + 1e-9);
+      if (availableCpus().length > 1) {
+        expect(result.saturation.resource, figures).toMatchObject({ kind: 'cpu', scope: 'thread', target: 'builtin-http' });
+        expect(describeResource(result.saturation.resource!)).toMatch(/^builtin-http at \d+% of one core \(its busiest thread; the machine has \w+\)/);
+      }
+    } finally {
+      await stop('builtin-http');
+    }
+  });
+
   // A 10 Mbit/s link and 50 KB replies: 5/s (2 Mbit/s) passes, 40/s (16 Mbit/s) cannot.
   it('the verdict names the link when the replies need more than its rate', async () => {
     await up({ rate: '10mbit' });
