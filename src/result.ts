@@ -222,7 +222,7 @@ export type SaturatedResource =
        */
       scope?: 'cores' | 'thread';
     }
-  | { kind: 'memory'; target: string; bytes: number; limitBytes: number }
+  | { kind: 'memory'; target: string; /** Anonymous resident memory, max in the window (ServerFigures.rssBytes.max). */ bytes: number; limitBytes: number }
   | { kind: 'link'; direction: 'toServer' | 'toClient'; share: number; rateBitsPerSecond: number; tbfDrops: number };
 
 /**
@@ -391,9 +391,11 @@ export interface Saturation {
   /**
    * What ran out on the server's side at the first failing step, where the
    * step's server figures tell (a testbed target): its CPU at ≥ 95% of the
-   * cores it may use (busy, plus the time its threads waited for a core), its memory at ≥ 95% of its limit, or the link at ≥ 95%
-   * of its rate or dropping packets. Null when none did or the step has no
-   * server figures; absent in older results.
+   * cores it may use (busy, plus the time its threads waited for a core),
+   * its busiest thread at ≥ 95% of one core (with cores to spare), its
+   * anonymous memory at ≥ 95% of its limit, or the link at ≥ 95% of its rate
+   * or dropping packets. Null when none did or the step has no server
+   * figures; absent where no step has them (older and non-testbed results).
    */
   resource?: SaturatedResource | null;
 }

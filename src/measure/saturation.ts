@@ -126,8 +126,8 @@ export const RESOURCE_LIMIT = 0.95;
 /**
  * The server-side resource that ran out, from a step's server figures: the
  * one nearest its limit among CPU (cores busy, plus its threads' wait for a
- * core, over cores it may use), memory
- * (charged over its limit), its busiest thread (at most one core, with cores
+ * core, over cores it may use), memory (anonymous resident memory over its
+ * limit), its busiest thread (at most one core, with cores
  * to spare) and each direction of the link (its share of the
  * rate; any tbf drop counts as full), when that is at least RESOURCE_LIMIT.
  */
@@ -148,10 +148,12 @@ export function saturatedResource(server: ServerFigures | undefined): SaturatedR
       resource: { kind: 'cpu', target: server.target, cores: thread.cpuPerSecond, waiting: thread.waitPerSecond, coresAvailable: server.coresAvailable, limited: server.cpuLimit !== null, scope: 'thread' },
     });
   }
-  if (server.memoryLimitBytes !== null && server.memoryBytes !== null) {
+  // Anonymous memory, not what the group is charged: page cache fills up to a limit by design
+  // and is given back at no cost, but without swap anonymous memory at the limit means the OOM killer.
+  if (server.memoryLimitBytes !== null) {
     candidates.push({
-      use: server.memoryBytes.max / server.memoryLimitBytes,
-      resource: { kind: 'memory', target: server.target, bytes: server.memoryBytes.max, limitBytes: server.memoryLimitBytes },
+      use: server.rssBytes.max / server.memoryLimitBytes,
+      resource: { kind: 'memory', target: server.target, bytes: server.rssBytes.max, limitBytes: server.memoryLimitBytes },
     });
   }
   if (server.link !== null) {

@@ -179,8 +179,10 @@ describe('the resource that ran out', () => {
   });
 
   it('names memory near its limit, and nothing when every resource had room', () => {
-    const r = saturatedResource(figures({ memoryBytes: { mean: 250 * 2 ** 20, max: 255 * 2 ** 20 } }));
+    const r = saturatedResource(figures({ rssBytes: { mean: 250 * 2 ** 20, max: 255 * 2 ** 20 }, memoryBytes: { mean: 255 * 2 ** 20, max: 256 * 2 ** 20 } }));
     expect(describeResource(r!)).toBe('nginx at 100% of its 256 MiB memory limit');
+    // Page cache up to the limit is the kernel's use of spare memory, not a server out of it.
+    expect(saturatedResource(figures({ memoryBytes: { mean: 255 * 2 ** 20, max: 256 * 2 ** 20 } }))).toBeNull();
     expect(saturatedResource(figures({ cpuPerSecond: 0.9 }))).toBeNull();
     expect(saturatedResource(undefined)).toBeNull();
   });
