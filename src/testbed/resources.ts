@@ -395,7 +395,10 @@ function cgroupUsage(target: RunningTarget): Pick<Sample, 'cpuS' | 'rssBytes' | 
 export function procfsUsage(pgrp: number): Pick<Sample, 'cpuS' | 'rssBytes' | 'chargedBytes'> {
   let ticks = 0;
   let rss = 0;
-  for (const pid of groupMembers(pgrp)) {
+  const members = groupMembers(pgrp);
+  // A target that is no group leader (a VM's qemu may not be) is at least its own process.
+  if (!members.includes(pgrp)) members.push(pgrp);
+  for (const pid of members) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       // Fields after the command name: state is field 3, utime 14, stime 15, cutime 16, cstime 17.

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SERVER, down, start, stop, up } from '../../src/testbed/index.js';
 import { runInTestbed } from '../../src/testbed/run.js';
+import { ServerSampler } from '../../src/testbed/resources.js';
 import { availableCpus, formatCpuList, parseCpuList, readCgroupCpus, readCgroupMemory } from '../../src/testbed/cgroups.js';
 import { describeResource } from '../../src/measure/saturation.js';
 import { findBinary, groupMembers } from '../../src/testbed/system.js';
@@ -159,6 +160,33 @@ describe.skipIf(skipReason !== undefined)('server figures in the testbed', () =>
       if (high.cpuPerSecond >= 0.95) expect(verdict).toMatch(/^builtin-http at (9[5-9]|10[0-4])% of its one core$/);
       else expect(verdict).toMatch(/^builtin-http at \d+% of its one core, its threads waiting for a core \d+% of the time \(the core was shared\)$/);
     } finally {
+      await stop('builtin-http');
+    }
+  });
+
+  // The fallback for a target without a cgroup (a VM's qemu): /proc over its process group, read
+  // alongside the cgroup over the same window, must tell the same CPU.
+  it('without a cgroup, /proc over the process group gives the same CPU and says so', async () => {
+    const target = await start('builtin-http');
+    const { cgroup: _, limits: __, ...bare } = target;
+    const tools = { ip: findBinary('ip')!, tc: findBinary('tc')! };
+    const procfs = new ServerSampler(bare, tools, 1e9);
+    try {
+      const result = await runInTestbed('http', { url: `${base}_tsload/burn?us=1000`, rate: 200, duration: '3s', warmup: '1s', connections: 4 });
+      const { step, f } = server(result);
+      const other = (await procfs.figuresAfter(step))!;
+      const figures = `cgroup ${f.cpuS.toFixed(3)} s, /proc ${other.cpuS.toFixed(3)} s`;
+      expect(f.source).toBe('cgroup');
+      expect(other.source).toBe('procfs');
+      expect(other.memoryBytes).toBeNull();
+      // 600 requests of 1 ms each at least.
+      expect(f.cpuS, figures).toBeGreaterThan(0.6);
+      // /proc counts in 10 ms ticks: within 5% of 0.6 s and more.
+      expect(Math.abs(other.cpuS / f.cpuS - 1), figures).toBeLessThan(0.05);
+      expect(other.rssBytes.max).toBeGreaterThan(1 * MIB);
+      expect(Math.abs(other.link!.toClient.bytesPerS / f.link!.toClient.bytesPerS - 1)).toBeLessThan(0.02);
+    } finally {
+      await procfs.stop();
       await stop('builtin-http');
     }
   });
