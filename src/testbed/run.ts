@@ -110,7 +110,9 @@ export async function runInTestbed<N extends ProtocolName>(protocol: N, options:
               .then((f) => {
                 if (f !== undefined) figures.set(window.startMs, f);
                 sampler.prune(window.endMs);
-              });
+              })
+              // The load's result matters more than the server's side of it: said, not thrown.
+              .catch((error: unknown) => onNotice?.(`tsload: no server figures for a step: ${(error as Error).message}`));
           }
           onStep?.(m.step, m.index, m.count);
         }
