@@ -48,7 +48,8 @@ function loadOptions(command: Command): Command {
     .option('--segment-sequence <points>', "with --segment from:to: k6's segment sequence, the same in every generator (0,1/4,1/2,3/4,1)")
     .option('--start-at <time>', 'start step 1 at this wall-clock instant (ISO time with zone, epoch ms, or +10s); later steps in fixed slots after it')
     .option('-q, --quiet', 'no progress on stderr')
-    .option('--testbed', 'run inside the testbed client host against its running target');
+    .option('--testbed', 'run inside the testbed client host against its running target')
+    .option('--generator-cpus <list>', "with --testbed: CPUs the generator runs on, or 'all' (default: those the target's cpuset leaves free)");
 }
 
 interface OutputOptions {
@@ -60,6 +61,7 @@ interface OutputOptions {
   hgrm?: string;
   quiet?: boolean;
   testbed?: boolean;
+  generatorCpus?: string;
 }
 
 function commonFrom(o: Record<string, unknown>): CommonOptions {
@@ -119,7 +121,7 @@ async function runLoad<N extends ProtocolName>(protocol: N, output: OutputOption
     };
     result =
       output.testbed === true
-        ? await (await import('./testbed/run.js')).runInTestbed(protocol, hooked)
+        ? await (await import('./testbed/run.js')).runInTestbed(protocol, { ...hooked, ...(output.generatorCpus === undefined ? {} : { generatorCpus: output.generatorCpus }) })
         : await (await import('./run.js')).runLoad(protocol, hooked);
   } finally {
     progress.finish();
@@ -339,8 +341,8 @@ export function buildProgram(): Command {
     .option('--append <args>', 'vm: kernel command line; {address} {gateway} {netmask} {prefix} are filled in')
     .option('--disk <file>', 'vm: disk image on a virtio drive (qcow2 or raw, snapshot=on)')
     .addOption(new Option('--accel <kind>', 'vm: accelerator').choices(['kvm', 'tcg', 'auto']).default('auto'))
-    .option('--cpus <n>', 'vm: virtual CPUs (qemu -smp)', '1')
-    .option('--memory <size>', 'vm: memory (qemu -m), e.g. 256M, 1g', '256M')
+    .option('--cpus <n|list>', 'servers: a cpuset (a count of the highest-numbered CPUs, or a list such as 0-1,3); vm: virtual CPUs (qemu -smp, default 1)')
+    .option('--memory <size>', 'servers: a memory limit (256m, 1g); vm: its memory (qemu -m, default 256M)')
     .option('--port <proto=port>', 'vm: what the guest serves: http=80, dns=53 (a bare number is http; repeatable)', collect)
     .option('--ready-timeout <seconds>', 'vm: how long the guest may take to answer', '60')
     .option('--qemu-arg <arg>', 'vm: one more qemu argument (repeatable), e.g. --qemu-arg=-cpu --qemu-arg=Westmere', collect)
@@ -361,8 +363,10 @@ export function buildProgram(): Command {
         workers,
         ...(o.zone === undefined ? {} : { zone: o.zone }),
         ...(o.root === undefined ? {} : { root: o.root }),
+        ...(o.cpus === undefined ? {} : { cpus: o.cpus }),
+        ...(o.memory === undefined ? {} : { memory: o.memory }),
       });
-      process.stdout.write(`testbed: ${t.name} running (pid ${t.pid}) at ${t.endpoint}${t.tlsEndpoint === undefined ? '' : ` (TLS ${t.tlsEndpoint})`}, log ${t.log}\n`);
+      process.stdout.write(`testbed: ${t.name} running (pid ${t.pid}) at ${t.endpoint}${t.tlsEndpoint === undefined ? '' : ` (TLS ${t.tlsEndpoint})`}, log ${t.log}${tb.formatLimits(t)}\n`);
     });
   testbed
     .command('stop')
@@ -504,8 +508,8 @@ interface VmFlags {
   append?: string;
   disk?: string;
   accel: 'kvm' | 'tcg' | 'auto';
-  cpus: string;
-  memory: string;
+  cpus?: string;
+  memory?: string;
   port?: string[];
   readyTimeout: string;
   qemuArg?: string[];
@@ -518,7 +522,8 @@ export function vmOptions(o: VmFlags): import('./testbed/index.js').VmOptions {
     if (match === null) throw usage(`--port ${spec}: expected http=PORT, dns=PORT or a bare port (http)`);
     ports[(match[1] ?? 'http') as 'http' | 'dns'] = Number(match[2]);
   }
-  const cpus = Number(o.cpus);
+  const cpus = Number(o.cpus ?? '1');
+  if (!Number.isInteger(cpus) || cpus < 1) throw usage(`--cpus: '${o.cpus}' must be a whole number >= 1 for a vm (its virtual CPUs)`);
   const seconds = Number(o.readyTimeout);
   if (!(seconds > 0)) throw usage(`--ready-timeout: '${o.readyTimeout}' must be a number of seconds > 0`);
   return {
@@ -529,7 +534,7 @@ export function vmOptions(o: VmFlags): import('./testbed/index.js').VmOptions {
     ...(o.disk === undefined ? {} : { disk: o.disk }),
     accel: o.accel,
     cpus,
-    memory: o.memory,
+    memory: o.memory ?? '256M',
     ports,
     readyTimeoutMs: seconds * 1000,
     ...(o.qemuArg === undefined ? {} : { qemuArgs: o.qemuArg }),

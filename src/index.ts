@@ -30,6 +30,11 @@ export { runInTestbed } from './testbed/run.js';
 // Experiments: a plan of targets × workloads × repeats run in the testbed into a results folder.
 export { loadPlan, parsePlan, runExperiment, planCells, MANIFEST_SCHEMA } from './experiment/index.js';
 export type { RunningTarget, VmOptions } from './testbed/index.js';
+// The server's side of a testbed run (StepBase.server, Saturation.resource) and its constraints.
+export type { TestbedRunOptions } from './testbed/run.js';
+export type { CgroupLimits, TargetCgroup } from './testbed/cgroups.js';
+export type { ServerFigures, LinkDirection, SaturatedResource } from './result.js';
+export { describeResource, saturatedResource } from './measure/saturation.js';
 
 // host:port, read and written one way everywhere.
 export { parseEndpoint, formatEndpoint } from './util/endpoint.js';

@@ -149,7 +149,98 @@ export interface StepBase {
   generatorLimits?: GeneratorLimit[];
   /** True for a step that --refine added between the sweep's steps. */
   refined?: boolean;
+  /**
+   * The server's side of the measured window, for a testbed target (`--testbed`,
+   * runInTestbed): its CPU, memory and the link, sampled by the main process
+   * while the generator ran. Absent for other targets and in older results.
+   */
+  server?: ServerFigures;
 }
+
+/** What a testbed target used during a step's measured window (see StepBase.server). */
+export interface ServerFigures {
+  /** The target, by its testbed name ('nginx', 'builtin-http'). */
+  target: string;
+  /**
+   * Where CPU and memory were read: the target's own cgroup (every process
+   * that ran in it, children included), or /proc summed over its process
+   * group (processes that left the group or exited unreaped are missed).
+   */
+  source: 'cgroup' | 'procfs';
+  /** CPU time the server used in the window, seconds, all its processes and threads. */
+  cpuS: number;
+  /** cpuS / durationS: how many cores it kept busy on average. */
+  cpuPerSecond: number;
+  /** cpuS per reply of the window (replyRate × durationS), µs; null without replies. */
+  cpuPerRequestUs: number | null;
+  /**
+   * Time its threads were ready to run but waited for a CPU, per second of
+   * the window (the threads' run_delay in /proc/<tid>/schedstat). With
+   * cpuPerSecond it is the CPU the server asked for: on a core shared with
+   * other work, a CPU-bound server shows less than a full core busy and the
+   * rest here. Null where the kernel does not say.
+   */
+  cpuWaitPerSecond: number | null;
+  /**
+   * The thread that used the most CPU in the window, and its wait for a
+   * core, per second: a single thread cannot use more than one core, so a
+   * one-worker server is out of CPU when this nears 1 on a machine with
+   * cores to spare. Null where the kernel does not say.
+   */
+  busiestThread: { cpuPerSecond: number; waitPerSecond: number } | null;
+  /** Cores its cpuset allows (--cpus); null when not limited. */
+  cpuLimit: number | null;
+  /** Cores it could use: cpuLimit, or every CPU of the machine when not limited. */
+  coresAvailable: number;
+  /** Anonymous resident memory (cgroup: rss; /proc: VmRSS summed) over the window's samples, bytes. */
+  rssBytes: { mean: number; max: number };
+  /** What its cgroup was charged (resident memory and page cache: what a limit bounds), bytes; null from /proc. */
+  memoryBytes: { mean: number; max: number } | null;
+  /** Its cgroup's memory limit (--memory), bytes; null when not limited. */
+  memoryLimitBytes: number | null;
+  /** The testbed link in the window, from the server host's interface counters and tc; null when they could not be read. */
+  link: {
+    /** The shaped rate, each way (testbed up --rate). */
+    rateBitsPerSecond: number;
+    toServer: LinkDirection;
+    toClient: LinkDirection;
+  } | null;
+  /** Counter readings inside the window, which its figures were interpolated from (about five a second). */
+  samples: number;
+}
+
+/** One direction of the testbed link over a step's window. */
+export interface LinkDirection {
+  /** Ethernet frames' bytes (what tbf shapes) per second. */
+  bytesPerS: number;
+  packetsPerS: number;
+  /** bytesPerS × 8 / the shaped rate: 1 is a full link. */
+  share: number;
+  /** Packets tbf dropped on this direction's egress in the window (its queue was full). */
+  tbfDrops: number;
+}
+
+/** The server-side resource that ran out at a step, with its figures (Saturation.resource). */
+export type SaturatedResource =
+  | {
+      kind: 'cpu';
+      target: string;
+      /** Cores busy on average (ServerFigures.cpuPerSecond). */
+      cores: number;
+      /** Of the cores it wanted beyond those, what its threads waited for (ServerFigures.cpuWaitPerSecond; 0 when unknown). */
+      waiting: number;
+      /** Cores it could use, and whether that was its cpuset's limit. */
+      coresAvailable: number;
+      limited: boolean;
+      /**
+       * 'cores': all the cores it may use were busy (or waited for);
+       * 'thread': its busiest thread was at one core, with cores to spare
+       * (a server with one worker). `cores`/`waiting` are then that thread's.
+       */
+      scope?: 'cores' | 'thread';
+    }
+  | { kind: 'memory'; target: string; /** Anonymous resident memory, max in the window (ServerFigures.rssBytes.max). */ bytes: number; limitBytes: number }
+  | { kind: 'link'; direction: 'toServer' | 'toClient'; share: number; rateBitsPerSecond: number; tbfDrops: number };
 
 /**
  * Was the limit tsload's own, or did it fill because the server slowed down?
@@ -314,6 +405,16 @@ export interface Saturation {
   confirm?: number;
   /** --refine's precision, percent of the rate; null when off. Absent in older results. */
   refinePct?: number | null;
+  /**
+   * What ran out on the server's side at the first failing step, where the
+   * step's server figures tell (a testbed target): its CPU at ≥ 95% of the
+   * cores it may use (busy, plus the time its threads waited for a core),
+   * its busiest thread at ≥ 95% of one core (with cores to spare), its
+   * anonymous memory at ≥ 95% of its limit, or the link at ≥ 95% of its rate
+   * or dropping packets. Null when none did or the step has no server
+   * figures; absent where no step has them (older and non-testbed results).
+   */
+  resource?: SaturatedResource | null;
 }
 
 /** A generator's segment of a distributed run (see src/engine/launcher.ts). */
@@ -389,6 +490,12 @@ interface ResultBase {
   plan?: ResultPlan;
   /** In a merged result (`tsload merge`): the generators it sums, in segment order. */
   generators?: ResultGenerator[];
+  /**
+   * --testbed: the CPUs the generator was pinned to (a cpuset list), by
+   * default those the target's cpuset leaves free; null when it ran on any.
+   * Absent outside the testbed and in older results.
+   */
+  generatorCpus?: string | null;
 }
 
 export interface HttpResult extends ResultBase {

@@ -13,7 +13,7 @@ export async function startPlanTarget(target: PlanTarget, onNotice?: (line: stri
   }
   // cpus and memory are StartOptions of the resource-limits branch: passed as given, and checked below.
   const running: Running = await testbed.start(target.server!, target.start as StartOptions);
-  if ((target.start.cpus !== undefined || target.start.memory !== undefined) && (running as { limits?: unknown }).limits === undefined) {
+  if ((target.start.cpus !== undefined || target.start.memory !== undefined) && running.limits === undefined) {
     onNotice?.(`tsload: ${target.name}: cpus/memory were asked, but this build's testbed does not apply them (no limits in the target's record)`);
   }
   return running;

@@ -28,7 +28,7 @@
  * fail there: the result says so (`generatorLimit`), and the rate is only a
  * floor of the server's capacity.
  */
-import { WORDS, type GeneratorLimit, type ProtocolOfResult, type Saturation, type StepBase } from '../result.js';
+import { WORDS, type GeneratorLimit, type ProtocolOfResult, type SaturatedResource, type Saturation, type ServerFigures, type StepBase } from '../result.js';
 
 export type SaturationCriterion = 'replyRate' | 'errors' | 'p99';
 
@@ -61,7 +61,7 @@ export function generatorAtLimit(busy: number | null | undefined): boolean {
 
 /** The fields of a step the criteria read (so callers can pass partial data, e.g. in tests or the progress display). */
 export type SaturationInput = Pick<StepBase, 'targetRate' | 'replyRate' | 'sent' | 'errors' | 'timeouts' | 'dropped' | 'latencyMs'> &
-  Partial<Pick<StepBase, 'notSent' | 'generatorLimits'>>;
+  Partial<Pick<StepBase, 'notSent' | 'generatorLimits' | 'server'>>;
 
 /** Failures (errors + timeouts + drops + not sent) over arrivals (sent + dropped + not sent); 0 when nothing arrived. */
 export function failureRatio(step: Pick<StepBase, 'sent' | 'errors' | 'timeouts' | 'dropped'> & Partial<Pick<StepBase, 'notSent'>>): number {
@@ -115,7 +115,93 @@ export function findSaturation(
     nonMonotone,
     confirm: method.confirm ?? 0,
     refinePct: method.refinePct ?? null,
+    // Only where server figures were taken: older and non-testbed results stay as they were.
+    ...(steps.some((s) => s.server !== undefined) ? { resource: failedAt === null ? null : saturatedResource(steps[failedAt]?.server) } : {}),
   };
+}
+
+/** At or above this share of what it may use, a server's CPU, memory or link ran out. */
+export const RESOURCE_LIMIT = 0.95;
+
+/**
+ * The server-side resource that ran out, from a step's server figures: the
+ * one nearest its limit among CPU (cores busy, plus its threads' wait for a
+ * core, over cores it may use), memory (anonymous resident memory over its
+ * limit), its busiest thread (at most one core, with cores
+ * to spare) and each direction of the link (its share of the
+ * rate; any tbf drop counts as full), when that is at least RESOURCE_LIMIT.
+ */
+export function saturatedResource(server: ServerFigures | undefined): SaturatedResource | null {
+  if (server === undefined) return null;
+  const candidates: { use: number; resource: SaturatedResource }[] = [];
+  // What it asked for: the CPU it got, and the time its threads waited for more (a core shared with other work).
+  const waiting = server.cpuWaitPerSecond ?? 0;
+  candidates.push({
+    use: (server.cpuPerSecond + waiting) / server.coresAvailable,
+    resource: { kind: 'cpu', target: server.target, cores: server.cpuPerSecond, waiting, coresAvailable: server.coresAvailable, limited: server.cpuLimit !== null, scope: 'cores' },
+  });
+  // One thread cannot use more than a core: a one-worker server runs out at one, however many the machine has.
+  const thread = server.busiestThread;
+  if (thread != null && server.coresAvailable > 1) {
+    candidates.push({
+      use: thread.cpuPerSecond + thread.waitPerSecond,
+      resource: { kind: 'cpu', target: server.target, cores: thread.cpuPerSecond, waiting: thread.waitPerSecond, coresAvailable: server.coresAvailable, limited: server.cpuLimit !== null, scope: 'thread' },
+    });
+  }
+  // Anonymous memory, not what the group is charged: page cache fills up to a limit by design
+  // and is given back at no cost, but without swap anonymous memory at the limit means the OOM killer.
+  if (server.memoryLimitBytes !== null) {
+    candidates.push({
+      use: server.rssBytes.max / server.memoryLimitBytes,
+      resource: { kind: 'memory', target: server.target, bytes: server.rssBytes.max, limitBytes: server.memoryLimitBytes },
+    });
+  }
+  if (server.link !== null) {
+    for (const direction of ['toServer', 'toClient'] as const) {
+      const d = server.link[direction];
+      candidates.push({
+        use: d.tbfDrops > 0 ? Math.max(1, d.share) : d.share,
+        resource: { kind: 'link', direction, share: d.share, rateBitsPerSecond: server.link.rateBitsPerSecond, tbfDrops: d.tbfDrops },
+      });
+    }
+  }
+  const top = candidates.reduce((a, b) => (b.use > a.use ? b : a));
+  return top.use >= RESOURCE_LIMIT ? top.resource : null;
+}
+
+const COUNT_WORDS = ['no', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight'];
+
+/** "nginx at 100% of its one core", "link at 98% of 1 Gbit/s toward the client (12 tbf drops)". */
+export function describeResource(r: SaturatedResource): string {
+  const pct = (x: number): string => `${Math.round(x * 100)}%`;
+  if (r.kind === 'cpu' && r.scope === 'thread') {
+    const at = `${r.target} at ${pct(r.cores)} of one core (its busiest thread; ${r.limited ? 'its cpuset has' : 'the machine has'} ${COUNT_WORDS[r.coresAvailable] ?? r.coresAvailable})`;
+    return r.cores < RESOURCE_LIMIT ? `${at}, that thread waiting for a core ${pct(r.waiting)} of the time (the core was shared)` : at;
+  }
+  if (r.kind === 'cpu') {
+    const n = r.coresAvailable;
+    const cores = `${COUNT_WORDS[n] ?? n} core${n === 1 ? '' : 's'}`;
+    const at = `${r.target} at ${pct(r.cores / n)} of ${r.limited ? 'its' : "the machine's"} ${cores}`;
+    // Short of full only because the core was shared: say that it waited for the rest.
+    return r.cores / n < RESOURCE_LIMIT ? `${at}, its threads waiting for a core ${pct(r.waiting / n)} of the time (the core was shared)` : at;
+  }
+  if (r.kind === 'memory') return `${r.target} at ${pct(r.bytes / r.limitBytes)} of its ${formatBytes(r.limitBytes)} memory limit`;
+  const drops = r.tbfDrops > 0 ? ` (${r.tbfDrops} packets dropped by tbf)` : '';
+  return `link at ${pct(r.share)} of ${formatBitRate(r.rateBitsPerSecond)} toward the ${r.direction === 'toServer' ? 'server' : 'client'}${drops}`;
+}
+
+function formatBytes(n: number): string {
+  for (const [unit, scale] of [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const) {
+    if (n >= scale) return `${+(n / scale).toFixed(2)} ${unit}`;
+  }
+  return `${n} B`;
+}
+
+function formatBitRate(bits: number): string {
+  for (const [unit, scale] of [['Gbit/s', 1e9], ['Mbit/s', 1e6], ['kbit/s', 1e3]] as const) {
+    if (bits >= scale) return `${+(bits / scale).toFixed(3)} ${unit}`;
+  }
+  return `${bits} bit/s`;
 }
 
 /** The limits of a step that were tsload's own (not a pool or cap that filled because the server slowed). */
@@ -147,11 +233,12 @@ export function describeSaturation(saturation: Saturation, steps: readonly Pick<
     const floor = saturation.rate === null ? 'no step passed below it' : `the server kept up to at least ${formatRate(saturation.rate)}${unit}`;
     return `not found: tsload itself was the limit ${failedRate === undefined ? '' : `at ${formatRate(failedRate)}${unit} `}(${saturation.generatorLimit.kinds.join(', ')}); ${floor}`;
   }
-  if (saturation.rate === null) return `no step met the criteria (${why})`;
+  if (saturation.rate === null) return `no step met the criteria (${why}${saturation.resource == null ? '' : `; ${describeResource(saturation.resource)}`})`;
   if (saturation.failedCriterion === null) return `every step met the criteria, up to ${formatRate(saturation.rate)}${unit} (not saturated)`;
   const again = (saturation.nonMonotone ?? []).map((i) => steps[i]?.targetRate).filter((r) => r !== undefined);
   const monotone = again.length > 0 ? `; not monotone: passed again at ${again.map((r) => `${formatRate(r)}${unit}`).join(', ')}` : '';
-  return `saturation at ${formatRate(saturation.rate)}${unit} (${why})${monotone}`;
+  const resource = saturation.resource == null ? '' : `; ${describeResource(saturation.resource)}`;
+  return `saturation at ${formatRate(saturation.rate)}${unit} (${why}${resource})${monotone}`;
 }
 
 function formatPercent(ratio: number): string {

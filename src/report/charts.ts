@@ -4,17 +4,18 @@
  *
  * Per protocol: reply rate vs request rate (with the ideal y = x), latency
  * percentiles vs request rate (log axis), errors/timeouts/drops vs request rate;
- * and for constant-rate runs (one step) latency and throughput over time.
+ * for constant-rate runs (one step) latency and throughput over time; and for
+ * testbed results the server's CPU, memory and link use vs request rate.
  * Several results overlay as series named by `result.label`; every chart also
  * carries the table of the figures it plots, for the HTML report.
  */
 import type { Loader } from 'vega';
 import type { TopLevelSpec } from 'vega-lite';
-import type { Result, Saturation, StepBase } from '../result.js';
+import type { Result, Saturation, ServerFigures, StepBase } from '../result.js';
 import { failureRatio } from '../measure/saturation.js';
 
 export type Protocol = Result['protocol'];
-export type ChartKind = 'replyRate' | 'latency' | 'errors' | 'latencyOverTime' | 'throughputOverTime';
+export type ChartKind = 'replyRate' | 'latency' | 'errors' | 'latencyOverTime' | 'throughputOverTime' | 'serverCpu' | 'serverMemory' | 'link';
 
 export interface ChartTable {
   columns: string[];
@@ -52,6 +53,10 @@ const DASHES = {
   dropped: [2, 2],
   sent: [6, 3],
   completed: [1, 0],
+  rss: [1, 0],
+  charged: [6, 3],
+  'to server': [6, 3],
+  'to client': [1, 0],
 } as const satisfies Record<string, number[]>;
 
 interface Words {
@@ -94,6 +99,11 @@ export function buildCharts(results: readonly Result[]): Chart[] {
     // Constant-rate runs are single-step results; their per-second timeline is what to look at.
     const constant = series.filter((s) => s.result.steps.length === 1 && (s.result.steps[0]?.timeline.length ?? 0) > 0);
     if (constant.length > 0) charts.push(latencyOverTimeChart(protocol, constant), throughputOverTimeChart(protocol, constant));
+    // The study's figure 4: what the server used, for results with testbed server figures.
+    const served = series.filter((s) => s.result.steps.some((step) => step.server !== undefined));
+    if (served.length > 0) charts.push(serverCpuChart(protocol, served), serverMemoryChart(protocol, served));
+    const linked = served.filter((s) => s.result.steps.some((step) => step.server?.link != null));
+    if (linked.length > 0) charts.push(linkChart(protocol, linked));
   }
   return charts;
 }
@@ -320,6 +330,128 @@ function throughputOverTimeChart(protocol: Protocol, series: Series[]): Chart {
       rows: points.map((p) => [p.series, String(p.t), String(p.sent), String(p.completed), String(p.errors), String(p.timeouts), String(p.dropped)]),
     },
   };
+}
+
+function serverCpuChart(protocol: Protocol, series: Series[]): Chart {
+  const w = WORDS[protocol];
+  const rows = serverRows(series, (f, step) => ({
+    x: step.targetRate,
+    reply: step.replyRate,
+    cores: f.cpuPerSecond,
+    available: f.coresAvailable,
+    perRequest: f.cpuPerRequestUs,
+  }));
+  const available = [...new Set(rows.map((r) => r.available))];
+  const layers: object[] = [
+    {
+      mark: { type: 'line', point: true, strokeWidth: 2 },
+      encoding: { x: { ...RATE_X, title: w.rate }, y: { field: 'cores', type: 'quantitative', title: 'server CPU (cores busy)', scale: { zero: true } }, color: colorOf(series) },
+    },
+    // What the server may use: its cpuset's cores, or the machine's.
+    ...available.map((n) => ({
+      data: { values: [{ cores: n, text: `${n} core${n === 1 ? '' : 's'} available` }] },
+      layer: [
+        { mark: { type: 'rule', color: '#888', strokeDash: [2, 3] }, encoding: { y: { field: 'cores', type: 'quantitative' } } },
+        { mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: '#666', fontSize: 10, x: 0 }, encoding: { y: { field: 'cores', type: 'quantitative' }, text: { field: 'text' } } },
+      ],
+    })),
+    ...saturationRuleLayers(series),
+  ];
+  const title = `server CPU vs ${w.rate.replace(/ \(.*/, '')}`;
+  return {
+    id: `${protocol}-server-cpu`,
+    protocol,
+    kind: 'serverCpu',
+    title: `${protocol.toUpperCase()}: ${title}`,
+    series: series.map((s) => s.name),
+    spec: top(protocol, series, title, rows, layers),
+    table: {
+      columns: ['series', 'target rate /s', 'reply rate /s', 'cores busy', 'of available', 'µs per reply'],
+      rows: rows.map((r) => [r.series, fmtRate(r.x), fmtRate(r.reply), r.cores.toFixed(3), fmtPercent(r.cores / r.available), r.perRequest === null ? '–' : r.perRequest.toFixed(1)]),
+    },
+  };
+}
+
+function serverMemoryChart(protocol: Protocol, series: Series[]): Chart {
+  const w = WORDS[protocol];
+  const rows = serverRows(series, (f, step) => ({
+    x: step.targetRate,
+    rss: f.rssBytes.max / 2 ** 20,
+    charged: f.memoryBytes === null ? null : f.memoryBytes.max / 2 ** 20,
+    limit: f.memoryLimitBytes === null ? null : f.memoryLimitBytes / 2 ** 20,
+  }));
+  const values = rows.flatMap((r) => (['rss', 'charged'] as const).map((k) => ({ series: r.series, x: r.x, kind: k, mib: r[k] })));
+  const layers = [
+    ...dashedLines(
+      { ...RATE_X, title: w.rate },
+      { field: 'mib', type: 'quantitative', title: 'server memory, max in the window (MiB)', scale: { zero: true } },
+      series,
+      { field: 'kind', title: 'memory', domain: ['rss', 'charged'] },
+      true,
+    ),
+    ...saturationRuleLayers(series),
+  ];
+  const title = `server memory vs ${w.rate.replace(/ \(.*/, '')}`;
+  return {
+    id: `${protocol}-server-memory`,
+    protocol,
+    kind: 'serverMemory',
+    title: `${protocol.toUpperCase()}: ${title}`,
+    series: series.map((s) => s.name),
+    spec: top(protocol, series, title, values, layers, ['rss: anonymous resident memory; charged: what its cgroup is charged (with page cache), which a limit bounds']),
+    table: {
+      columns: ['series', 'target rate /s', 'rss MiB', 'charged MiB', 'limit MiB'],
+      rows: rows.map((r) => [r.series, fmtRate(r.x), r.rss.toFixed(1), r.charged === null ? '–' : r.charged.toFixed(1), r.limit === null ? '–' : r.limit.toFixed(1)]),
+    },
+  };
+}
+
+function linkChart(protocol: Protocol, series: Series[]): Chart {
+  const w = WORDS[protocol];
+  const rows = serverRows(series, (f, step) => (f.link === null ? undefined : { x: step.targetRate, link: f.link }));
+  const values = rows.flatMap((r) =>
+    (['to server', 'to client'] as const).map((k) => ({ series: r.series, x: r.x, kind: k, percent: 100 * (k === 'to server' ? r.link.toServer : r.link.toClient).share })),
+  );
+  const layers = [
+    ...dashedLines(
+      { ...RATE_X, title: w.rate },
+      { field: 'percent', type: 'quantitative', title: 'link use (% of the shaped rate)', scale: { zero: true } },
+      series,
+      { field: 'kind', title: 'direction', domain: ['to server', 'to client'] },
+      true,
+    ),
+    ...saturationRuleLayers(series),
+  ];
+  const title = `link use vs ${w.rate.replace(/ \(.*/, '')}`;
+  const mbit = (bytesPerS: number): string => ((bytesPerS * 8) / 1e6).toFixed(2);
+  return {
+    id: `${protocol}-link`,
+    protocol,
+    kind: 'link',
+    title: `${protocol.toUpperCase()}: ${title}`,
+    series: series.map((s) => s.name),
+    spec: top(protocol, series, title, values, layers),
+    table: {
+      columns: ['series', 'target rate /s', 'link Mbit/s', 'to server Mbit/s', 'packets/s', 'to client Mbit/s', 'packets/s', 'tbf drops'],
+      rows: rows.map((r) => [
+        r.series,
+        fmtRate(r.x),
+        fmtRate(r.link.rateBitsPerSecond / 1e6),
+        mbit(r.link.toServer.bytesPerS),
+        r.link.toServer.packetsPerS.toFixed(0),
+        mbit(r.link.toClient.bytesPerS),
+        r.link.toClient.packetsPerS.toFixed(0),
+        String(r.link.toServer.tbfDrops + r.link.toClient.tbfDrops),
+      ]),
+    },
+  };
+}
+
+/** stepRows for the steps with server figures (and, for pick's undefined, without the part asked for). */
+function serverRows<T extends object>(series: Series[], pick: (f: ServerFigures, step: StepBase) => T | undefined): (T & { series: string })[] {
+  return stepRows(series, (_, step) => ({ row: step.server === undefined ? undefined : pick(step.server, step) }))
+    .filter((r): r is { series: string; row: T } => r.row !== undefined)
+    .map((r) => ({ series: r.series, ...r.row }));
 }
 
 // ---------------------------------------------------------------- helpers

@@ -50,6 +50,23 @@ export const CSV_COLUMNS = [
   'httpVersion',
   'tlsHandshakes',
   'tlsHandshakeMeanMs',
+  // The server's side (testbed targets; empty elsewhere): its CPU over the window, memory maxima, the link each way.
+  'serverCpuS',
+  'serverCpuPerSecond',
+  'serverCpuPerRequestUs',
+  'serverCoresAvailable',
+  'serverCpuWaitPerSecond',
+  'serverRssMaxBytes',
+  'serverMemoryMaxBytes',
+  'serverMemoryLimitBytes',
+  'linkToServerBytesPerS',
+  'linkToServerPacketsPerS',
+  'linkToServerShare',
+  'linkToClientBytesPerS',
+  'linkToClientPacketsPerS',
+  'linkToClientShare',
+  'tbfDropsToServer',
+  'tbfDropsToClient',
 ] as const;
 
 /** One field, quoted when RFC 4180 requires it. */
@@ -96,6 +113,26 @@ function row(result: Result, step: Step, index: number): string {
   // Connections of DNS over TCP/TLS, and TLS handshakes of either protocol.
   if ('lost' in step) cells.push(step.stream?.reconnects ?? '', '', step.stream?.tlsHandshakes ?? '', step.stream?.tlsHandshakeMeanMs ?? '');
   else cells.push('', result.protocol === 'http' ? (result.httpVersion ?? '') : '', step.tls?.handshakes ?? '', step.tls?.handshakeMeanMs ?? '');
+  const f = step.server;
+  const l = f?.link ?? undefined;
+  cells.push(
+    f?.cpuS ?? '',
+    f?.cpuPerSecond ?? '',
+    f?.cpuPerRequestUs ?? '',
+    f?.coresAvailable ?? '',
+    f?.cpuWaitPerSecond ?? '',
+    f?.rssBytes.max ?? '',
+    f?.memoryBytes?.max ?? '',
+    f?.memoryLimitBytes ?? '',
+    l?.toServer.bytesPerS ?? '',
+    l?.toServer.packetsPerS ?? '',
+    l?.toServer.share ?? '',
+    l?.toClient.bytesPerS ?? '',
+    l?.toClient.packetsPerS ?? '',
+    l?.toClient.share ?? '',
+    l?.toServer.tbfDrops ?? '',
+    l?.toClient.tbfDrops ?? '',
+  );
   return cells.map(csvField).join(',');
 }
 

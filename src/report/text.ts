@@ -9,7 +9,8 @@
 import { WORDS, type DnsStep, type DnsStreamCounts, type ErrorClass, type HttpStep, type LatencyStats, type Result, type Saturation, type Step } from '../result.js';
 import { orderedRcodes } from './dnsperf.js';
 import { DROPPED_MEANING, LOST_AT_GENERATOR_MEANING, NOT_SENT_MEANING, describeLimit, limitLines } from './blocks.js';
-import { generatorAtLimit, ownLimits } from '../measure/saturation.js';
+import { describeResource, generatorAtLimit, ownLimits } from '../measure/saturation.js';
+import { serverRows, serverTable } from './server.js';
 
 const ERROR_CLASSES: readonly ErrorClass[] = [
   'connrefused',
@@ -95,6 +96,7 @@ function heading(result: Result): string[] {
     const skew = Math.max(0, ...result.generators.flatMap((g) => g.windowOffsetsMs));
     lines.push(`merged from ${result.generators.length} generator${result.generators.length === 1 ? '' : 's'} (${[...new Set(result.generators.map((g) => g.host.hostname))].join(', ')}); windows at most ${skew} ms apart`);
   }
+  if (result.generatorCpus != null) lines.push(`generator pinned to CPU ${result.generatorCpus}`);
   if (result.aborted) lines.push('stopped early: partial results');
   return lines;
 }
@@ -137,10 +139,12 @@ export function saturationLine(result: Result): string {
     const floor = s.rate === null ? 'no step passed below it' : `the server kept up to at least ${targetRate(s.rate)} ${unit}`;
     return `saturation: not found; at ${targetRate(at.targetRate)} ${unit} (step ${s.failedAt! + 1}) ${limits.join('; ')}. ${floor}${monotone}`;
   }
-  if (s.rate === null) return `saturation: no step met the criteria${failed !== null ? `; ${failed}` : ''}${monotone}`;
+  const ran = s.resource == null ? '' : `: ${describeResource(s.resource)}`;
+  if (s.rate === null) return `saturation: no step met the criteria${failed !== null ? `; ${failed}${ran}` : ''}${monotone}`;
   if (failed === null) return `saturation: not reached; every step met the criteria up to ${targetRate(s.rate)} ${unit}`;
   const step = s.step !== null ? ` (step ${s.step + 1})` : '';
-  return `saturation: ${targetRate(s.rate)} ${unit}${step}; above it ${failed}${monotone}`;
+  const resource = s.resource == null ? '' : `: ${describeResource(s.resource)}`;
+  return `saturation: ${targetRate(s.rate)} ${unit}${step}; above it ${failed}${resource}${monotone}`;
 }
 
 function criteriaLine(s: Saturation): string {
@@ -225,8 +229,10 @@ function formatSweep(result: Result): string[] {
   if (result.protocol === 'http') totals.push(`not sent ${sum(steps, (s) => s.notSent ?? 0)}`);
   totals.push(`dropped ${sum(steps, (s) => s.dropped)}`);
   const limits = sweepLimitLines(result);
+  const server = serverTable(result, alignColumns);
   return [
     ...sweepTable(result),
+    ...(server.length > 0 ? ['', ...server] : []),
     ...(limits.length > 0 ? ['', ...limits] : []),
     '',
     `total: ${totals.join(', ')}`,
@@ -346,6 +352,7 @@ function formatSingle(result: Result): string[] {
     const perSendUs = step.sent > 0 ? ` (${(((w.userS + w.systemS) * 1e6) / step.sent).toFixed(1)} µs per ${dns ? 'query' : 'request'})` : '';
     rows.push(['Generator CPU', `user ${w.userS.toFixed(2)} s, system ${w.systemS.toFixed(2)} s in the window${perSendUs}`], ['', whole]);
   }
+  if (step.server !== undefined) rows.push(...serverRows(step.server));
   const limits = limitLines(step.generatorLimits);
   return [...alignColumns(rows, 2), '', ...latencyTable(step), ...(limits.length > 0 ? ['', ...limits] : [])];
 }

@@ -81,6 +81,11 @@ function readState(): StateFile | undefined {
   }
 }
 
+/** The link settings `up` last applied, or undefined when the testbed is not up. */
+export function linkSettings(): LinkSettings | undefined {
+  return readState()?.settings;
+}
+
 async function isUp(tools: Tools): Promise<boolean> {
   const existing = await namespaces(tools);
   return existing.has(CLIENT.namespace) && existing.has(SERVER.namespace) && (await linkExists(tools, CLIENT));
@@ -255,6 +260,14 @@ function formatQdisc(q: Qdisc): string {
   return `${q.kind} ${q.handle} (${q.parent})${options}: sent ${q.sentBytes} B in ${q.sentPackets} packets, dropped ${q.dropped}, overlimits ${q.overlimits}, backlog ${q.backlogBytes} B`;
 }
 
+/** ", cpus 1, memory 256 MiB" for a target its cgroup limits; '' for one it does not. */
+export function formatLimits(t: RunningTarget): string {
+  const parts: string[] = [];
+  if (t.limits?.cpus != null) parts.push(`cpus ${t.limits.cpus}`);
+  if (t.limits?.memoryBytes != null) parts.push(`memory ${+(t.limits.memoryBytes / 2 ** 20).toFixed(1)} MiB`);
+  return parts.length === 0 ? '' : `, ${parts.join(', ')}`;
+}
+
 /** Human-readable `tsload testbed status`. */
 export function formatStatus(s: TestbedStatus): string {
   const lines: string[] = [];
@@ -278,7 +291,7 @@ export function formatStatus(s: TestbedStatus): string {
     }
     const https = t.https === undefined ? '' : ` and ${t.https.endpoint} (HTTP/2 by ALPN, certificate ${t.https.ca})`;
     const tls = t.tlsEndpoint === undefined ? '' : ` (TLS ${t.tlsEndpoint})`;
-    lines.push(`target ${t.name}: ${t.alive ? 'running' : 'EXITED'} pid ${t.pid} at ${t.endpoint}${tls}${https} workers ${t.workers} log ${t.log}`);
+    lines.push(`target ${t.name}: ${t.alive ? 'running' : 'EXITED'} pid ${t.pid} at ${t.endpoint}${tls}${https} workers ${t.workers}${formatLimits(t)} log ${t.log}`);
   }
   return lines.join('\n');
 }
@@ -296,6 +309,7 @@ export const testbed = {
   defaultDnsTlsTarget,
   defaultHttpsTarget,
   formatStatus,
+  formatLimits,
   targets: TARGET_NAMES,
   client: CLIENT,
   server: SERVER,

@@ -186,12 +186,17 @@ export interface Qdisc {
 export async function readQdiscs(tools: Tools, side: Side): Promise<Qdisc[]> {
   const result = await run(tools.tc, ['-n', side.namespace, '-s', '-j', 'qdisc', 'show', 'dev', side.interface]);
   if (result.code !== 0 || result.stdout.trim() === '') return [];
+  return parseQdiscs(result.stdout);
+}
+
+/** The JSON of `tc -s -j qdisc show`, parsed. */
+export function parseQdiscs(json: string): Qdisc[] {
   type Raw = {
     kind: string; handle: string; root?: boolean; parent?: string;
     options?: { rate?: number; burst?: number; lat?: number; delay?: { delay?: number } };
     bytes?: number; packets?: number; drops?: number; overlimits?: number; backlog?: number; qlen?: number;
   };
-  return (JSON.parse(result.stdout) as Raw[]).map((raw) => {
+  return (JSON.parse(json) as Raw[]).map((raw) => {
     const qdisc: Qdisc = {
       kind: raw.kind,
       handle: raw.handle,

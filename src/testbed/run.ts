@@ -11,7 +11,24 @@ import type { CommonOptions } from '../options.js';
 import type { ProgressEvent, Result, StepBase } from '../result.js';
 import type { OptionsOf } from '../run.js';
 import { protocols, type ProtocolName } from '../protocols/index.js';
-import { TARGET_NAMES, clientCommand, defaultDnsTlsTarget, defaultHttpsTarget, defaultTarget } from './index.js';
+import { TARGET_NAMES, clientCommand, defaultDnsTlsTarget, defaultHttpsTarget, defaultTarget, linkSettings } from './index.js';
+import { saturatedResource } from '../measure/saturation.js';
+import { availableCpus, formatCpuList, parseCpuList } from './cgroups.js';
+import { ServerSampler } from './resources.js';
+import { findBinary, requireRootAndIproute } from './system.js';
+import { readTargets, type RunningTarget } from './targets.js';
+import type { ServerFigures } from '../result.js';
+import { parseEndpoint } from '../util/endpoint.js';
+
+/** What runInTestbed takes beyond the protocol's options. */
+export interface TestbedRunOptions {
+  /**
+   * CPUs the generator runs on (a list such as '0' or '0-3'), or 'all'. By
+   * default, when the target has a cpuset, those it leaves free (when it
+   * leaves any): the generator then never competes with the server for its cores.
+   */
+  generatorCpus?: string;
+}
 
 export interface RemoteRequest {
   protocol: string;
@@ -37,10 +54,11 @@ export class TestbedRunError extends TsloadError {
 }
 
 /** Runs `options` inside the testbed's client host (root; the testbed must be up). */
-export async function runInTestbed<N extends ProtocolName>(protocol: N, options: OptionsOf[N]): Promise<Extract<Result, { protocol: N }>> {
-  const { signal, onProgress, onStep, ...rest } = options as CommonOptions & { onNotice?: (line: string) => void };
+export async function runInTestbed<N extends ProtocolName>(protocol: N, options: OptionsOf[N] & TestbedRunOptions): Promise<Extract<Result, { protocol: N }>> {
+  const { signal, onProgress, onStep, generatorCpus: pinOption, ...rest } = options as CommonOptions & TestbedRunOptions & { onNotice?: (line: string) => void };
   const onNotice = (options as { onNotice?: (line: string) => void }).onNotice;
   delete (rest as { onNotice?: unknown }).onNotice;
+  const tools = requireRootAndIproute();
   const plain = rest as Record<string, unknown>;
   const targetOption = protocols[protocol].targetOption;
   if (plain[targetOption] === undefined && protocol === 'dns' && plain.transport === 'tls') {
@@ -63,18 +81,41 @@ export async function runInTestbed<N extends ProtocolName>(protocol: N, options:
     }
     plain[targetOption] = target;
   }
-  const { command, args } = clientCommand([process.execPath, ...loaderExecArgv(), siblingPath(import.meta.url, './remote')]);
+  const target = aimedTarget(protocol, String(plain[targetOption]));
+  const pin = generatorPinning(pinOption, target);
+  if (pin.notice !== undefined) onNotice?.(pin.notice);
+  const { command, args } = clientCommand([...pin.prefix, process.execPath, ...loaderExecArgv(), siblingPath(import.meta.url, './remote')]);
+  // Started before the child, so the first window's start lies between two readings.
+  const sampler = target === undefined ? undefined : new ServerSampler(target, tools, linkSettings()?.rateBitsPerSecond);
+  const figures = new Map<number, ServerFigures>();
+  let measuring = Promise.resolve();
   const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const abort = (): void => {
     if (child.connected) child.send('abort');
   };
   signal?.addEventListener('abort', abort, { once: true });
   try {
-    return await new Promise((resolve, reject) => {
+    const result = await new Promise<Extract<Result, { protocol: N }>>((resolve, reject) => {
       let settled = false;
       child.on('message', (m: RemoteMessage) => {
         if (m.kind === 'progress') onProgress?.(m.event);
-        else if (m.kind === 'step') onStep?.(m.step, m.index, m.count);
+        else if (m.kind === 'step') {
+          // Each measurement (a repeat too) reports here as it ends: its figures are taken now,
+          // while the ring still holds its window, and matched to the result's steps by window.
+          const window = m.step.window;
+          if (sampler !== undefined && window !== undefined) {
+            const step = m.step;
+            measuring = measuring
+              .then(() => sampler.figuresAfter(step))
+              .then((f) => {
+                if (f !== undefined) figures.set(window.startMs, f);
+                sampler.prune(window.endMs);
+              })
+              // The load's result matters more than the server's side of it: said, not thrown.
+              .catch((error: unknown) => onNotice?.(`tsload: no server figures for a step: ${(error as Error).message}`));
+          }
+          onStep?.(m.step, m.index, m.count);
+        }
         else if (m.kind === 'notice') onNotice?.(m.line);
         else if (m.kind === 'result') {
           settled = true;
@@ -90,7 +131,82 @@ export async function runInTestbed<N extends ProtocolName>(protocol: N, options:
       });
       child.send({ protocol, options: plain } satisfies RemoteRequest);
     });
+    await measuring;
+    await sampler?.stop();
+    return withServerFigures(result, figures, sampler, pin.cpus);
   } finally {
     signal?.removeEventListener('abort', abort);
+    await sampler?.stop();
   }
+}
+
+/** The result with each step's (and each repeat's) server figures, the verdict's resource, and where the generator ran. */
+function withServerFigures<R extends Result>(result: R, figures: Map<number, ServerFigures>, sampler: ServerSampler | undefined, generatorCpus: string | null): R {
+  const attach = <S extends Result['steps'][number]>(step: S): S => {
+    const start = step.window?.startMs;
+    // A step the child never reported (a stopped run's last) is measured from the ring as it is.
+    const f = start === undefined ? undefined : (figures.get(start) ?? sampler?.figures(step));
+    const attempts = step.attempts?.map((a) => attach(a as S));
+    return { ...step, ...(f === undefined ? {} : { server: f }), ...(attempts === undefined ? {} : { attempts }) };
+  };
+  const steps = (result.steps as Result['steps'][number][]).map(attach);
+  const failed = result.saturation.failedAt === null ? undefined : steps[result.saturation.failedAt];
+  return {
+    ...result,
+    generatorCpus,
+    saturation: { ...result.saturation, resource: saturatedResource(failed?.server) },
+    steps,
+  };
+}
+
+/** The running target the generator aims at: the one at the endpoint's address, of the protocol. */
+function aimedTarget(protocol: ProtocolName, endpoint: string): RunningTarget | undefined {
+  let host: string | undefined;
+  let port: number | undefined;
+  if (protocol === 'http') {
+    try {
+      const url = new URL(endpoint);
+      host = url.hostname.replace(/^\[|\]$/g, '');
+      port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+    } catch {
+      return undefined;
+    }
+  } else {
+    const parsed = parseEndpoint(endpoint, { port: 53 });
+    host = parsed?.host;
+    port = parsed?.port;
+  }
+  const running = readTargets().filter((t) => t.alive && t.address === host);
+  // A target serves its protocol on its port and maybe TLS on another; the protocol decides between two on one address.
+  return running.find((t) => t.port === port) ?? running.find((t) => t.protocol === protocol);
+}
+
+/** Where the generator runs: `taskset -c LIST` before it, the list for the result, and a line saying why. */
+function generatorPinning(option: string | undefined, target: RunningTarget | undefined): { prefix: string[]; cpus: string | null; notice?: string } {
+  if (option?.trim() === 'all') return { prefix: [], cpus: null };
+  const available = availableCpus();
+  let cpus: number[];
+  let why: string;
+  if (option !== undefined) {
+    const list = parseCpuList(option);
+    const outside = list?.filter((c) => !available.includes(c)) ?? [];
+    if (list === undefined || list.length === 0 || outside.length > 0) {
+      throw new OptionsError([`--generator-cpus ${JSON.stringify(option)}: expected 'all' or a list of the available CPUs (${formatCpuList(available)}), such as 0 or 0-1`]);
+    }
+    cpus = list;
+    why = 'as --generator-cpus asks';
+  } else {
+    const serverCpus = target?.limits?.cpus == null ? undefined : parseCpuList(target.limits.cpus);
+    if (serverCpus === undefined) return { prefix: [], cpus: null };
+    cpus = available.filter((c) => !serverCpus.includes(c));
+    if (cpus.length === 0) return { prefix: [], cpus: null, notice: `tsload: ${target!.name}'s cpuset (${target!.limits!.cpus}) takes every CPU: the generator shares them` };
+    why = `the CPUs ${target!.name}'s cpuset (${target!.limits!.cpus}) leaves free; --generator-cpus all to run anywhere`;
+  }
+  const taskset = findBinary('taskset');
+  const list = formatCpuList(cpus);
+  if (taskset === undefined) {
+    if (option !== undefined) throw new EnvironmentError('--generator-cpus needs `taskset`: apt-get install util-linux');
+    return { prefix: [], cpus: null, notice: 'tsload: taskset is missing (util-linux), so the generator is not pinned away from the server\'s CPUs' };
+  }
+  return { prefix: [taskset, '-c', list], cpus: list, notice: `tsload: generator on CPU ${list}: ${why}` };
 }

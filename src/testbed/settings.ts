@@ -42,6 +42,8 @@ export const STATE_DIR = `/run/tsload-testbed${suffix}`;
 export const STATE_FILE = `${STATE_DIR}/testbed.json`;
 export const WWW_DIR = `${STATE_DIR}/www`;
 export const TARGETS_DIR = `${STATE_DIR}/targets`;
+/** Each target's cgroup is `${CGROUP_PREFIX}-<target>`: named after the state dir, so parallel testbeds never share one. */
+export const CGROUP_PREFIX = `tsload-testbed${suffix}`;
 
 // src/testbed/ and dist/testbed/ are both two levels below the package root.
 export const FIXTURES_DIR = fileURLToPath(new URL('../../fixtures/', import.meta.url));

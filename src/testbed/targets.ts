@@ -14,7 +14,9 @@ import { loadZone, lowerName } from '../protocols/dns/zone/index.js';
 import { probe } from './probe.js';
 import { SERVERS } from './servers.js';
 import type { ServerContext, TargetName } from './servers.js';
-import { FIXTURES_DIR, SERVER, STATE_DIR, TARGETS_DIR, WWW_DIR } from './settings.js';
+import { availableCpus, createTargetCgroup, parseMemorySize, removeCgroupWhenEmpty, resolveCpus } from './cgroups.js';
+import type { CgroupLimits, TargetCgroup } from './cgroups.js';
+import { CGROUP_PREFIX, FIXTURES_DIR, SERVER, STATE_DIR, TARGETS_DIR, WWW_DIR } from './settings.js';
 import { findBinary, groupMembers, isAlive, procStat, run, signal, sleep, terminate } from './system.js';
 
 export interface StartOptions {
@@ -28,6 +30,10 @@ export interface StartOptions {
   root?: string;
   /** How long the target may take to answer its first probe; default 20 s. */
   readyTimeoutMs?: number;
+  /** CPUs the target may run on (a cpuset): a count (the highest-numbered of the available CPUs) or a list ('1', '0-1,3' — one CPU by number: '3-3'). */
+  cpus?: number | string;
+  /** Memory limit of the target's cgroup: bytes, or '256m', '1g' (binary units). */
+  memory?: number | string;
 }
 
 export interface RunningTarget {
@@ -62,6 +68,10 @@ export interface RunningTarget {
   /** A VM: how qemu runs it. pid and startTime above are qemu's. */
   vm?: VmInfo;
   startedAt: string;
+  /** The constraints its cgroup enforces (null: not limited); absent when it runs in no cgroup of its own. */
+  limits?: CgroupLimits;
+  /** Its own cgroup, whose CPU and memory figures are the server's; absent when the machine offers none (figures then come from /proc). */
+  cgroup?: TargetCgroup;
 }
 
 export interface TargetService {
@@ -96,6 +106,9 @@ export interface TargetStatus extends RunningTarget {
 }
 
 const RECORD = 'target.json';
+
+/** sh -c: write $$ to the first $1 files after it, then exec the rest of the arguments. */
+const ENTER_CGROUP = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n - 1)); done; exec "$@"';
 const PORTS: Record<ProtocolName, number> = { http: 80, dns: 53 };
 const TLS_PORT = 853;
 const HTTPS_PORT = 443;
@@ -171,10 +184,18 @@ export async function startTarget(name: TargetName, options: StartOptions, ip: s
   if (definition.binary === undefined && workers !== 1) {
     throw new OptionsError([`--workers: ${name} runs as one process; it takes no --workers`]);
   }
+  const problems: string[] = [];
+  const limits: CgroupLimits = {
+    cpus: options.cpus === undefined ? null : resolveCpus(options.cpus, availableCpus(), problems),
+    memoryBytes: options.memory === undefined ? null : parseMemorySize(options.memory, problems),
+  };
+  if (problems.length > 0) throw new OptionsError(problems);
 
   for (const other of readTargets()) {
     if (!other.alive) {
-      rmSync(join(other.dir, RECORD), { force: true }); // it died on its own: forget it
+      // It died on its own: forget it (its cgroup is empty now, so it can go too).
+      if (other.cgroup !== undefined) await removeCgroupWhenEmpty(other.cgroup, 0);
+      rmSync(join(other.dir, RECORD), { force: true });
     } else if (other.name === name) {
       throw new ServerStartError(`${name} is already running (pid ${other.pid}); stop it first`);
     } else if (other.kind !== 'vm' && other.protocol === definition.protocol) {
@@ -248,12 +269,17 @@ export async function startTarget(name: TargetName, options: StartOptions, ip: s
   for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text);
   command.push(...definition.args(context));
 
+  const cgroup = createTargetCgroup(`${CGROUP_PREFIX}-${name}`, limits);
+  // A shell puts itself in the cgroup and then execs the rest: the server is
+  // in the group before it forks any worker, and keeps the shell's pid.
+  const enter = cgroup === null ? [] : ['/bin/sh', '-c', ENTER_CGROUP, 'sh', String(cgroup.procsFiles.length), ...cgroup.procsFiles];
   const log = join(dir, 'log');
   const logFd = openSync(log, 'a');
   // `ip netns exec` execs the server in place, so the pid we get is the server's;
   // detached makes it a session and process-group leader whose whole group
   // (nginx/apache children included) we can signal at once.
-  const child = spawn(ip, ['netns', 'exec', SERVER.namespace, ...command], {
+  const [program, ...programArgs] = [...enter, ip, 'netns', 'exec', SERVER.namespace, ...command] as [string, ...string[]];
+  const child = spawn(program, programArgs, {
     detached: true,
     stdio: ['ignore', logFd, logFd],
     // The built-ins resolve `--import tsx` from the working directory: the package root.
@@ -263,7 +289,10 @@ export async function startTarget(name: TargetName, options: StartOptions, ip: s
   const spawnError = new Promise<Error>((resolveError) => child.once('error', resolveError));
   child.unref();
   const pid = child.pid;
-  if (pid === undefined) throw new ServerStartError(`${name}: could not start ${command[0]}: ${(await spawnError).message}`);
+  if (pid === undefined) {
+    if (cgroup !== null) await removeCgroupWhenEmpty(cgroup);
+    throw new ServerStartError(`${name}: could not start ${command[0]}: ${(await spawnError).message}`);
+  }
   let exited: string | undefined;
   child.once('exit', (code, sig) => {
     exited = sig === null ? `exited with status ${code}` : `was killed by ${sig}`;
@@ -284,6 +313,7 @@ export async function startTarget(name: TargetName, options: StartOptions, ip: s
     workers,
     ...record,
     startedAt: new Date().toISOString(),
+    ...(cgroup === null ? {} : { limits, cgroup }),
   };
   // Written before the readiness wait, so that `down` finds it even if this process dies meanwhile.
   writeFileSync(join(dir, RECORD), `${JSON.stringify(running, null, 2)}\n`);
@@ -292,6 +322,7 @@ export async function startTarget(name: TargetName, options: StartOptions, ip: s
     await waitReady(running, options.readyTimeoutMs ?? 20_000, () => exited);
   } catch (error) {
     await killTarget(running);
+    if (cgroup !== null) await removeCgroupWhenEmpty(cgroup);
     rmSync(join(dir, RECORD), { force: true });
     throw new ServerStartError(`${name} did not become ready: ${(error as Error).message}\n--- end of ${log} ---\n${logTail(log)}`, { cause: error });
   }
@@ -344,6 +375,9 @@ export async function stopTargets(which: TargetName | 'all'): Promise<TargetStat
   for (const target of readTargets()) {
     if (which !== 'all' && target.name !== which) continue;
     await killTarget(target);
+    if (target.cgroup !== undefined && !(await removeCgroupWhenEmpty(target.cgroup))) {
+      throw new TsloadError(`${target.name}: its cgroup ${target.cgroup.dirs.join(', ')} is still in use after its processes ended`);
+    }
     rmSync(join(target.dir, RECORD), { force: true });
     stopped.push(target);
   }
