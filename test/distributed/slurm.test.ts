@@ -7,9 +7,9 @@
  * Needs root and Debian's slurm-wlm and munge; skipped, saying why, without.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHistogram, type Histogram } from '../../src/measure/histogram.js';
@@ -22,6 +22,7 @@ const run = promisify(execFile);
 const root = new URL('../..', import.meta.url).pathname;
 const script = join(root, 'scripts', 'slurm-local.sh');
 const bin = join(root, 'bin', 'tsload.js');
+const sbatchScript = join(root, 'docs', 'slurm', 'tsload.sbatch');
 
 const TASKS = 4;
 const RATE = 10_000;
@@ -61,6 +62,14 @@ function counts(h: Histogram): number[] {
   return Array.from({ length: j.countsArrayLength }, (_, i) => j.getCountAtIndex(i));
 }
 
+const readOr = (file: string): string => {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return `(no ${file})`;
+  }
+};
+
 /** Whole seconds, far enough ahead for the processes to start on a loaded machine. */
 const startInstant = (aheadMs: number): number => Math.ceil((Date.now() + aheadMs) / 1000) * 1000;
 
@@ -75,6 +84,24 @@ function spawnBounded(argv: string[], env: NodeJS.ProcessEnv, limitMs: number): 
       resolve({ code, stderr });
     });
   });
+}
+
+/**
+ * The job's final state, polled: `sbatch --wait` polls with a growing
+ * interval, and would add up to half a minute to a job of fifteen seconds.
+ */
+async function jobEnd(id: string, env: NodeJS.ProcessEnv, limitMs: number): Promise<string> {
+  const until = Date.now() + limitMs;
+  for (;;) {
+    const { stdout } = await run('scontrol', ['show', 'job', '-o', id], { env });
+    const state = /JobState=(\S+)/.exec(stdout)?.[1] ?? 'UNKNOWN';
+    if (!['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING'].includes(state)) return state;
+    if (Date.now() > until) {
+      await run('scancel', [id], { env });
+      return `${state} after ${limitMs} ms (cancelled)`;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 describe.skipIf(skipReason !== undefined)('srun -n 4 generators on a local Slurm cluster, then tsload merge', { timeout: 120_000 }, () => {
@@ -137,6 +164,28 @@ describe.skipIf(skipReason !== undefined)('srun -n 4 generators on a local Slurm
     expect(Math.abs(one.sendRate - RATE)).toBeLessThanOrEqual(RATE * 0.01);
     console.info(`slurm: merged of ${TASKS}: send ${step.sendRate}/s p50 ${step.latencyMs.p50} ms p99 ${step.latencyMs.p99} ms; one generator: send ${one.sendRate}/s p50 ${one.latencyMs.p50} ms p99 ${one.latencyMs.p99} ms`);
     expect(Math.abs(step.latencyMs.p50 - one.latencyMs.p50)).toBeLessThanOrEqual(0.5);
+  });
+
+  it('runs docs/slurm/tsload.sbatch: a step of four generators and their merged result', async () => {
+    // The script calls `tsload` as an installed package would be: put this checkout's on PATH.
+    const attempt = mkdtempSync(join(dir, 'sbatch-'));
+    const path = join(attempt, 'path');
+    mkdirSync(path);
+    symlinkSync(bin, join(path, 'tsload'));
+    const out = join(attempt, 'out');
+    const rate = 2000;
+    const submitted = await run(
+      // One machine: all four tasks on this node, more tasks than CPUs.
+      'sbatch',
+      ['--parsable', '--overcommit', `--output=${attempt}/sbatch.out`, sbatchScript],
+      { env: { ...env, PATH: `${path}:${dirname(process.execPath)}:${env.PATH ?? ''}`, TSLOAD_TARGET: target!.url, TSLOAD_RATE: String(rate), TSLOAD_DURATION: '2s', TSLOAD_OUT: out } },
+    );
+    const state = await jobEnd(submitted.stdout.trim().split(';')[0]!, env, 60_000);
+    expect(state, readOr(join(attempt, 'sbatch.out'))).toBe('COMPLETED');
+    const merged = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as HttpResult;
+    expect(merged.generators!.map((g) => g.segment!.source)).toEqual(Array(TASKS).fill('slurm'));
+    expect(merged.steps[0]!.targetRate).toBe(rate);
+    expect(merged.steps[0]!.sent).toBe(rate * 2);
   });
 
   it('refuses a step of more tasks than CPUs without --overcommit at once, rather than leaving it pending', async () => {
