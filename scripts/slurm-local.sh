@@ -23,6 +23,8 @@
 #   `srun -n 4` on 2 CPUs runs with --overcommit (one CPU need not be one task:
 #   a generator at 2,500 req/s uses a fraction of one).
 set -euo pipefail
+# munged and the Slurm daemons live in sbin, which a non-login root shell may not have on PATH.
+PATH=$PATH:/usr/sbin:/sbin
 
 id=${TSLOAD_TESTBED_ID:-0}
 if ! [[ $id =~ ^[0-9]+$ ]] || ((id > 254)); then
@@ -182,8 +184,23 @@ status() {
   if [ -s "$conf" ]; then SLURM_CONF=$conf sinfo || true; fi
 }
 
+# A failed up leaves nothing running: its logs' ends go to stderr, then down.
+failed_up() {
+  local rc=$?
+  [ "$rc" = 0 ] && return 0
+  for log in "$dir"/*.log "$dir"/munge/*.log; do
+    [ -s "$log" ] && { echo "--- $log" >&2; tail -n 20 "$log" >&2; }
+  done
+  down
+  exit "$rc"
+}
+
 case "${1:-}" in
-  up) up ;;
+  up)
+    trap failed_up EXIT
+    up
+    trap - EXIT
+    ;;
   down) down ;;
   env) print_env ;;
   status) status ;;
