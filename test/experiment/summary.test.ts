@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { summarize, type SummaryCell } from '../../src/experiment/summary.js';
 import { findSaturation } from '../../src/measure/saturation.js';
 import { formatExperimentCsv, formatExperimentText, EXPERIMENT_CSV_COLUMNS } from '../../src/report/experiment.js';
-import type { HttpResult, HttpStep } from '../../src/result.js';
+import type { HttpResult, HttpStep, ServerFigures } from '../../src/result.js';
 import { DEFAULT_CRITERIA, httpResult, httpStep } from '../fixtures-results.js';
 
 /** A sweep of a server that keeps up to `capacity` and gives way above it; the saturation found by the real rule. */
@@ -83,7 +83,23 @@ describe('summarize', () => {
   it('carries server-side figures when steps have them, in the text and CSV', () => {
     const withServer = (cpu: number) =>
       sweep(RATES, 3000, (step) => {
-        Object.assign(step, { server: { cpuPerSecond: cpu, cpuPerRequestUs: (cpu * 1e6) / step.targetRate, rssBytes: { max: 50e6, mean: 40e6 } } });
+        const server: ServerFigures = {
+          target: 'x',
+          source: 'cgroup',
+          cpuS: cpu * step.durationS,
+          cpuPerSecond: cpu,
+          cpuPerRequestUs: (cpu * 1e6) / step.targetRate,
+          cpuWaitPerSecond: 0,
+          busiestThread: { cpuPerSecond: cpu, waitPerSecond: 0 },
+          cpuLimit: 1,
+          coresAvailable: 1,
+          rssBytes: { max: 50e6, mean: 40e6 },
+          memoryBytes: null,
+          memoryLimitBytes: null,
+          link: null,
+          samples: 10,
+        };
+        Object.assign(step, { server });
       });
     const s = summarize(cells('x', [withServer(0.2), withServer(0.3), withServer(0.4)]));
     const st = s.workloads[0]!.targets[0]!.steps[0]!;
