@@ -108,6 +108,7 @@ export type {
   LimitCause,
   ResultSegment,
   ResultStart,
+  ResultTestbed,
   ResultPlan,
   ResultGenerator,
 } from './result.js';

@@ -389,6 +389,18 @@ interface ResultBase {
   plan?: ResultPlan;
   /** In a merged result (`tsload merge`): the generators it sums, in segment order. */
   generators?: ResultGenerator[];
+  /** With --testbed: the client host that ran it (with --clients N, host i ran segment i). */
+  testbed?: ResultTestbed;
+}
+
+export interface ResultTestbed {
+  /** The client host's namespace: 'tsload-client', 'tsload-client-2'. */
+  client: string;
+  /** Its address on the testbed's link. */
+  address: string;
+  /** Which client host, from 1, of how many the testbed has. */
+  index: number;
+  clients: number;
 }
 
 export interface HttpResult extends ResultBase {
