@@ -76,6 +76,12 @@ export async function runInTestbed<N extends ProtocolName>(protocol: N, options:
   delete (rest as { onNotice?: unknown }).onNotice;
   const plain = rest as Record<string, unknown>;
   const targetOption = protocols[protocol].targetOption;
+  // Before the target: a run the testbed cannot place is refused whatever else is wrong.
+  const clients = clientCount();
+  const chosen = chooseClientHost(plain as DistributedOptions, clients);
+  if (!existsSync(`/run/netns/${chosen.host.namespace}`)) {
+    throw new EnvironmentError(`--testbed: client host ${chosen.host.namespace} does not exist: run \`tsload testbed up\` first`);
+  }
   if (plain[targetOption] === undefined && protocol === 'dns' && plain.transport === 'tls') {
     const target = defaultDnsTlsTarget();
     if (target === undefined) throw new EnvironmentError("--testbed: no dns target is running; start one with 'tsload testbed start nsd'");
@@ -95,11 +101,6 @@ export async function runInTestbed<N extends ProtocolName>(protocol: N, options:
       throw new EnvironmentError(`--testbed: no ${protocol} target is running; start one with 'tsload testbed start …' (${TARGET_NAMES.join(', ')}, or vm)`);
     }
     plain[targetOption] = target;
-  }
-  const clients = clientCount();
-  const chosen = chooseClientHost(plain as DistributedOptions, clients);
-  if (!existsSync(`/run/netns/${chosen.host.namespace}`)) {
-    throw new EnvironmentError(`--testbed: client host ${chosen.host.namespace} does not exist: run \`tsload testbed up\` first`);
   }
   if (chosen.line !== undefined) onNotice?.(chosen.line);
   const testbed = { client: chosen.host.namespace, address: chosen.host.address, index: chosen.index, clients };
