@@ -365,6 +365,8 @@ export interface ResultGenerator {
   windowOffsetsMs: number[];
   /** Each step's generatorLimits, as this generator found them. */
   generatorLimits: GeneratorLimit[][];
+  /** With --testbed: the client host it ran in. */
+  testbed?: ResultTestbed;
 }
 
 interface ResultBase {

@@ -136,7 +136,11 @@ describe.skipIf(skipReason !== undefined)('testbed up --clients 4: a distributed
 
     const merge = await tsload(['merge', ...[1, 2, 3, 4].map((i) => file(`p${i}.json`)), '-o', file('merged.json')]);
     expect(merge.code, merge.stderr).toBe(0);
-    const step = (JSON.parse(readFileSync(file('merged.json'), 'utf8')) as HttpResult).steps[0]!;
+    const merged = JSON.parse(readFileSync(file('merged.json'), 'utf8')) as HttpResult;
+    // The merged run ran in no one host; each generator's host is kept with it.
+    expect(merged.testbed).toBeUndefined();
+    expect(merged.generators!.map((g) => g.testbed?.address)).toEqual(hosts.map((h) => h.address));
+    const step = merged.steps[0]!;
     expect(Math.abs(step.sent - RATE * DURATION_S)).toBeLessThanOrEqual(RATE * DURATION_S * 0.01);
     expect(step.sent).toBe(parts.reduce((s, r) => s + r.steps[0]!.sent, 0));
     expect(step.completed).toBe(parts.reduce((s, r) => s + r.steps[0]!.completed, 0));
