@@ -305,7 +305,10 @@ export function formatStatus(s: TestbedStatus): string {
     lines.push(`switch port ${p.interface} to ${p.host}`);
     for (const q of p.qdiscs) lines.push(`  egress ${formatQdisc(q)}`);
   }
-  if (s.loss) lines.push(`loss rule: ${+s.loss.percent.toFixed(2)}% of packets arriving at the client dropped (${s.loss.droppedPackets} so far)`);
+  if (s.loss) {
+    const where = s.clients > 1 ? `each of the ${s.clients} client hosts` : 'the client';
+    lines.push(`loss rule: ${+s.loss.percent.toFixed(2)}% of packets arriving at ${where} dropped (${s.loss.droppedPackets} so far${s.clients > 1 ? ', all hosts' : ''})`);
+  }
   if (s.targets.length === 0) lines.push('targets: none');
   for (const t of s.targets) {
     if (t.kind === 'vm' && t.vm !== undefined) {
