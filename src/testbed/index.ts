@@ -194,7 +194,7 @@ export async function status(): Promise<TestbedStatus> {
     hosts,
     clients,
     ...(clients > 1 ? { switch: { namespace: SWITCH.namespace, bridge: SWITCH.bridge, exists: switchExists, ports } } : {}),
-    loss: existing.has(CLIENT.namespace) ? await readLoss(hosts.filter((h) => h.role === 'client' && h.exists).length) : undefined,
+    loss: existing.has(CLIENT.namespace) ? await readLoss(clients) : undefined,
     targets: readTargets(),
   };
 }
