@@ -307,9 +307,12 @@ export function buildProgram(): Command {
     .option('--rate <rate>', 'link rate each way (tc units)', '1gbit')
     .option('--delay <time>', 'added one-way delay', '0')
     .option('--loss <percent>', 'share of packets dropped on the way to the client', '0%')
-    .action(async (o: { rate: string; delay: string; loss: string }) => {
+    .option('--clients <n>', 'client hosts on one switch with the server; --testbed runs segment i in host i (default 1, or as the running testbed has)')
+    .action(async (o: { rate: string; delay: string; loss: string; clients?: string }) => {
       const tb = await import('./testbed/index.js');
-      process.stdout.write(`${tb.formatStatus(await tb.up(o))}\n`);
+      const { parseClients } = await import('./testbed/settings.js');
+      const { clients, ...link } = o;
+      process.stdout.write(`${tb.formatStatus(await tb.up({ ...link, ...(clients === undefined ? {} : { clients: parseClients(clients) }) }))}\n`);
     });
   testbed
     .command('down')

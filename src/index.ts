@@ -113,6 +113,7 @@ export type {
   LimitCause,
   ResultSegment,
   ResultStart,
+  ResultTestbed,
   ResultPlan,
   ResultGenerator,
 } from './result.js';

@@ -466,6 +466,8 @@ export interface ResultGenerator {
   windowOffsetsMs: number[];
   /** Each step's generatorLimits, as this generator found them. */
   generatorLimits: GeneratorLimit[][];
+  /** With --testbed: the client host it ran in. */
+  testbed?: ResultTestbed;
 }
 
 interface ResultBase {
@@ -496,6 +498,18 @@ interface ResultBase {
    * Absent outside the testbed and in older results.
    */
   generatorCpus?: string | null;
+  /** With --testbed: the client host that ran it (with --clients N, host i ran segment i). */
+  testbed?: ResultTestbed;
+}
+
+export interface ResultTestbed {
+  /** The client host's namespace: 'tsload-client', 'tsload-client-2'. */
+  client: string;
+  /** Its address on the testbed's link. */
+  address: string;
+  /** Which client host, from 1, of how many the testbed has. */
+  index: number;
+  clients: number;
 }
 
 export interface HttpResult extends ResultBase {

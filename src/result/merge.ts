@@ -130,6 +130,7 @@ export function mergeResults(results: readonly Result[], options: MergeOptions =
     start: r.start ?? null,
     windowOffsetsMs: r.steps.map((s, k) => s.window!.startMs - earliest(k)),
     generatorLimits: r.steps.map((s) => s.generatorLimits ?? []),
+    ...(r.testbed === undefined ? {} : { testbed: r.testbed }),
   }));
   const hostnames = [...new Set(parts.map((r) => r.host.hostname))];
   const criteria = first.saturation.criteria;
@@ -146,6 +147,8 @@ export function mergeResults(results: readonly Result[], options: MergeOptions =
   } as Result;
   delete (merged as { segment?: unknown }).segment;
   delete (merged as { start?: unknown }).start;
+  // The first part's client host is not the merged run's: each generator's stays in `generators`.
+  delete (merged as { testbed?: unknown }).testbed;
   return merged;
 }
 

@@ -15,6 +15,8 @@ import { join } from 'node:path';
 import { EnvironmentError, OptionsError } from '../errors.js';
 import {
   SIDES,
+  clientHosts,
+  switchPorts,
   applyLoss,
   applyShaping,
   delayUnavailableError,
@@ -28,8 +30,8 @@ import {
   removeHosts,
 } from './net.js';
 import type { LossRule, Qdisc, Tools } from './net.js';
-import { CLIENT, FIXTURES_DIR, SERVER, STATE_DIR, STATE_FILE, WWW_DIR, parseLinkOptions } from './settings.js';
-import type { LinkOptions, LinkSettings } from './settings.js';
+import { CLIENT, FIXTURES_DIR, MAX_CLIENTS, SERVER, STATE_DIR, STATE_FILE, SWITCH, WWW_DIR, clientHost, parseClients, parseLinkOptions } from './settings.js';
+import type { Host, LinkOptions, LinkSettings } from './settings.js';
 import { TARGET_NAMES } from './servers.js';
 import type { TargetName } from './servers.js';
 import { endpointFor, readTargets, startTarget, stopTargets, TLS_CERT } from './targets.js';
@@ -38,14 +40,16 @@ import { findBinary, requireRootAndIproute } from './system.js';
 import { isVmName, startVm as bootVm, tidyVmNetwork } from './vm.js';
 import type { VmOptions } from './vm.js';
 
-export { CLIENT, SERVER, STATE_DIR, WWW_DIR, TARGET_NAMES, parseLinkOptions };
-export type { LinkOptions, LinkSettings, LossRule, Qdisc, RunningTarget, StartOptions, TargetName, TargetStatus, VmOptions };
+export { CLIENT, MAX_CLIENTS, SERVER, STATE_DIR, SWITCH, WWW_DIR, TARGET_NAMES, clientHost, parseLinkOptions };
+export type { Host, LinkOptions, LinkSettings, LossRule, Qdisc, RunningTarget, StartOptions, TargetName, TargetStatus, VmOptions };
 export type { TargetService, VmInfo } from './targets.js';
 export { probe } from './probe.js';
 export type { DnsProbe, DnsProbeResult, HttpProbe, HttpProbeResult } from './probe.js';
 
 export interface HostStatus {
   role: 'client' | 'server';
+  /** Client hosts: which, from 1. */
+  index?: number;
   namespace: string;
   interface: string;
   /** address/prefix on the link, if the host exists. */
@@ -62,13 +66,19 @@ export interface TestbedStatus {
   /** The settings `up` last applied. */
   settings: LinkSettings | undefined;
   hosts: HostStatus[];
-  /** The loss rule read back from nftables, if any. */
+  /** Client hosts the testbed was made with (1 without --clients). */
+  clients: number;
+  /** With clients >= 2: the switch namespace, its bridge, and each port's qdiscs (its egress, towards the host). */
+  switch?: { namespace: string; bridge: string; exists: boolean; ports: { interface: string; host: string; qdiscs: Qdisc[] }[] };
+  /** The loss rule read back from nftables, if any (dropped packets summed over the client hosts). */
   loss: LossRule | undefined;
   targets: TargetStatus[];
 }
 
 interface StateFile {
   settings: LinkSettings;
+  /** Absent in a state file written before --clients: 1. */
+  clients?: number;
   createdAt: string;
   updatedAt: string;
 }
@@ -86,9 +96,15 @@ export function linkSettings(): LinkSettings | undefined {
   return readState()?.settings;
 }
 
-async function isUp(tools: Tools): Promise<boolean> {
+/** Client hosts of the testbed as `up` made it (1 when it is down or was made without --clients). */
+export function clientCount(): number {
+  return readState()?.clients ?? 1;
+}
+
+async function isUp(tools: Tools, clients = clientCount()): Promise<boolean> {
   const existing = await namespaces(tools);
-  return existing.has(CLIENT.namespace) && existing.has(SERVER.namespace) && (await linkExists(tools, CLIENT));
+  const needed = [SERVER.namespace, ...clientHosts(clients).map((h) => h.namespace), ...(clients > 1 ? [SWITCH.namespace] : [])];
+  return needed.every((n) => existing.has(n)) && (await linkExists(tools, CLIENT));
 }
 
 /**
@@ -99,18 +115,24 @@ export async function up(options: LinkOptions = {}): Promise<TestbedStatus> {
   const tools = requireRootAndIproute();
   const settings = parseLinkOptions(options);
   const previous = readState();
+  const clients = options.clients === undefined ? (previous?.clients ?? 1) : parseClients(options.clients);
+  if (previous !== undefined && (previous.clients ?? 1) !== clients && (await namespaces(tools)).has(SERVER.namespace)) {
+    // A pair becomes a switch only by remaking the link under the running targets: say so rather than do it.
+    throw new OptionsError([`--clients ${clients}: the testbed is up with ${previous.clients ?? 1} client host(s); run \`tsload testbed down\` first`]);
+  }
   try {
-    const created = await ensureHosts(tools);
+    const created = await ensureHosts(tools, clients);
     // Checked before anything changes, so a refused delay leaves a running testbed as it was.
     if (settings.delayMicroseconds > 0 && !(await netemAvailable(tools))) throw delayUnavailableError();
-    const shaped = await Promise.all(SIDES.map(async (side) => (await readQdiscs(tools, side)).some((q) => q.kind === 'tbf' && q.parent === 'root')));
+    const shapedDevices = clients > 1 ? switchPorts(clients).flatMap(({ port, host }) => [host, { namespace: SWITCH.namespace, interface: port }]) : SIDES;
+    const shaped = await Promise.all(shapedDevices.map(async (side) => (await readQdiscs(tools, side)).some((q) => q.kind === 'tbf' && q.parent === 'root')));
     const unchanged =
       previous !== undefined &&
       previous.settings.rateBitsPerSecond === settings.rateBitsPerSecond &&
       previous.settings.delayMicroseconds === settings.delayMicroseconds &&
       shaped.every(Boolean);
-    if (created || !unchanged) await applyShaping(tools, settings);
-    await applyLoss(settings.lossPercent);
+    if (created || !unchanged) await applyShaping(tools, settings, clients);
+    await applyLoss(settings.lossPercent, clients);
 
     mkdirSync(STATE_DIR, { recursive: true });
     // Apache's children run unprivileged and must be able to reach the document root.
@@ -121,7 +143,7 @@ export async function up(options: LinkOptions = {}): Promise<TestbedStatus> {
       else mkdirSync(WWW_DIR);
     }
     const now = new Date().toISOString();
-    const state: StateFile = { settings, createdAt: previous?.createdAt ?? now, updatedAt: now };
+    const state: StateFile = { settings, clients, createdAt: previous?.createdAt ?? now, updatedAt: now };
     writeFileSync(STATE_FILE, `${JSON.stringify(state, null, 2)}\n`);
   } catch (error) {
     // A testbed this call began and could not finish is removed again; one that was up is left as it was.
@@ -150,11 +172,13 @@ export async function down(): Promise<string[]> {
 export async function status(): Promise<TestbedStatus> {
   const tools = requireRootAndIproute();
   const existing = await namespaces(tools);
+  const clients = clientCount();
   const hosts: HostStatus[] = [];
-  for (const side of SIDES) {
+  for (const [i, side] of [...clientHosts(clients), SERVER].entries()) {
     const exists = existing.has(side.namespace);
     hosts.push({
-      role: side === CLIENT ? 'client' : 'server',
+      role: side === SERVER ? 'server' : 'client',
+      ...(side === SERVER ? {} : { index: i + 1 }),
       namespace: side.namespace,
       interface: side.interface,
       exists,
@@ -162,13 +186,20 @@ export async function status(): Promise<TestbedStatus> {
       qdiscs: exists ? await readQdiscs(tools, side) : [],
     });
   }
-  const isUpNow = hosts.every((h) => h.exists) && (await linkExists(tools, CLIENT));
+  const switchExists = existing.has(SWITCH.namespace);
+  const isUpNow = hosts.every((h) => h.exists) && (clients === 1 || switchExists) && (await linkExists(tools, CLIENT));
+  const ports = [];
+  for (const { port, host } of switchPorts(clients)) {
+    ports.push({ interface: port, host: host.namespace, qdiscs: switchExists ? await readQdiscs(tools, { namespace: SWITCH.namespace, interface: port }) : [] });
+  }
   return {
     up: isUpNow,
     stateDir: STATE_DIR,
     settings: readState()?.settings,
     hosts,
-    loss: existing.has(CLIENT.namespace) ? await readLoss() : undefined,
+    clients,
+    ...(clients > 1 ? { switch: { namespace: SWITCH.namespace, bridge: SWITCH.bridge, exists: switchExists, ports } } : {}),
+    loss: existing.has(CLIENT.namespace) ? await readLoss(clients) : undefined,
     targets: readTargets(),
   };
 }
@@ -209,9 +240,9 @@ export async function stop(target: TargetName | 'all' | (string & {})): Promise<
   return stopped;
 }
 
-/** A command that runs `argv` inside the client host: `ip netns exec tsload-client …argv`. */
-export function clientCommand(argv: readonly string[]): { command: string; args: string[] } {
-  return { command: findBinary('ip') ?? 'ip', args: ['netns', 'exec', CLIENT.namespace, ...argv] };
+/** A command that runs `argv` inside a client host (the first unless told): `ip netns exec tsload-client …argv`. */
+export function clientCommand(argv: readonly string[], host: Host = CLIENT): { command: string; args: string[] } {
+  return { command: findBinary('ip') ?? 'ip', args: ['netns', 'exec', host.namespace, ...argv] };
 }
 
 /** The running HTTP target that serves HTTPS too (nginx: HTTP/2 by ALPN), its URL and the certificate to pass as --ca. */
@@ -274,13 +305,23 @@ export function formatStatus(s: TestbedStatus): string {
   lines.push(`testbed: ${s.up ? 'up' : 'down'} (state in ${s.stateDir})`);
   if (s.settings) {
     const delay = s.settings.delayMicroseconds === 0 ? 'none' : `${s.settings.delayMicroseconds / 1000}ms each way`;
-    lines.push(`link: rate ${s.settings.rate} each way, delay ${delay}, loss ${s.settings.lossPercent}% (client host ingress)`);
+    const where = s.clients > 1 ? `each client host's ingress; the server's switch port carries the delay, every port the rate` : 'client host ingress';
+    lines.push(`link: rate ${s.settings.rate} each way, delay ${delay}, loss ${s.settings.lossPercent}% (${where})`);
   }
+  if (s.clients > 1) lines.push(`clients: ${s.clients} client hosts on switch ${s.switch?.bridge} in namespace ${s.switch?.namespace}${s.switch?.exists === true ? '' : ' (absent)'}`);
   for (const h of s.hosts) {
-    lines.push(`${h.role} host: namespace ${h.namespace} ${h.exists ? `interface ${h.interface} ${h.address ?? '(no address)'}` : '(absent)'}`);
+    const role = h.index === undefined || s.clients === 1 ? h.role : `client ${h.index}`;
+    lines.push(`${role} host: namespace ${h.namespace} ${h.exists ? `interface ${h.interface} ${h.address ?? '(no address)'}` : '(absent)'}`);
     for (const q of h.qdiscs) lines.push(`  egress ${formatQdisc(q)}`);
   }
-  if (s.loss) lines.push(`loss rule: ${+s.loss.percent.toFixed(2)}% of packets arriving at the client dropped (${s.loss.droppedPackets} so far)`);
+  for (const p of s.switch?.ports ?? []) {
+    lines.push(`switch port ${p.interface} to ${p.host}`);
+    for (const q of p.qdiscs) lines.push(`  egress ${formatQdisc(q)}`);
+  }
+  if (s.loss) {
+    const where = s.clients > 1 ? `each of the ${s.clients} client hosts` : 'the client';
+    lines.push(`loss rule: ${+s.loss.percent.toFixed(2)}% of packets arriving at ${where} dropped (${s.loss.droppedPackets} so far${s.clients > 1 ? ', all hosts' : ''})`);
+  }
   if (s.targets.length === 0) lines.push('targets: none');
   for (const t of s.targets) {
     if (t.kind === 'vm' && t.vm !== undefined) {
@@ -305,6 +346,8 @@ export const testbed = {
   startVm,
   stop,
   clientCommand,
+  clientHost,
+  clientCount,
   defaultTarget,
   defaultDnsTlsTarget,
   defaultHttpsTarget,

@@ -14,12 +14,17 @@
  * learns (an output-hook drop would return EPERM to the server's sendmsg).
  */
 import { EnvironmentError, TsloadError } from '../errors.js';
-import { BRIDGE, CLIENT, NFT_TABLE, PREFIX_LENGTH, SERVER } from './settings.js';
-import type { LinkSettings } from './settings.js';
+import { BRIDGE, CLIENT, NFT_TABLE, PREFIX_LENGTH, SERVER, SWITCH, clientHost, switchPort } from './settings.js';
+import type { Host, LinkSettings } from './settings.js';
 import { findBinary, isAlive, run, runOk, signal, terminate } from './system.js';
 
-export type Side = typeof CLIENT | typeof SERVER;
+export type Side = Host;
 export const SIDES: readonly Side[] = [CLIENT, SERVER];
+
+/** Client hosts 1..clients. */
+export function clientHosts(clients: number): Host[] {
+  return Array.from({ length: clients }, (_, i) => clientHost(i + 1));
+}
 
 export interface Tools {
   ip: string;
@@ -37,8 +42,9 @@ export async function linkExists(tools: Tools, side: Side): Promise<boolean> {
   return (await run(tools.ip, ['-n', side.namespace, 'link', 'show', 'dev', side.interface])).code === 0;
 }
 
-/** Create whatever part of the pair is missing; returns true if anything was created. */
-export async function ensureHosts(tools: Tools): Promise<boolean> {
+/** Create whatever part of the pair (or, with clients >= 2, of the switch and its hosts) is missing; returns true if anything was created. */
+export async function ensureHosts(tools: Tools, clients = 1): Promise<boolean> {
+  if (clients > 1) return ensureSwitched(tools, clients);
   let created = false;
   const existing = await namespaces(tools);
   for (const side of SIDES) {
@@ -52,15 +58,60 @@ export async function ensureHosts(tools: Tools): Promise<boolean> {
     await runOk(tools.ip, ['-n', CLIENT.namespace, 'link', 'add', CLIENT.interface, 'type', 'veth', 'peer', 'name', SERVER.interface, 'netns', SERVER.namespace]);
     created = true;
   }
-  for (const side of SIDES) {
-    const ipn = ['-n', side.namespace];
-    // No IPv6 link-local address: no router solicitations or DAD packets in the link's counters.
-    await runOk(tools.ip, [...ipn, 'link', 'set', 'dev', side.interface, 'addrgenmode', 'none']);
-    await runOk(tools.ip, [...ipn, 'addr', 'replace', `${side.address}/${PREFIX_LENGTH}`, 'dev', await addressDevice(tools, side)]);
-    await runOk(tools.ip, [...ipn, 'link', 'set', 'dev', 'lo', 'up']);
-    await runOk(tools.ip, [...ipn, 'link', 'set', 'dev', side.interface, 'up']);
+  for (const side of SIDES) await configureHost(tools, side);
+  return created;
+}
+
+async function configureHost(tools: Tools, side: Host): Promise<void> {
+  const ipn = ['-n', side.namespace];
+  // No IPv6 link-local address: no router solicitations or DAD packets in the link's counters.
+  await runOk(tools.ip, [...ipn, 'link', 'set', 'dev', side.interface, 'addrgenmode', 'none']);
+  await runOk(tools.ip, [...ipn, 'addr', 'replace', `${side.address}/${PREFIX_LENGTH}`, 'dev', await addressDevice(tools, side)]);
+  await runOk(tools.ip, [...ipn, 'link', 'set', 'dev', 'lo', 'up']);
+  await runOk(tools.ip, [...ipn, 'link', 'set', 'dev', side.interface, 'up']);
+}
+
+/**
+ * N client hosts and the server on one switch: a bridge in its own
+ * namespace (so no host holds it and none sees the others' traffic but by
+ * the bridge's forwarding), one veth per host, made straight between the
+ * switch and the host's namespace.
+ */
+async function ensureSwitched(tools: Tools, clients: number): Promise<boolean> {
+  let created = false;
+  const hosts = [...clientHosts(clients), SERVER];
+  const existing = await namespaces(tools);
+  for (const namespace of [SWITCH.namespace, ...hosts.map((h) => h.namespace)]) {
+    if (!existing.has(namespace)) {
+      await runOk(tools.ip, ['netns', 'add', namespace]);
+      created = true;
+    }
+  }
+  const sw = ['-n', SWITCH.namespace];
+  if ((await run(tools.ip, [...sw, 'link', 'show', 'dev', SWITCH.bridge])).code !== 0) {
+    await runOk(tools.ip, [...sw, 'link', 'add', SWITCH.bridge, 'type', 'bridge']);
+    created = true;
+  }
+  await runOk(tools.ip, [...sw, 'link', 'set', 'dev', SWITCH.bridge, 'addrgenmode', 'none']);
+  await runOk(tools.ip, [...sw, 'link', 'set', 'dev', SWITCH.bridge, 'up']);
+  for (const [i, host] of hosts.entries()) {
+    const port = host === SERVER ? switchPort('server') : switchPort(host, i + 1);
+    if ((await run(tools.ip, [...sw, 'link', 'show', 'dev', port])).code !== 0) {
+      await runOk(tools.ip, [...sw, 'link', 'add', port, 'type', 'veth', 'peer', 'name', host.interface, 'netns', host.namespace]);
+      created = true;
+    }
+    await runOk(tools.ip, [...sw, 'link', 'set', 'dev', port, 'addrgenmode', 'none']);
+    await runOk(tools.ip, [...sw, 'link', 'set', 'dev', port, 'master', SWITCH.bridge]);
+    await runOk(tools.ip, [...sw, 'link', 'set', 'dev', port, 'up']);
+    await configureHost(tools, host);
   }
   return created;
+}
+
+/** The switch's ports, each with the host it leads to (empty without a switch). */
+export function switchPorts(clients: number): { port: string; host: Host }[] {
+  if (clients < 2) return [];
+  return [...clientHosts(clients).map((host, i) => ({ port: switchPort(host, i + 1), host })), { port: switchPort('server'), host: SERVER }];
 }
 
 /** True when the kernel can add a netem qdisc (tried on the client host's loopback, then removed). */
@@ -88,51 +139,72 @@ export function delayUnavailableError(): EnvironmentError {
  * bufferbloated 100 ms. Delay, when asked for, is a netem child of tbf, so
  * it is added after shaping, on each side: the round trip grows by 2 × delay.
  */
-export async function applyShaping(tools: Tools, settings: LinkSettings): Promise<void> {
-  for (const side of SIDES) {
-    const dev = ['-n', side.namespace, 'qdisc'];
-    // Deleting and re-adding (rather than changing in place) also drops a stale netem child.
-    await run(tools.tc, [...dev, 'del', 'dev', side.interface, 'root']);
-    await runOk(tools.tc, [
-      ...dev, 'add', 'dev', side.interface, 'root', 'handle', '1:', 'tbf',
-      'rate', `${settings.rateBitsPerSecond}bit`,
-      'burst', String(settings.burstBytes),
-      'latency', `${settings.queueLatencyMs}ms`,
-    ]);
-    if (settings.delayMicroseconds > 0) {
-      await runOk(tools.tc, [
-        ...dev, 'add', 'dev', side.interface, 'parent', '1:1', 'handle', '10:', 'netem',
-        'delay', `${settings.delayMicroseconds}us`, 'limit', '100000',
-      ]);
-    }
+export async function applyShaping(tools: Tools, settings: LinkSettings, clients = 1): Promise<void> {
+  if (clients < 2) {
+    for (const side of SIDES) await shape(tools, side.namespace, side.interface, settings, true);
+    return;
+  }
+  // With a switch, the server's port is the link of the pair testbed (both
+  // ways, with the delay), so the clients share its rate as they would a real
+  // server's uplink. Each client's port is shaped to the same rate both ways
+  // (a NIC of its own) without delay, so a client-server round trip is still
+  // 2 × delay and never more.
+  for (const { port, host } of switchPorts(clients)) {
+    const withDelay = host === SERVER;
+    await shape(tools, host.namespace, host.interface, settings, withDelay);
+    await shape(tools, SWITCH.namespace, port, settings, withDelay);
   }
 }
 
-/** Replace (atomically, in one nft transaction) the loss rule; no table at all for 0%. */
-export async function applyLoss(lossPercent: number): Promise<void> {
+async function shape(tools: Tools, namespace: string, device: string, settings: LinkSettings, withDelay: boolean): Promise<void> {
+  const dev = ['-n', namespace, 'qdisc'];
+  // Deleting and re-adding (rather than changing in place) also drops a stale netem child.
+  await run(tools.tc, [...dev, 'del', 'dev', device, 'root']);
+  await runOk(tools.tc, [
+    ...dev, 'add', 'dev', device, 'root', 'handle', '1:', 'tbf',
+    'rate', `${settings.rateBitsPerSecond}bit`,
+    'burst', String(settings.burstBytes),
+    'latency', `${settings.queueLatencyMs}ms`,
+  ]);
+  if (withDelay && settings.delayMicroseconds > 0) {
+    await runOk(tools.tc, [
+      ...dev, 'add', 'dev', device, 'parent', '1:1', 'handle', '10:', 'netem',
+      'delay', `${settings.delayMicroseconds}us`, 'limit', '100000',
+    ]);
+  }
+}
+
+/**
+ * Replace (atomically, in one nft transaction per host) the loss rule; no
+ * table at all for 0%. With several client hosts each drops the same share
+ * of what arrives at it, as if every client's wire lost it.
+ */
+export async function applyLoss(lossPercent: number, clients = 1): Promise<void> {
   const nft = findBinary('nft');
   if (nft === undefined) {
     if (lossPercent === 0) return; // nothing to remove: without nft no table could have been made
     throw new EnvironmentError('--loss needs `nft`: apt-get install nftables');
   }
   // Declaring then deleting the table makes the delete succeed whether or not it existed.
-  let script = `table netdev ${NFT_TABLE}\ndelete table netdev ${NFT_TABLE}\n`;
-  if (lossPercent > 0) {
-    // ARP is spared so that address resolution never stalls a run for a second.
-    script +=
-      `table netdev ${NFT_TABLE} {\n` +
-      `  chain loss {\n` +
-      `    type filter hook ingress device "${CLIENT.interface}" priority 0; policy accept;\n` +
-      `    meta protocol { ip, ip6 } numgen random mod 10000 < ${Math.round(lossPercent * 100)} counter drop\n` +
-      `  }\n` +
-      `}\n`;
+  for (const host of clientHosts(clients)) {
+    let script = `table netdev ${NFT_TABLE}\ndelete table netdev ${NFT_TABLE}\n`;
+    if (lossPercent > 0) {
+      // ARP is spared so that address resolution never stalls a run for a second.
+      script +=
+        `table netdev ${NFT_TABLE} {\n` +
+        `  chain loss {\n` +
+        `    type filter hook ingress device "${host.interface}" priority 0; policy accept;\n` +
+        `    meta protocol { ip, ip6 } numgen random mod 10000 < ${Math.round(lossPercent * 100)} counter drop\n` +
+        `  }\n` +
+        `}\n`;
+    }
+    await inHost(host, nft, ['-f', '-'], script);
   }
-  await inClient(nft, ['-f', '-'], script);
 }
 
-async function inClient(command: string, args: string[], input?: string): Promise<string> {
+async function inHost(host: Host, command: string, args: string[], input?: string): Promise<string> {
   const ip = findBinary('ip') ?? 'ip';
-  return runOk(ip, ['netns', 'exec', CLIENT.namespace, command, ...args], input === undefined ? {} : { input });
+  return runOk(ip, ['netns', 'exec', host.namespace, command, ...args], input === undefined ? {} : { input });
 }
 
 export interface LossRule {
@@ -142,11 +214,22 @@ export interface LossRule {
   droppedPackets: number;
 }
 
-export async function readLoss(): Promise<LossRule | undefined> {
+/** The loss rule of the client hosts: its share (the same in each) and the packets dropped in all of them. */
+export async function readLoss(clients = 1): Promise<LossRule | undefined> {
+  let total: LossRule | undefined;
+  for (const host of clientHosts(clients)) {
+    const rule = await readHostLoss(host);
+    if (rule === undefined) continue;
+    total = { percent: rule.percent, droppedPackets: (total?.droppedPackets ?? 0) + rule.droppedPackets };
+  }
+  return total;
+}
+
+async function readHostLoss(host: Host): Promise<LossRule | undefined> {
   const nft = findBinary('nft');
   if (nft === undefined) return undefined;
   const ip = findBinary('ip') ?? 'ip';
-  const result = await run(ip, ['netns', 'exec', CLIENT.namespace, nft, '-j', 'list', 'table', 'netdev', NFT_TABLE]);
+  const result = await run(ip, ['netns', 'exec', host.namespace, nft, '-j', 'list', 'table', 'netdev', NFT_TABLE]);
   if (result.code !== 0) return undefined;
   type Expr = { match?: { left?: { numgen?: { mod?: number } }; right?: unknown }; counter?: { packets?: number } };
   const items = (JSON.parse(result.stdout) as { nftables: { rule?: { expr: Expr[] } }[] }).nftables;
@@ -183,7 +266,7 @@ export interface Qdisc {
 }
 
 /** `tc -s -j qdisc show` of one side, parsed. */
-export async function readQdiscs(tools: Tools, side: Side): Promise<Qdisc[]> {
+export async function readQdiscs(tools: Tools, side: Pick<Host, 'namespace' | 'interface'>): Promise<Qdisc[]> {
   const result = await run(tools.tc, ['-n', side.namespace, '-s', '-j', 'qdisc', 'show', 'dev', side.interface]);
   if (result.code !== 0 || result.stdout.trim() === '') return [];
   return parseQdiscs(result.stdout);
@@ -255,19 +338,22 @@ export async function namespacePids(tools: Tools, namespace: string): Promise<nu
 export async function removeHosts(tools: Tools): Promise<string[]> {
   const done: string[] = [];
   const existing = await namespaces(tools);
-  for (const side of SIDES) {
-    if (!existing.has(side.namespace)) continue;
-    const pids = await namespacePids(tools, side.namespace);
+  // Found by name rather than from the state file, so a testbed whose state is gone is still removed whole.
+  const more = new RegExp(`^${CLIENT.namespace}-\\d+$`);
+  const all = [...SIDES.map((s) => s.namespace), ...[...existing].filter((n) => more.test(n)).sort(), SWITCH.namespace];
+  for (const namespace of all) {
+    if (!existing.has(namespace)) continue;
+    const pids = await namespacePids(tools, namespace);
     if (pids.length > 0) {
       const gone = await terminate(
         () => pids.filter((pid) => isAlive(pid)),
         (sig) => pids.forEach((pid) => signal(pid, sig)),
       );
-      if (!gone) throw new TsloadError(`processes ${pids.join(', ')} in ${side.namespace} survived SIGKILL`);
-      done.push(`stopped ${pids.length} process(es) left in ${side.namespace}: ${pids.join(', ')}`);
+      if (!gone) throw new TsloadError(`processes ${pids.join(', ')} in ${namespace} survived SIGKILL`);
+      done.push(`stopped ${pids.length} process(es) left in ${namespace}: ${pids.join(', ')}`);
     }
-    await runOk(tools.ip, ['netns', 'del', side.namespace]);
-    done.push(`deleted namespace ${side.namespace}`);
+    await runOk(tools.ip, ['netns', 'del', namespace]);
+    done.push(`deleted namespace ${namespace}`);
   }
   return done;
 }

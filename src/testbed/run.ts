@@ -7,11 +7,14 @@
 import { spawn } from 'node:child_process';
 import { loaderExecArgv, siblingPath } from '../engine/module-file.js';
 import { EnvironmentError, ExitCode, OptionsError, TsloadError } from '../errors.js';
-import type { CommonOptions } from '../options.js';
+import type { CommonOptions, DistributedOptions } from '../options.js';
 import type { ProgressEvent, Result, StepBase } from '../result.js';
 import type { OptionsOf } from '../run.js';
 import { protocols, type ProtocolName } from '../protocols/index.js';
-import { TARGET_NAMES, clientCommand, defaultDnsTlsTarget, defaultHttpsTarget, defaultTarget, linkSettings } from './index.js';
+import { existsSync } from 'node:fs';
+import { resolveSegment } from '../engine/launcher.js';
+import { TARGET_NAMES, clientCommand, clientCount, clientHost, defaultDnsTlsTarget, defaultHttpsTarget, defaultTarget, linkSettings } from './index.js';
+import type { Host } from './settings.js';
 import { saturatedResource } from '../measure/saturation.js';
 import { availableCpus, formatCpuList, parseCpuList } from './cgroups.js';
 import { ServerSampler } from './resources.js';
@@ -53,7 +56,37 @@ export class TestbedRunError extends TsloadError {
   }
 }
 
-/** Runs `options` inside the testbed's client host (root; the testbed must be up). */
+/**
+ * Which client host runs a generator: host i for segment i of a testbed
+ * made with --clients, so N generators are N machines to the network. The
+ * segment is resolved here, in the process that spawns into the host, from
+ * --segment or the launcher's variables (srun's SLURM_PROCID), exactly as
+ * the run will resolve it. On a testbed of one client host every segment
+ * runs there, as before --clients existed; a testbed of several refuses more
+ * segments than it has hosts rather than put two generators on one.
+ */
+export function chooseClientHost(options: { segment?: string | undefined; segmentSequence?: string | undefined; env?: Readonly<Record<string, string | undefined>> | undefined }, clients: number): { host: Host; index: number; line?: string } {
+  let info;
+  try {
+    info = resolveSegment(options.segment, options.segmentSequence, options.env ?? process.env).info;
+  } catch (error) {
+    // A bad segment is the run's to report, with every other problem of its options.
+    if (error instanceof RangeError) return { host: clientHost(1), index: 1 };
+    throw error;
+  }
+  if (info === undefined) return { host: clientHost(1), index: 1 };
+  if (clients === 1) {
+    const host = clientHost(1);
+    return { host, index: 1, line: `tsload: --testbed: segment ${info.index}/${info.count} runs in the one client host ${host.namespace} (${host.address}); \`tsload testbed up --clients ${info.count}\` gives each segment its own` };
+  }
+  if (info.count > clients) {
+    throw new OptionsError([`--testbed: segment ${info.index}/${info.count}, but the testbed has ${clients} client hosts: run \`tsload testbed down\` and \`tsload testbed up --clients ${info.count}\`, or use ${clients} generators`]);
+  }
+  const host = clientHost(info.index);
+  return { host, index: info.index, line: `tsload: --testbed: segment ${info.index}/${info.count} runs in client host ${info.index} of ${clients}, ${host.namespace} (${host.address})` };
+}
+
+/** Runs `options` inside the testbed's client host (root; the testbed must be up); with a segment, in client host i (see chooseClientHost). */
 export async function runInTestbed<N extends ProtocolName>(protocol: N, options: OptionsOf[N] & TestbedRunOptions): Promise<Extract<Result, { protocol: N }>> {
   const { signal, onProgress, onStep, generatorCpus: pinOption, ...rest } = options as CommonOptions & TestbedRunOptions & { onNotice?: (line: string) => void };
   const onNotice = (options as { onNotice?: (line: string) => void }).onNotice;
@@ -61,6 +94,12 @@ export async function runInTestbed<N extends ProtocolName>(protocol: N, options:
   const tools = requireRootAndIproute();
   const plain = rest as Record<string, unknown>;
   const targetOption = protocols[protocol].targetOption;
+  // Before the target: a run the testbed cannot place is refused whatever else is wrong.
+  const clients = clientCount();
+  const chosen = chooseClientHost(plain as DistributedOptions, clients);
+  if (!existsSync(`/run/netns/${chosen.host.namespace}`)) {
+    throw new EnvironmentError(`--testbed: client host ${chosen.host.namespace} does not exist: run \`tsload testbed up\` first`);
+  }
   if (plain[targetOption] === undefined && protocol === 'dns' && plain.transport === 'tls') {
     const target = defaultDnsTlsTarget();
     if (target === undefined) throw new EnvironmentError("--testbed: no dns target is running; start one with 'tsload testbed start nsd'");
@@ -84,7 +123,9 @@ export async function runInTestbed<N extends ProtocolName>(protocol: N, options:
   const target = aimedTarget(protocol, String(plain[targetOption]));
   const pin = generatorPinning(pinOption, target);
   if (pin.notice !== undefined) onNotice?.(pin.notice);
-  const { command, args } = clientCommand([...pin.prefix, process.execPath, ...loaderExecArgv(), siblingPath(import.meta.url, './remote')]);
+  if (chosen.line !== undefined) onNotice?.(chosen.line);
+  const testbed = { client: chosen.host.namespace, address: chosen.host.address, index: chosen.index, clients };
+  const { command, args } = clientCommand([...pin.prefix, process.execPath, ...loaderExecArgv(), siblingPath(import.meta.url, './remote')], chosen.host);
   // Started before the child, so the first window's start lies between two readings.
   const sampler = target === undefined ? undefined : new ServerSampler(target, tools, linkSettings()?.rateBitsPerSecond);
   const figures = new Map<number, ServerFigures>();
@@ -119,7 +160,7 @@ export async function runInTestbed<N extends ProtocolName>(protocol: N, options:
         else if (m.kind === 'notice') onNotice?.(m.line);
         else if (m.kind === 'result') {
           settled = true;
-          resolve(m.result as Extract<Result, { protocol: N }>);
+          resolve({ ...m.result, testbed } as Extract<Result, { protocol: N }>);
         } else {
           settled = true;
           reject(m.problems !== undefined ? new OptionsError(m.problems) : new TestbedRunError(m.message, m.code, m.exitCode));

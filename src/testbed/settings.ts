@@ -26,6 +26,39 @@ export const SUBNET = `198.18.${TESTBED_ID}`;
 export const CLIENT = { namespace: `tsload${tag}-client`, interface: `tsload${tag}-c`, address: `${SUBNET}.1` } as const;
 export const SERVER = { namespace: `tsload${tag}-server`, interface: `tsload${tag}-s`, address: `${SUBNET}.2` } as const;
 export const PREFIX_LENGTH = 24;
+
+/**
+ * More client hosts (`testbed up --clients N`): client 1 is CLIENT; client i
+ * (2..N) is its own namespace at .(99+i), so .101 to .131, a range VM guests
+ * (.3 and up in start order) skip. With N >= 2 every host has a veth to a
+ * bridge in a switch namespace instead of the one client-server pair.
+ */
+export const MAX_CLIENTS = 32;
+export const CLIENT_OCTETS = { first: 101, last: 99 + MAX_CLIENTS } as const;
+export interface Host {
+  readonly namespace: string;
+  readonly interface: string;
+  readonly address: string;
+}
+/** Client host i of the testbed, from 1. */
+export function clientHost(index: number): Host {
+  if (!Number.isInteger(index) || index < 1 || index > MAX_CLIENTS) throw new RangeError(`client host ${index}: expected 1..${MAX_CLIENTS}`);
+  if (index === 1) return CLIENT;
+  return { namespace: `tsload${tag}-client-${index}`, interface: `tsload${tag}-c${index}`, address: `${SUBNET}.${99 + index}` };
+}
+/** The switch: a namespace holding bridge SWITCH.bridge, with port `${SWITCH.portPrefix}${i}` to client i and `${SWITCH.portPrefix}s` to the server. */
+export const SWITCH = { namespace: `tsload${tag}-switch`, bridge: `tsload${tag}-sw`, portPrefix: `tsload${tag}-p` } as const;
+export function switchPort(host: Host | 'server', index = 0): string {
+  return host === 'server' ? `${SWITCH.portPrefix}s` : `${SWITCH.portPrefix}${index}`;
+}
+
+/** --clients: a whole number from 1 to MAX_CLIENTS. */
+export function parseClients(value: number | string | undefined): number {
+  if (value === undefined) return 1;
+  const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_CLIENTS) throw new OptionsError([`--clients ${JSON.stringify(value)}: expected a whole number of client hosts from 1 to ${MAX_CLIENTS}`]);
+  return n;
+}
 export const NETMASK = '255.255.255.0';
 /**
  * VM guests: a bridge in the server host that takes over the server's end of
@@ -55,6 +88,8 @@ export interface LinkOptions {
   delay?: string;
   /** Share of the packets arriving at the client host that are dropped: '0%' (default), '5%', '0.5'. */
   loss?: string;
+  /** Client hosts (1..MAX_CLIENTS): default 1, or as many as the running testbed has. */
+  clients?: number;
 }
 
 export interface LinkSettings {

@@ -21,7 +21,7 @@ import { EnvironmentError, OptionsError, ServerStartError, TsloadError } from '.
 import type { Tools } from './net.js';
 import { probe } from './probe.js';
 import { TARGET_NAMES } from './servers.js';
-import { BRIDGE, NETMASK, PREFIX_LENGTH, SERVER, STATE_DIR, SUBNET, TAP_PREFIX, TARGETS_DIR, TESTBED_ID } from './settings.js';
+import { BRIDGE, CLIENT_OCTETS, NETMASK, PREFIX_LENGTH, SERVER, STATE_DIR, SUBNET, TAP_PREFIX, TARGETS_DIR, TESTBED_ID } from './settings.js';
 import { endpointFor, killTarget, logTail, readTargets } from './targets.js';
 import type { RunningTarget, TargetService, VmInfo } from './targets.js';
 import { findBinary, procStat, run, runOk, sleep } from './system.js';
@@ -275,7 +275,8 @@ export async function startVm(options: VmOptions, tools: Tools): Promise<Running
   if (same !== undefined) throw new ServerStartError(`${o.name} is already running (pid ${same.pid}); stop it first`);
   const used = new Set(others.filter((t) => t.kind === 'vm' && t.alive).map((t) => Number(t.address.split('.')[3])));
   let octet = 3;
-  while (used.has(octet)) octet++;
+  // .101 and up are the extra client hosts' (testbed up --clients).
+  while (used.has(octet) || (octet >= CLIENT_OCTETS.first && octet <= CLIENT_OCTETS.last)) octet++;
   if (octet > 254) throw new ServerStartError(`no address left in ${SUBNET}.0/${PREFIX_LENGTH} for another VM`);
   const address = `${SUBNET}.${octet}`;
 
