@@ -76,6 +76,8 @@ export interface ServerSummary {
   cpuPerSecond: MedianInterval | null;
   cpuPerRequestUs: MedianInterval | null;
   rssBytesMax: MedianInterval | null;
+  /** The busier direction of the testbed link, as a share of its shaped rate (1 = full); null where the link was not read. */
+  linkShare: MedianInterval | null;
 }
 
 export interface StepSummary {
@@ -277,7 +279,7 @@ function stepSummaries(list: readonly SummaryCell[], confidence: number): StepSu
       if (server.length > 0) {
         const of = (pick: (f: ServerFigures) => number | undefined): MedianInterval | null =>
           medianInterval(server.map(pick).filter((v): v is number => v !== undefined), confidence);
-        summary.server = { cpuPerSecond: of((f) => f.cpuPerSecond), cpuPerRequestUs: of((f) => f.cpuPerRequestUs), rssBytesMax: of((f) => f.rssBytesMax) };
+        summary.server = { cpuPerSecond: of((f) => f.cpuPerSecond), cpuPerRequestUs: of((f) => f.cpuPerRequestUs), rssBytesMax: of((f) => f.rssBytesMax), linkShare: of((f) => f.linkShare) };
       }
       return summary;
     });
@@ -287,6 +289,7 @@ export interface ServerFigures {
   cpuPerSecond?: number;
   cpuPerRequestUs?: number;
   rssBytesMax?: number;
+  linkShare?: number;
 }
 
 /**
@@ -296,7 +299,7 @@ export interface ServerFigures {
 export function serverFigures(step: StepBase): ServerFigures | undefined {
   const server = (step as { server?: unknown }).server;
   if (typeof server !== 'object' || server === null) return undefined;
-  const s = server as { cpuPerSecond?: unknown; cpuPerRequestUs?: unknown; rssBytes?: { max?: unknown } | null };
+  const s = server as { cpuPerSecond?: unknown; cpuPerRequestUs?: unknown; rssBytes?: { max?: unknown } | null; link?: { toServer?: { share?: unknown }; toClient?: { share?: unknown } } | null };
   const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
   const figures: ServerFigures = {};
   const cpuPerSecond = num(s.cpuPerSecond);
@@ -305,6 +308,8 @@ export function serverFigures(step: StepBase): ServerFigures | undefined {
   if (cpuPerSecond !== undefined) figures.cpuPerSecond = cpuPerSecond;
   if (cpuPerRequestUs !== undefined) figures.cpuPerRequestUs = cpuPerRequestUs;
   if (rssBytesMax !== undefined) figures.rssBytesMax = rssBytesMax;
+  const shares = [num(s.link?.toServer?.share), num(s.link?.toClient?.share)].filter((v): v is number => v !== undefined);
+  if (shares.length > 0) figures.linkShare = Math.max(...shares);
   return Object.keys(figures).length === 0 ? undefined : figures;
 }
 

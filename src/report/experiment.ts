@@ -157,7 +157,7 @@ export function formatExperimentCsv(summary: ExperimentSummary): string {
 
 // ---------------------------------------------------------------- charts
 
-export type ExperimentChartKind = 'replyRate' | 'latency';
+export type ExperimentChartKind = 'replyRate' | 'latency' | 'server';
 
 export interface ExperimentChart {
   /** File-name safe: "<workload>-reply-rate", "<workload>-latency". */
@@ -178,9 +178,51 @@ const CHART_WORDS = {
   dns: { rate: 'query rate (queries/s)', reply: 'response rate (responses/s)' },
 } as const;
 
-/** Two charts per workload, in summary order. */
+/** Two charts per workload, in summary order, and a third of the server's side (the study's figure 4) where the steps carry it. */
 export function experimentCharts(summary: ExperimentSummary): ExperimentChart[] {
-  return summary.workloads.flatMap((w) => [replyRateChart(w), latencyChart(w)]);
+  return summary.workloads.flatMap((w) => {
+    const server = serverChart(w);
+    return server === undefined ? [replyRateChart(w), latencyChart(w)] : [replyRateChart(w), latencyChart(w), server];
+  });
+}
+
+/**
+ * The performance model's three resources against the request rate: the
+ * server's CPU (cores busy), its resident memory and the link's busier
+ * direction, one panel each, every target a median line over its interval band.
+ */
+function serverChart(w: WorkloadSummary): ExperimentChart | undefined {
+  const panels = [
+    { key: 'cpuPerSecond', title: 'server CPU (cores busy)', scale: 1 },
+    { key: 'rssBytesMax', title: 'server resident memory (MiB)', scale: 1 / 2 ** 20 },
+    { key: 'linkShare', title: 'link use, busier direction (% of rate)', scale: 100 },
+  ] as const;
+  const values = w.targets.flatMap((t) =>
+    t.steps.flatMap((s) =>
+      panels.flatMap((p) => {
+        const e = s.server?.[p.key];
+        return e == null ? [] : [{ series: t.target, x: s.targetRate, panel: p.title, median: e.median * p.scale, lo: e.lo * p.scale, hi: e.hi * p.scale }];
+      }),
+    ),
+  );
+  if (values.length === 0) return undefined;
+  const words = CHART_WORDS[w.protocol];
+  const x = { field: 'x', type: 'quantitative', title: words.rate, scale: { zero: true } };
+  const y = { type: 'quantitative', title: null };
+  const present = panels.filter((p) => values.some((v) => v.panel === p.title)).map((p) => p.title);
+  const title = `${w.workload} (${w.protocol.toUpperCase()}): the server's CPU, memory and link vs ${words.rate.replace(/ \(.*/, '')}`;
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: title, subtitle: ['lines: medians over the repeats; bands: their intervals; read in the testbed from the target\'s cgroup (or /proc) and the link\'s counters'], anchor: 'start', subtitleColor: '#444' },
+    background: 'white',
+    padding: 8,
+    data: { values },
+    facet: { row: { field: 'panel', type: 'nominal', title: null, sort: present, header: { labelAngle: 0, labelAlign: 'left', labelAnchor: 'start', labelFontSize: 12 } } },
+    spec: { width: WIDTH, height: 160, layer: bandAndLine(w, x, y) },
+    resolve: { scale: { y: 'independent' } },
+    config: { font: 'sans-serif', legend: { orient: 'right', labelLimit: 220 }, axis: { labelFontSize: 11, titleFontSize: 12 }, title: { fontSize: 14, subtitleFontSize: 11 } },
+  } as unknown as TopLevelSpec;
+  return { id: `${safeId(w.workload)}-server`, workload: w.workload, protocol: w.protocol, kind: 'server', title, series: w.targets.map((t) => t.target), spec };
 }
 
 function safeId(s: string): string {
