@@ -498,8 +498,26 @@ interface ResultBase {
    * Absent outside the testbed and in older results.
    */
   generatorCpus?: string | null;
+  /**
+   * With --testbed against a target of the testbed's: what the target was
+   * (a server, or a guest under qemu with its accelerator) and the limits it
+   * ran under, so a result says which platform it measured. Absent otherwise.
+   */
+  testbedTarget?: ResultTestbedTarget;
   /** With --testbed: the client host that ran it (with --clients N, host i ran segment i). */
   testbed?: ResultTestbed;
+}
+
+export interface ResultTestbedTarget {
+  name: string;
+  kind: 'server' | 'vm';
+  address: string;
+  /** Server targets: worker processes or threads. */
+  workers?: number;
+  /** Its cgroup's cpuset and memory limit (null: not limited); absent when it ran in no cgroup. */
+  limits?: { cpus: string | null; memoryBytes: number | null };
+  /** A guest: qemu's accelerator (kvm only where a test guest ran under it; tcg otherwise) and why, its vCPUs and memory. */
+  vm?: { accel: 'kvm' | 'tcg'; accelReason: string; cpus: number; memoryBytes: number; kernel: string | null };
 }
 
 export interface ResultTestbed {

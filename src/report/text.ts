@@ -96,6 +96,7 @@ function heading(result: Result): string[] {
     const skew = Math.max(0, ...result.generators.flatMap((g) => g.windowOffsetsMs));
     lines.push(`merged from ${result.generators.length} generator${result.generators.length === 1 ? '' : 's'} (${[...new Set(result.generators.map((g) => g.host.hostname))].join(', ')}); windows at most ${skew} ms apart`);
   }
+  if (result.testbedTarget !== undefined) lines.push(describeTestbedTarget(result.testbedTarget));
   if (result.generatorCpus != null) lines.push(`generator pinned to CPU ${result.generatorCpus}`);
   if (result.aborted) lines.push('stopped early: partial results');
   return lines;
@@ -360,4 +361,12 @@ function formatSingle(result: Result): string[] {
 export function formatText(result: Result): string {
   const body = result.steps.length > 1 ? formatSweep(result) : formatSingle(result);
   return [...heading(result), '', ...body].join('\n') + '\n';
+}
+
+/** One line on what the testbed target was: the platform a result measured. */
+export function describeTestbedTarget(t: NonNullable<Result['testbedTarget']>): string {
+  const mib = (bytes: number): string => `${Math.round(bytes / 2 ** 20)} MiB`;
+  const limits = t.limits === undefined ? '' : `, cpuset ${t.limits.cpus ?? 'any'}, memory ${t.limits.memoryBytes === null ? 'unlimited' : mib(t.limits.memoryBytes)}`;
+  if (t.vm !== undefined) return `target ${t.name} at ${t.address}: a guest under qemu (${t.vm.accel}: ${t.vm.accelReason}), ${t.vm.cpus} vCPU, ${mib(t.vm.memoryBytes)}${limits}`;
+  return `target ${t.name} at ${t.address} in the testbed's server host, ${t.workers ?? 1} worker${t.workers === 1 ? '' : 's'}${limits}`;
 }

@@ -20,7 +20,7 @@ import { availableCpus, formatCpuList, parseCpuList } from './cgroups.js';
 import { ServerSampler } from './resources.js';
 import { findBinary, requireRootAndIproute } from './system.js';
 import { readTargets, type RunningTarget } from './targets.js';
-import type { ServerFigures } from '../result.js';
+import type { ResultTestbedTarget, ServerFigures } from '../result.js';
 import { parseEndpoint } from '../util/endpoint.js';
 
 /** What runInTestbed takes beyond the protocol's options. */
@@ -174,11 +174,23 @@ export async function runInTestbed<N extends ProtocolName>(protocol: N, options:
     });
     await measuring;
     await sampler?.stop();
-    return withServerFigures(result, figures, sampler, pin.cpus);
+    return { ...withServerFigures(result, figures, sampler, pin.cpus), ...(target === undefined ? {} : { testbedTarget: describeTarget(target) }) };
   } finally {
     signal?.removeEventListener('abort', abort);
     await sampler?.stop();
   }
+}
+
+/** What a result records of the target it measured. */
+export function describeTarget(t: RunningTarget): ResultTestbedTarget {
+  return {
+    name: t.name,
+    kind: t.kind === 'vm' ? 'vm' : 'server',
+    address: t.address,
+    ...(t.kind === 'vm' ? {} : { workers: t.workers }),
+    ...(t.limits === undefined ? {} : { limits: { cpus: t.limits.cpus, memoryBytes: t.limits.memoryBytes } }),
+    ...(t.vm === undefined ? {} : { vm: { accel: t.vm.accel, accelReason: t.vm.accelReason, cpus: t.vm.cpus, memoryBytes: t.vm.memoryBytes, kernel: t.vm.kernel ?? null } }),
+  };
 }
 
 /** The result with each step's (and each repeat's) server figures, the verdict's resource, and where the generator ran. */
@@ -219,7 +231,8 @@ function aimedTarget(protocol: ProtocolName, endpoint: string): RunningTarget | 
   }
   const running = readTargets().filter((t) => t.alive && t.address === host);
   // A target serves its protocol on its port and maybe TLS on another; the protocol decides between two on one address.
-  return running.find((t) => t.port === port) ?? running.find((t) => t.protocol === protocol);
+  // A guest lists each service it runs (HTTP on 80 and DNS on 53 of one address).
+  return running.find((t) => t.port === port) ?? running.find((t) => t.services?.some((v) => v.protocol === protocol && v.port === port)) ?? running.find((t) => t.protocol === protocol);
 }
 
 /** Where the generator runs: `taskset -c LIST` before it, the list for the result, and a line saying why. */

@@ -114,6 +114,14 @@ async function serverLinks(): Promise<string[]> {
 async function sweepHttp(vm: RunningTarget, bodyBytes: number | undefined, rates: [number, number]): Promise<HttpStep[]> {
   const result = await tsload(['http', '--testbed', '-r', `${rates[0]}..${rates[1]}`, '--steps', '2', '-d', '1s', '--warmup', '500ms', '--timeout', '2s']);
   expect(result.target).toBe(vm.services!.find((s) => s.protocol === 'http')!.endpoint);
+  // The result says which platform it measured, and the server's side is qemu's process (its CPU is the guest's).
+  expect(result.testbedTarget).toMatchObject({ name: vm.name, kind: 'vm', address: vm.address, vm: { accel: vm.vm!.accel, cpus: vm.vm!.cpus } });
+  for (const step of result.steps) {
+    expect(step.server?.target, 'step.server').toBe(vm.name);
+    expect(step.server!.source).toBe('procfs');
+    expect(step.server!.cpuPerSecond).toBeGreaterThan(0);
+    expect(step.server!.rssBytes.max).toBeGreaterThan(16 * 2 ** 20);
+  }
   const steps = result.steps as HttpStep[];
   expect(steps.map((s) => s.targetRate)).toEqual(rates);
   for (const step of steps) {
@@ -132,6 +140,14 @@ async function sweepHttp(vm: RunningTarget, bodyBytes: number | undefined, rates
 async function sweepDns(vm: RunningTarget): Promise<DnsStep[]> {
   const result = await tsload(['dns', '--testbed', '--zone', zone, '-r', '50..200', '--steps', '2', '-d', '1s', '--warmup', '500ms', '--timeout', '2s']);
   expect(result.target).toBe(vm.services!.find((s) => s.protocol === 'dns')!.endpoint);
+  // The result says which platform it measured, and the server's side is qemu's process (its CPU is the guest's).
+  expect(result.testbedTarget).toMatchObject({ name: vm.name, kind: 'vm', address: vm.address, vm: { accel: vm.vm!.accel, cpus: vm.vm!.cpus } });
+  for (const step of result.steps) {
+    expect(step.server?.target, 'step.server').toBe(vm.name);
+    expect(step.server!.source).toBe('procfs');
+    expect(step.server!.cpuPerSecond).toBeGreaterThan(0);
+    expect(step.server!.rssBytes.max).toBeGreaterThan(16 * 2 ** 20);
+  }
   const steps = result.steps as DnsStep[];
   expect(steps.map((s) => s.targetRate)).toEqual([50, 200]);
   for (const step of steps) {
