@@ -1,10 +1,14 @@
 /**
  * A distributed run launched by a real Slurm cluster on this machine
- * (scripts/slurm-local.sh: munged, slurmctld and one slurmd): `srun -n 4`
- * starts four generators, each of which finds its segment in Slurm's own
- * variables, at one --start-at; `tsload merge` makes them one run, which is
- * compared with one generator sending the whole rate in the same test.
- * Needs root and Debian's slurm-wlm and munge; skipped, saying why, without.
+ * (scripts/slurm-local.sh: munged, slurmctld and one slurmd) through the
+ * testbed (`tsload testbed up --clients 4`, nginx in the server host):
+ * `srun -n 4` starts four generators, each of which finds its segment in
+ * Slurm's own variables and so runs in its own client host, at one
+ * --start-at; `tsload merge` makes them one run, which is compared with one
+ * generator sending the whole rate (from client host 1) in the same test.
+ * Needs root, Debian's slurm-wlm and munge, iproute2 and nginx; skipped,
+ * saying why, without. Run with TSLOAD_TESTBED_ID set when other testbeds
+ * (and Slurm clusters, which take their ports from it) share the machine.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
@@ -14,7 +18,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHistogram, type Histogram } from '../../src/measure/histogram.js';
 import type { HttpResult } from '../../src/result.js';
-import { startHttpTarget } from '../../src/targets/http.js';
+import { SERVER, clientHost } from '../../src/testbed/settings.js';
 import { findBinary } from '../../src/testbed/system.js';
 import { tsload } from '../run-cli.js';
 
@@ -27,20 +31,24 @@ const sbatchScript = join(root, 'docs', 'slurm', 'tsload.sbatch');
 const TASKS = 4;
 const RATE = 10_000;
 const DURATION_S = 3;
+/*
+ * A fixed pool of 64 in total, which each of the four generators' segment
+ * divides into 16: the single generator and the four then hold the same
+ * connections to nginx. A pool that grows on demand opened 175 for the one
+ * and 7 to 26 for each of the four (67 together) in the same runs, and 3 to
+ * 11% of a part's requests waited for a connection to open against 1.5% of
+ * the single run's: the two sides would differ in the pool, not only in being
+ * one process or four.
+ */
+const CONNECTIONS = 64;
 
 /*
- * The target and the launch line, in one place. Today: the built-in HTTP
- * target on loopback, all four tasks on this machine's one slurmd. When the
- * testbed has client hosts (`tsload testbed up --clients 4`), the target
- * becomes the testbed server's and the generator's line gains `--testbed`,
- * which puts generator i in client host i by its segment.
+ * The launch line. `--testbed` without a URL aims at the server host's
+ * running target (nginx) and puts a generator with a segment in client host
+ * i; the single one, with no segment, runs in client host 1.
  */
-async function startTarget(): Promise<{ url: string; close(): Promise<void> }> {
-  const target = await startHttpTarget({});
-  return { url: `${target.url}/`, close: () => target.close() };
-}
-function generatorLine(url: string, startAt: number): string[] {
-  return [process.execPath, bin, 'http', url, '--rate', String(RATE), '--duration', `${DURATION_S}s`, '--start-at', String(startAt), '--json', '-', '-q'];
+function generatorLine(startAt: number): string[] {
+  return [process.execPath, bin, 'http', '--testbed', '--rate', String(RATE), '--connections', String(CONNECTIONS), '--duration', `${DURATION_S}s`, '--start-at', String(startAt), '--json', '-', '-q'];
 }
 function srunLine(dir: string, generator: string[]): string[] {
   // srun writes each task's stdout (the JSON) to a file of its own, by task id (%t).
@@ -51,10 +59,14 @@ function srunLine(dir: string, generator: string[]): string[] {
 const missing = ['srun', 'slurmctld', 'slurmd', 'munged', 'mungekey'].filter((b) => findBinary(b) === undefined);
 const skipReason =
   typeof process.getuid === 'function' && process.getuid() !== 0
-    ? 'not root (slurmd runs the tasks)'
+    ? 'not root (slurmd runs the tasks; the testbed creates network namespaces)'
     : missing.length > 0
       ? `no ${missing.join(', ')} (apt-get install --no-install-recommends slurm-wlm munge)`
-      : undefined;
+      : ['ip', 'tc', 'ss'].some((b) => findBinary(b) === undefined)
+        ? 'no `ip`/`tc`/`ss` (apt-get install iproute2)'
+        : findBinary('nginx') === undefined
+          ? 'no nginx (apt-get install nginx-light)'
+          : undefined;
 if (skipReason !== undefined) console.warn(`test/distributed/slurm.test.ts: Slurm tests skipped: ${skipReason}`);
 
 function counts(h: Histogram): number[] {
@@ -104,11 +116,11 @@ async function jobEnd(id: string, env: NodeJS.ProcessEnv, limitMs: number): Prom
   }
 }
 
-describe.skipIf(skipReason !== undefined)('srun -n 4 generators on a local Slurm cluster, then tsload merge', { timeout: 120_000 }, () => {
+describe.skipIf(skipReason !== undefined)('srun -n 4 generators on a local Slurm cluster through 4 testbed client hosts, then tsload merge', { timeout: 120_000 }, () => {
   const env = { ...process.env };
   const dir = mkdtempSync(join(tmpdir(), 'tsload-slurm-'));
   const file = (name: string): string => join(dir, name);
-  let target: { url: string; close(): Promise<void> } | undefined;
+  let url = '';
   let broughtUp = false;
   let srun: { code: number | null; stderr: string };
   let startAt = 0;
@@ -120,27 +132,45 @@ describe.skipIf(skipReason !== undefined)('srun -n 4 generators on a local Slurm
     const conf = /SLURM_CONF=(\S+)/.exec(up.stdout)?.[1];
     if (conf === undefined) throw new Error(`slurm-local.sh up printed no SLURM_CONF: ${up.stdout} ${up.stderr}`);
     env.SLURM_CONF = conf;
-    target = await startTarget();
+    // This testbed id's own: a leftover of an earlier run, with another count of client hosts, would refuse `up --clients`.
+    await tsload(['testbed', 'down']);
+    const testbed = await tsload(['testbed', 'up', '--clients', String(TASKS)]);
+    expect(testbed.code, testbed.stderr).toBe(0);
+    const nginx = await tsload(['testbed', 'start', 'nginx']);
+    expect(nginx.code, nginx.stderr).toBe(0);
+    url = /running \(pid \d+\) at (\S+),/.exec(nginx.stdout)?.[1] ?? '';
     // The single generator first: the target is then as warm for the four as it was for the one.
-    const one = await tsload([...generatorLine(target.url, startInstant(2000)).slice(2)]);
+    const one = await tsload([...generatorLine(startInstant(2000)).slice(2)]);
     expect(one.code, one.stderr).toBe(0);
     single = JSON.parse(one.stdout) as HttpResult;
     startAt = startInstant(4000);
-    srun = await spawnBounded(srunLine(dir, generatorLine(target.url, startAt)), env, 60_000);
+    srun = await spawnBounded(srunLine(dir, generatorLine(startAt)), env, 60_000);
   }, 100_000);
 
   afterAll(async () => {
-    await target?.close();
+    await tsload(['testbed', 'down']);
     if (broughtUp) await run('bash', [script, 'down'], { env });
-  });
+  }, 60_000);
 
   const part = (i: number): HttpResult => JSON.parse(readFileSync(file(`part-${i}.json`), 'utf8')) as HttpResult;
 
-  it('runs four generators, each on the segment Slurm gave it, from the same instant', () => {
+  it('runs four generators, each on the segment Slurm gave it, in its own client host, from the same instant', () => {
     expect(srun.code, srun.stderr).toBe(0);
+    expect(url).toBe(`http://${SERVER.address}/`);
+    expect(single.testbed).toEqual({ client: clientHost(1).namespace, address: clientHost(1).address, index: 1, clients: TASKS });
+    expect(single.target).toBe(url);
+    expect(single.steps[0]!.server?.target).toBe('nginx');
     for (let i = 0; i < TASKS; i++) {
       const r = part(i);
+      const host = clientHost(i + 1);
+      expect(r.testbed).toEqual({ client: host.namespace, address: host.address, index: i + 1, clients: TASKS });
+      expect(r.target).toBe(url);
+      expect(r.steps[0]!.server?.target).toBe('nginx');
       expect(r.segment).toMatchObject({ index: i + 1, count: TASKS, source: 'slurm' });
+      expect(r.steps[0]!.errors.total).toBe(0);
+      // The pool's 64 split by segment: 16 each, 64 in all, as the single generator's.
+      expect(r.steps[0]!.pool).toMatchObject({ limit: CONNECTIONS, fixed: true });
+      expect(r.steps[0]!.connections).toBe(CONNECTIONS / TASKS);
       expect(r.steps[0]!.targetRate).toBe(RATE / TASKS);
       expect(r.start!.requestedAt).toBe(new Date(startAt).toISOString());
       expect(r.steps[0]!.window!.startMs).toBe(startAt + 1000);
@@ -153,20 +183,33 @@ describe.skipIf(skipReason !== undefined)('srun -n 4 generators on a local Slurm
     const merged = JSON.parse(readFileSync(file('merged.json'), 'utf8')) as HttpResult;
     const step = merged.steps[0]!;
     const parts = Array.from({ length: TASKS }, (_, i) => part(i).steps[0]!);
-    expect(step.sent).toBe(parts.reduce((s, p) => s + p.sent, 0));
-    expect(step.sent).toBe(RATE * DURATION_S);
-    expect(Math.abs(step.sendRate - RATE)).toBeLessThanOrEqual(RATE * 0.01);
+    const one = single.steps[0]!;
+    // Said first, so that a failed check below comes with the run's figures.
+    const limits = (s: HttpResult['steps'][number]): string =>
+      (s.generatorLimits ?? []).map((l) => (l.kind === 'connections' ? `pool waited ${(l.waitedShare * 100).toFixed(1)}%` : l.kind === 'scheduleLag' ? `lag p99 ${l.lagP99Ms} ms` : l.kind)).join(', ') || 'none';
+    const figures =
+      `slurm: merged of ${TASKS}: sent ${step.sent} send ${step.sendRate}/s p50 ${step.latencyMs.p50} ms p99 ${step.latencyMs.p99} ms, ${step.connections} connections; ` +
+      `one generator: sent ${one.sent} send ${one.sendRate}/s p50 ${one.latencyMs.p50} ms p99 ${one.latencyMs.p99} ms, ${one.connections} connections; ` +
+      `tsload's limits: ${parts.map((p, i) => `part ${i + 1} ${limits(p)}`).join('; ')}; one ${limits(one)}`;
+    console.info(figures);
+    expect(step.sent, figures).toBe(parts.reduce((s, p) => s + p.sent, 0));
+    expect(step.sent, figures).toBe(RATE * DURATION_S);
+    expect(Math.abs(step.sendRate - RATE), figures).toBeLessThanOrEqual(RATE * 0.01);
     const sum = counts(decodeHistogram(parts[0]!.histograms.latency));
     for (const p of parts.slice(1)) counts(decodeHistogram(p.histograms.latency)).forEach((n, i) => (sum[i]! += n));
     expect(counts(decodeHistogram(step.histograms.latency))).toEqual(sum);
     expect(step.latencyMs.count).toBe(step.completed);
-    const one = single.steps[0]!;
-    expect(Math.abs(one.sendRate - RATE)).toBeLessThanOrEqual(RATE * 0.01);
-    console.info(`slurm: merged of ${TASKS}: send ${step.sendRate}/s p50 ${step.latencyMs.p50} ms p99 ${step.latencyMs.p99} ms; one generator: send ${one.sendRate}/s p50 ${one.latencyMs.p50} ms p99 ${one.latencyMs.p99} ms`);
-    expect(Math.abs(step.latencyMs.p50 - one.latencyMs.p50)).toBeLessThanOrEqual(0.5);
+    // Four client hosts, kept generator by generator; the merged run itself ran in none.
+    expect(merged.testbed).toBeUndefined();
+    expect(merged.generators!.map((g) => g.testbed?.index)).toEqual([1, 2, 3, 4]);
+    expect(new Set(merged.generators!.map((g) => g.testbed?.address)).size).toBe(TASKS);
+    expect(step.connections, figures).toBe(CONNECTIONS);
+    expect(one.connections, figures).toBe(CONNECTIONS);
+    expect(Math.abs(one.sendRate - RATE), figures).toBeLessThanOrEqual(RATE * 0.01);
+    expect(Math.abs(step.latencyMs.p50 - one.latencyMs.p50), figures).toBeLessThanOrEqual(0.5);
   });
 
-  it('runs docs/slurm/tsload.sbatch: a step of four generators and their merged result', async () => {
+  it('runs docs/slurm/tsload.sbatch: a step of four generators, one in each client host, and their merged result', async () => {
     // The script calls `tsload` as an installed package would be: put this checkout's on PATH.
     const attempt = mkdtempSync(join(dir, 'sbatch-'));
     const path = join(attempt, 'path');
@@ -178,12 +221,13 @@ describe.skipIf(skipReason !== undefined)('srun -n 4 generators on a local Slurm
       // One machine: all four tasks on this node, more tasks than CPUs.
       'sbatch',
       ['--parsable', '--overcommit', `--output=${attempt}/sbatch.out`, sbatchScript],
-      { env: { ...env, PATH: `${path}:${dirname(process.execPath)}:${env.PATH ?? ''}`, TSLOAD_TARGET: target!.url, TSLOAD_RATE: String(rate), TSLOAD_DURATION: '2s', TSLOAD_OUT: out } },
+      { env: { ...env, PATH: `${path}:${dirname(process.execPath)}:${env.PATH ?? ''}`, TSLOAD_TARGET: url, TSLOAD_OPTIONS: '--testbed', TSLOAD_RATE: String(rate), TSLOAD_DURATION: '2s', TSLOAD_OUT: out } },
     );
     const state = await jobEnd(submitted.stdout.trim().split(';')[0]!, env, 60_000);
     expect(state, readOr(join(attempt, 'sbatch.out'))).toBe('COMPLETED');
     const merged = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as HttpResult;
     expect(merged.generators!.map((g) => g.segment!.source)).toEqual(Array(TASKS).fill('slurm'));
+    expect(merged.generators!.map((g) => g.testbed?.address)).toEqual(Array.from({ length: TASKS }, (_, i) => clientHost(i + 1).address));
     expect(merged.steps[0]!.targetRate).toBe(rate);
     expect(merged.steps[0]!.sent).toBe(rate * 2);
   });
