@@ -56,7 +56,7 @@ export interface ResultsFolder {
   manifest: FixtureManifest;
 }
 
-const sweep = { duration: 500, warmup: 250, timeout: '1s' } as const;
+export const sweep = { duration: 500, warmup: 250, timeout: '1s' } as const;
 
 export async function buildResultsFolder(dir: string): Promise<ResultsFolder> {
   const servers: SpawnedTarget[] = [];
