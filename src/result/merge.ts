@@ -17,9 +17,9 @@
  */
 import { MergeError } from '../errors.js';
 import { encodeHistogram, mergeEncoded, statsOf } from '../measure/histogram.js';
-import { findSaturation } from '../measure/saturation.js';
+import { findSaturation, saturatedResource } from '../measure/saturation.js';
 import { parseRatio, type Ratio } from '../engine/segment.js';
-import type { Result, ResultGenerator, Step, StepBase, TimelinePoint } from '../result.js';
+import type { Result, ResultGenerator, ServerFigures, Step, StepBase, TimelinePoint } from '../result.js';
 
 export interface MergeOptions {
   /** Warn when generators' windows start further apart than this, ms (default 5). */
@@ -141,7 +141,7 @@ export function mergeResults(results: readonly Result[], options: MergeOptions =
     aborted: parts.some((r) => r.aborted),
     threads: parts.reduce((n, r) => n + r.threads, 0),
     host: { ...first.host, hostname: hostnames.join(','), cpus: parts.reduce((n, r) => n + r.host.cpus, 0) },
-    saturation: findSaturation(steps, criteria, { confirm: 0, refinePct: null }),
+    saturation: saturationOf(steps, criteria),
     steps,
     generators,
   } as Result;
@@ -152,11 +152,32 @@ export function mergeResults(results: readonly Result[], options: MergeOptions =
   return merged;
 }
 
+function saturationOf(steps: readonly Step[], criteria: Result['saturation']['criteria']): Result['saturation'] {
+  const found = findSaturation(steps, criteria, { confirm: 0, refinePct: null });
+  const failed = found.failedAt === null ? undefined : steps[found.failedAt];
+  return { ...found, resource: saturatedResource(failed?.server) };
+}
+
 /** Step fields that are not plain sums. */
 const SPECIAL = new Set([
   'targetRate', 'runRate', 'durationS', 'warmupS', 'window', 'sendRate', 'replyRate', 'generatorBusy', 'generatorLimits',
-  'latencyMs', 'serviceTimeMs', 'scheduleLagMs', 'queuedMs', 'histograms', 'timeline', 'attempts', 'refined',
+  'latencyMs', 'serviceTimeMs', 'scheduleLagMs', 'queuedMs', 'histograms', 'timeline', 'attempts', 'refined', 'server',
 ]);
+
+/**
+ * Every generator in the testbed read the same server over (nearly) the same
+ * window: its CPU, memory and link are the whole run's once, not a share of
+ * it, so they are never added. The first part's reading stands for all (the
+ * windows differ by the start skew, which the merge warns about), with CPU
+ * per request over every generator's replies. Parts that read different
+ * servers, or not all of them one, leave the merged step without figures.
+ */
+function mergeServer(parts: readonly Step[], replies: number): ServerFigures | undefined {
+  const figures = parts.map((s) => s.server);
+  const first = figures[0];
+  if (first === undefined || figures.some((f) => f === undefined || f.target !== first.target)) return undefined;
+  return { ...first, cpuPerRequestUs: replies > 0 ? (first.cpuS * 1e6) / replies : null };
+}
 
 /** Means, weighted by a count beside them in the same object. */
 const MEANS: Record<string, string> = {
@@ -221,7 +242,8 @@ function mergeStep(parts: readonly Step[]): Step {
     histograms,
     timeline: mergeTimeline(parts, startMs),
   };
-  return step as Step;
+  const server = mergeServer(parts, Math.round(step.replyRate * durationS));
+  return (server === undefined ? step : { ...step, server }) as Step;
 }
 
 /**

@@ -110,6 +110,27 @@ describe('mergeResults', () => {
     expect(mergeResults(parts, { maxSkewMs: 10, onWarning: (line) => warnings.push(`again ${line}`) }) && warnings.some((w) => w.startsWith('again'))).toBe(false);
   });
 
+  it('counts the server once: every generator read the same server, so its CPU and link are not added, and CPU per request is over all replies', () => {
+    const parts = [1, 2, 3, 4].map((i) => part(i, 4, [Array(100).fill(300), Array(100).fill(300)]));
+    const link = { rateBitsPerSecond: 1e9, toServer: { bytesPerS: 1e6, packetsPerS: 4000, share: 0.01, tbfDrops: 0 }, toClient: { bytesPerS: 4e6, packetsPerS: 4000, share: 0.04, tbfDrops: 0 } };
+    parts.forEach((p, i) => {
+      const step = p.steps[0]!;
+      step.replyRate = 100;
+      // Each generator's sampler read the whole server; its per-request figure is over its own replies only.
+      const cpuS = 0.4 + i * 0.001;
+      step.server = {
+        target: 'nginx', source: 'cgroup', cpuS, cpuPerSecond: cpuS / 2, cpuPerRequestUs: (cpuS * 1e6) / 200, cpuWaitPerSecond: 0, busiestThread: null,
+        cpuLimit: 1, coresAvailable: 1, rssBytes: { mean: 5e6, max: 6e6 }, memoryBytes: null, memoryLimitBytes: null, link, samples: 10,
+      };
+    });
+    const merged = mergeResults(parts).steps[0]!;
+    expect(merged.server).toMatchObject({ target: 'nginx', cpuS: 0.4, cpuPerSecond: 0.2, rssBytes: { max: 6e6 }, link });
+    expect(merged.server!.cpuPerRequestUs).toBeCloseTo((0.4 * 1e6) / 800, 9);
+    // Different servers are not one reading: no figures rather than a wrong one.
+    parts[2]!.steps[0]!.server = { ...parts[2]!.steps[0]!.server!, target: 'apache' };
+    expect(mergeResults(parts).steps[0]!.server).toBeUndefined();
+  });
+
   it('refuses overlapping and missing segments, other targets and other options, with every reason', () => {
     const s: [number[], number[]] = [[100], [200]];
     const [a, b, c] = [1, 2, 3].map((i) => part(i, 3, s));
