@@ -6,6 +6,7 @@
  *   <out>/manifest.json
  *   <out>/cells/<id>.json   one Result, written when the cell finishes
  *   <out>/logs/<id>.log     the target's log tail, for a failed cell
+ *   <out>/cells/<id>.parts/g<i>.json   a workload with generators: N, each generator's result
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';

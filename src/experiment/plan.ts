@@ -13,7 +13,7 @@ import { normalizeCommon, parseDuration, parseRates, type CommonOptions } from '
 import { protocols, PROTOCOL_NAMES, type ProtocolName } from '../protocols/index.js';
 import type { HttpOptions, DnsOptions } from '../run.js';
 import { SERVERS, TARGET_NAMES, type TargetName } from '../testbed/servers.js';
-import { SERVER, parseLinkOptions } from '../testbed/settings.js';
+import { MAX_CLIENTS, SERVER, parseLinkOptions } from '../testbed/settings.js';
 
 /** The sweep as a user writes it (the CLI's --rate, --steps, --scale, --duration, --warmup). */
 export interface PlanSweep {
@@ -75,6 +75,12 @@ export interface PlanWorkload {
   /** The protocol's library options (camelCase: connections, sockets, transport, …). */
   options: Record<string, unknown>;
   sweep: PlanSweep;
+  /**
+   * Generators that run each cell together, one segment each (--segment i/N)
+   * from one start instant, each in its own client host, merged into the
+   * cell's result (`tsload merge`). Absent: one.
+   */
+  generators?: number;
 }
 
 export interface PlanCell {
@@ -85,7 +91,8 @@ export interface PlanCell {
 export interface Plan {
   name: string;
   repeats: number;
-  testbed: { rate: string; delay: string; loss: string };
+  /** clients: the testbed's client hosts (testbed up --clients), present when more than one; by default the most generators of any workload. */
+  testbed: { rate: string; delay: string; loss: string; clients?: number };
   targets: PlanTarget[];
   workloads: PlanWorkload[];
   /** Every (target, workload) pair to run, expanded from `cells: all` or the list given, in target order. */
@@ -107,7 +114,7 @@ const SWEEP_KEYS = ['rate', 'steps', 'scale', 'duration', 'warmup'] as const;
 const PLAN_KEYS = ['name', 'repeats', 'testbed', 'sweep', 'targets', 'workloads', 'cells'];
 const TARGET_KEYS = ['name', 'server', 'workers', 'cpus', 'memory', 'zone', 'origin', 'root', 'readyTimeout', 'vm'];
 const VM_KEYS = ['kernel', 'initrd', 'append', 'disk', 'accel', 'cpus', 'memory', 'ports', 'readyTimeout'];
-const WORKLOAD_KEYS = ['name', 'protocol', 'url', 'path', 'zone', 'queries', 'options', 'sweep'];
+const WORKLOAD_KEYS = ['name', 'protocol', 'url', 'path', 'zone', 'queries', 'options', 'sweep', 'generators'];
 
 // The run's own options are the plan's (label, url, server, the sweep): a workload's options are the rest.
 const COMMON_KEYS = ['threads', 'arrival', 'seed', 'maxInflight', 'busyPoll', 'timeout', 'sloP99', 'minReplyRatio', 'maxErrorRatio', 'confirm', 'refine'] as const satisfies readonly (keyof CommonOptions)[];
@@ -221,12 +228,14 @@ function normalizePlan(raw: unknown, baseDir: string, defaultName: string | unde
   if (!Number.isInteger(repeats) || (repeats as number) < 1 || (repeats as number) > 1000) problems.push(`repeats: ${JSON.stringify(repeats)} must be a whole number from 1 to 1000`);
 
   let testbed: Plan['testbed'] = { rate: '1gbit', delay: '0', loss: '0%' };
+  let clients: number | undefined;
   if (raw.testbed !== undefined) {
-    if (!isObject(raw.testbed)) problems.push('testbed: expected a mapping (rate, delay, loss)');
+    if (!isObject(raw.testbed)) problems.push('testbed: expected a mapping (rate, delay, loss, clients)');
     else {
-      checkKeys(raw.testbed, ['rate', 'delay', 'loss'], 'testbed', problems);
-      const t = raw.testbed as { rate?: unknown; delay?: unknown; loss?: unknown };
+      checkKeys(raw.testbed, ['rate', 'delay', 'loss', 'clients'], 'testbed', problems);
+      const t = raw.testbed as { rate?: unknown; delay?: unknown; loss?: unknown; clients?: unknown };
       testbed = { rate: String(t.rate ?? '1gbit'), delay: String(t.delay ?? '0'), loss: String(t.loss ?? '0%') };
+      clients = positiveInteger(t.clients, 'testbed.clients', problems, MAX_CLIENTS);
       try {
         parseLinkOptions(testbed);
       } catch (error) {
@@ -258,6 +267,15 @@ function normalizePlan(raw: unknown, baseDir: string, defaultName: string | unde
     const workload = normalizeWorkload(w, `workloads[${i}]`, defaults, path, problems);
     if (workload !== undefined) workloads.push(workload);
   });
+
+  // One client host per generator: two generators in one host are one machine to the network.
+  const most = Math.max(1, ...workloads.map((w) => w.generators ?? 1));
+  if (clients !== undefined && clients < most) {
+    const w = workloads.find((x) => (x.generators ?? 1) === most)!;
+    problems.push(`testbed.clients: ${clients}, but workload ${w.name} has ${most} generators, each in a client host of its own: give clients ${most} or more`);
+  }
+  const hosts = clients ?? most;
+  if (hosts > 1) testbed.clients = hosts;
 
   for (const [what, list] of [['targets', targets], ['workloads', workloads]] as const) {
     const seen = new Map<string, string>();
@@ -465,6 +483,10 @@ function normalizeWorkload(w: unknown, at: string, defaults: Obj, path: (p: stri
     }
   }
   const sweep = normalizeSweep(sweepGiven, `${at}.sweep`, problems);
+  const generators = positiveInteger(w.generators, `${at}.generators`, problems, MAX_CLIENTS);
+  if (generators !== undefined && generators > 1 && isObject(w.options) && w.options.refine !== undefined) {
+    problems.push(`${at}.options.refine: each of the ${generators} generators would bisect on its own share; sweep planned rates instead`);
+  }
 
   const options: Obj = {};
   if (w.options !== undefined && !isObject(w.options)) problems.push(`${at}.options: expected a mapping of ${protocol} options`);
@@ -509,7 +531,7 @@ function normalizeWorkload(w: unknown, at: string, defaults: Obj, path: (p: stri
     problems.push(...local.map((p) => `${at}: ${p}`));
   }
   if (sweep === undefined) return undefined;
-  return { ...(workload as PlanWorkload), sweep };
+  return { ...(workload as PlanWorkload), sweep, ...(generators === undefined || generators === 1 ? {} : { generators }) };
 }
 
 /** The library options of one cell: the workload's options, its sweep, its target's endpoint, the label. */

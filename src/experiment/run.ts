@@ -23,6 +23,7 @@ import { MANIFEST_SCHEMA, machineInfo, serverVersion, type ExperimentManifest, t
 import { planCells, runOptions, type Plan, type PlannedCell } from './plan.js';
 import { readCellResult, readManifest } from './read.js';
 import { endpointOf, isRunning, startPlanTarget, stopPlanTarget, type Running } from './targets.js';
+import { runGenerators } from './generators.js';
 
 export interface ExperimentProgress {
   cell: PlannedCell;
@@ -93,6 +94,11 @@ function isExperimentProcess(pid: number): boolean {
   }
 }
 
+/** Where a cell run by several generators keeps each one's own result: cells/<id>.parts/g<i>.json. */
+export function partsDir(out: string, cell: Pick<ManifestCell, 'file'>): string {
+  return join(out, cell.file.replace(/\.json$/, '.parts'));
+}
+
 function logTail(file: string | undefined, lines = 50): string {
   if (file === undefined) return '';
   try {
@@ -155,6 +161,10 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
       if (state.settings === undefined || !sameLink(state.settings, wanted)) {
         const has = state.settings === undefined ? 'unknown settings' : `rate ${state.settings.rate}, delay ${state.settings.delay}, loss ${state.settings.loss}`;
         throw new EnvironmentError(`the testbed is up with ${has}; the plan asks rate ${wanted.rate}, delay ${wanted.delay}, loss ${wanted.loss}: take it down (tsload testbed down) or change the plan`);
+      }
+      const hosts = plan.testbed.clients ?? 1;
+      if (state.clients < hosts) {
+        throw new EnvironmentError(`the testbed is up with ${state.clients} client host(s); the plan's generators need ${hosts}: take it down (tsload testbed down) and the run brings it up with ${hosts}`);
       }
       let busy = state.targets.filter((t) => t.alive).map((t) => t.name);
       if (crashed !== undefined) {
@@ -289,13 +299,18 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
       save();
       report(index, 'load');
       try {
-        const result: Result = await runInTestbed(cell.protocol, {
-          ...runOptions(workload, workload.sweep, endpointOf(running.record, cell.protocol), target.name),
-          ...(signal === undefined ? {} : { signal }),
-          onProgress: (event: ProgressEvent) => report(index, 'load', event),
-          onNotice: (line: string) => notice(line),
-        } as OptionsOf[typeof cell.protocol]);
-        if (result.aborted || aborted()) {
+        const cellOptions = runOptions(workload, workload.sweep, endpointOf(running.record, cell.protocol), target.name) as OptionsOf[typeof cell.protocol];
+        const onProgress = (event: ProgressEvent): void => report(index, 'load', event);
+        const generators = workload.generators ?? 1;
+        let result: Result | undefined;
+        let parts: Result[] = [];
+        if (generators === 1) {
+          result = await runInTestbed(cell.protocol, { ...cellOptions, ...(signal === undefined ? {} : { signal }), onProgress, onNotice: notice } as OptionsOf[typeof cell.protocol]);
+        } else {
+          const ran = await runGenerators(cell.protocol, cellOptions, generators, { ...(signal === undefined ? {} : { signal }), onProgress, onNotice: notice });
+          if (!('aborted' in ran)) ({ merged: result, parts } = ran);
+        }
+        if (result === undefined || result.aborted || aborted()) {
           // A cut-short cell is not a result: it stays pending, and a resume runs it whole.
           delete cell.startedAt;
           runRecord.interrupted = true;
@@ -307,6 +322,12 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
           await stopPlanTarget(running.name);
           running = undefined;
         } else {
+          if (parts.length > 0) {
+            const dir = partsDir(out, cell);
+            rmSync(dir, { recursive: true, force: true });
+            mkdirSync(dir, { recursive: true });
+            parts.forEach((part, k) => writeAtomic(join(dir, `g${k + 1}.json`), formatJson(part)));
+          }
           writeAtomic(join(out, cell.file), formatJson(result));
           // A log from an earlier failed attempt would say this cell failed.
           rmSync(join(out, 'logs', `${cell.id}.log`), { force: true });
