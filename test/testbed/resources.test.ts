@@ -89,7 +89,8 @@ describe.skipIf(skipReason !== undefined)('server figures in the testbed', () =>
     } finally {
       await stop('builtin-http');
     }
-  });
+    // Twelve runs of 4 s and a target start: about 55 s on a quiet machine, more on a busy one.
+  }, 150_000);
 
   it('nginx --cpus 1 --memory 256m: the limits in its cgroup, and CPU, memory and link figures that add up', async () => {
     const target = await start('nginx', { cpus: 1, memory: '256m' });
