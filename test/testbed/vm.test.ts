@@ -364,24 +364,13 @@ describe.skipIf(skipReason !== undefined)('VM targets in the testbed', () => {
     // Alone in the testbed (a test run on its own with -t may find the Linux guest still up).
     await stop('all');
     const t0 = Date.now();
-    let stdout = '';
-    // Unikraft 0.15's virtio-net sometimes trips an assertion while the NIC comes up (a third
-    // to most of the boots on a busy machine, the guest's bug): boot again, at most 6 times,
-    // and say how often. Any other failure fails at once.
-    for (let attempt = 1; stdout === ''; attempt++) {
-      try {
-        ({ stdout } = await execFileP(process.execPath, [
-          bin, 'testbed', 'start', 'vm', '--name', name, '--kernel', join(unikernels!, image),
-          '--append', 'netdev.ipv4_addr={address} netdev.ipv4_gw_addr={gateway} netdev.ipv4_subnet_mask={netmask} --',
-          '--memory', '256M', ...ports.flatMap((p) => ['--port', p]), '--ready-timeout', '30',
-        ], { timeout: 60_000 }));
-      } catch (error) {
-        const said = String((error as { stderr?: string }).stderr ?? error);
-        if (attempt >= 6 || !/Assertion failure: .*intr_enabled/.test(said)) throw error;
-        console.info(`${name} boot ${attempt} crashed with the known virtio-net assertion; booting again`);
-        await expectNoVmLeft([]);
-      }
-    }
+    // Once only: the virtio-net assertion Unikraft 0.15 trips when no packet waits at its NIC's
+    // start (src/testbed/vm.ts) must not come back.
+    const { stdout } = await execFileP(process.execPath, [
+      bin, 'testbed', 'start', 'vm', '--name', name, '--kernel', join(unikernels!, image),
+      '--append', 'netdev.ipv4_addr={address} netdev.ipv4_gw_addr={gateway} netdev.ipv4_subnet_mask={netmask} --',
+      '--memory', '256M', ...ports.flatMap((p) => ['--port', p]), '--ready-timeout', '30',
+    ], { timeout: 60_000 });
     console.info(`${name}: ${stdout.trim()} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     expect(stdout).toMatch(new RegExp(`^testbed: ${name} running under qemu \\(pid \\d+, (kvm|tcg): .+\\) at http http://${SUBNET.replace(/\./g, '\\.')}\\.\\d+[/:]`));
     const vm = (await status()).targets.find((t) => t.name === name)!;
