@@ -93,8 +93,10 @@ const VERSION_FLAGS: Record<string, string> = { nginx: '-v', apache2: '-v', ligh
 /** A server's version line as it prints it ('nginx version: nginx/1.22.1'); the built-ins are tsload's. */
 export async function serverVersion(target: PlanTarget): Promise<string> {
   if (target.vm !== undefined) {
-    const digest = await sha256(target.vm.kernel);
-    return `${basename(target.vm.kernel)} ${digest.ok ? `sha256:${digest.hex.slice(0, 16)}` : `(unreadable: ${digest.hex})`}`;
+    // What boots is the guest's version: its kernel, or the disk an OSv image boots from.
+    const image = (target.vm.kernel ?? target.vm.disk)!;
+    const digest = await sha256(image);
+    return `${basename(image)} ${digest.ok ? `sha256:${digest.hex.slice(0, 16)}` : `(unreadable: ${digest.hex})`}`;
   }
   const binaryName = SERVERS[target.server!].binary;
   if (binaryName === undefined) return `tsload ${VERSION} (built-in)`;

@@ -41,7 +41,8 @@ export interface PlanStartOptions {
 
 /** A VM target: what `testbed.startVm` is given, less its name (the target's). */
 export interface PlanVm {
-  kernel: string;
+  /** Needed unless disk boots (an OSv image). */
+  kernel?: string;
   initrd?: string;
   append?: string;
   disk?: string;
@@ -50,6 +51,8 @@ export interface PlanVm {
   memory?: number | string;
   ports: { http?: number; dns?: number };
   readyTimeoutMs?: number;
+  /** More qemu arguments, as --qemu-arg gives them (Solo5's -cpu Westmere -no-acpi). */
+  qemuArgs?: string[];
 }
 
 export interface PlanTarget {
@@ -113,7 +116,7 @@ export interface PlannedCell {
 const SWEEP_KEYS = ['rate', 'steps', 'scale', 'duration', 'warmup'] as const;
 const PLAN_KEYS = ['name', 'repeats', 'testbed', 'sweep', 'targets', 'workloads', 'cells'];
 const TARGET_KEYS = ['name', 'server', 'workers', 'cpus', 'memory', 'zone', 'origin', 'root', 'readyTimeout', 'vm'];
-const VM_KEYS = ['kernel', 'initrd', 'append', 'disk', 'accel', 'cpus', 'memory', 'ports', 'readyTimeout'];
+const VM_KEYS = ['kernel', 'initrd', 'append', 'disk', 'accel', 'cpus', 'memory', 'ports', 'readyTimeout', 'qemuArgs'];
 const WORKLOAD_KEYS = ['name', 'protocol', 'url', 'path', 'zone', 'queries', 'options', 'sweep', 'generators'];
 
 // The run's own options are the plan's (label, url, server, the sweep): a workload's options are the rest.
@@ -400,7 +403,8 @@ function normalizeVm(v: unknown, at: string, path: (p: string) => string, proble
   if (!isObject(v)) return void problems.push(`${at}: expected a mapping (kernel, ports, …)`);
   checkKeys(v, VM_KEYS, at, problems);
   const kernel = optionalString(v, 'kernel', at, problems);
-  if (kernel === undefined && v.kernel === undefined) problems.push(`${at}.kernel: missing`);
+  if (v.kernel === undefined && v.disk === undefined) problems.push(`${at}: give kernel, or a disk that boots`);
+  if (v.kernel === undefined && (v.initrd !== undefined || v.append !== undefined)) problems.push(`${at}: initrd and append need a kernel`);
   const ports: PlanVm['ports'] = {};
   if (!isObject(v.ports)) problems.push(`${at}.ports: expected { http: PORT } and/or { dns: PORT }`);
   else {
@@ -414,8 +418,10 @@ function normalizeVm(v: unknown, at: string, path: (p: string) => string, proble
     if (Object.keys(ports).length === 0) problems.push(`${at}.ports: name at least one service (http or dns)`);
   }
   if (v.accel !== undefined && !['kvm', 'tcg', 'auto'].includes(v.accel as string)) problems.push(`${at}.accel: ${JSON.stringify(v.accel)} must be kvm, tcg or auto`);
-  if (kernel === undefined) return undefined;
-  const vm: PlanVm = { kernel: path(kernel), ports };
+  if (v.qemuArgs !== undefined && !(Array.isArray(v.qemuArgs) && v.qemuArgs.every((a) => typeof a === 'string'))) problems.push(`${at}.qemuArgs: expected a list of strings, such as [-cpu, Westmere]`);
+  if (kernel === undefined && v.kernel !== undefined) return undefined;
+  const vm: PlanVm = { ...(kernel === undefined ? {} : { kernel: path(kernel) }), ports };
+  if (Array.isArray(v.qemuArgs) && v.qemuArgs.length > 0) vm.qemuArgs = v.qemuArgs as string[];
   for (const key of ['initrd', 'disk'] as const) {
     const file = optionalString(v, key, at, problems);
     if (file !== undefined) vm[key] = path(file);

@@ -174,6 +174,28 @@ workloads:
     expect(planCells(plan).map((c) => c.id)).toEqual(['unikraft--page--r1', 'unikraft--zone--r1']);
   });
 
+  it('a VM booted from its disk alone (OSv) needs no kernel; qemu arguments pass through; a VM with nothing to boot is refused', () => {
+    const plan = parsePlan(
+      `
+sweep: { rate: 100 }
+targets:
+  - { name: osv, vm: { disk: ../vm/usr.img, memory: 1g, ports: { http: 80 } } }
+  - { name: mirage, vm: { kernel: x.virtio, qemuArgs: [-cpu, Westmere, -no-acpi], ports: { http: 80 } } }
+workloads:
+  - { name: page, protocol: http, path: / }
+`,
+      'yaml',
+      { baseDir: fixtures },
+    );
+    expect(plan.targets.map((t) => t.vm)).toEqual([
+      { disk: join(root, 'vm', 'usr.img'), memory: '1g', ports: { http: 80 } },
+      { kernel: join(fixtures, 'x.virtio'), qemuArgs: ['-cpu', 'Westmere', '-no-acpi'], ports: { http: 80 } },
+    ]);
+    expect(() => parsePlan('sweep: { rate: 100 }\ntargets: [{ name: g, vm: { append: x, qemuArgs: -smp, ports: { http: 80 } } }]\nworkloads: [{ name: p, protocol: http, path: / }]')).toThrow(
+      /targets\[0\]\.vm: give kernel, or a disk that boots[\s\S]*targets\[0\]\.vm: initrd and append need a kernel[\s\S]*targets\[0\]\.vm\.qemuArgs: expected a list of strings/,
+    );
+  });
+
   it('JSON plans read the same', () => {
     const yaml = parsePlan(minimal, 'yaml', { baseDir: fixtures });
     const json = parsePlan(
