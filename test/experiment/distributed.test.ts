@@ -19,19 +19,14 @@ import { formatJson } from '../../src/report/json.js';
 import type { Result } from '../../src/result.js';
 import { mergeResults } from '../../src/result/merge.js';
 import { SERVER, clientHost, down, status } from '../../src/testbed/index.js';
-import { findBinary } from '../../src/testbed/system.js';
+import { testbedSkipReason } from '../testbed-skip.js';
 
 const execFileP = promisify(execFile);
 const root = new URL('../..', import.meta.url).pathname;
 const bin = join(root, 'bin', 'tsload.js');
 const zone = join(root, 'fixtures', 'test.zone');
 
-const skipReason =
-  typeof process.getuid === 'function' && process.getuid() !== 0
-    ? 'not root (the testbed creates network namespaces)'
-    : findBinary('ip') === undefined || findBinary('tc') === undefined
-      ? 'no `ip`/`tc` (apt-get install iproute2)'
-      : (['nginx', 'nsd'] as const).find((b) => findBinary(b) === undefined);
+const skipReason = testbedSkipReason(['nginx', 'nsd']);
 if (skipReason !== undefined) console.warn(`test/experiment/distributed.test.ts: skipped: ${skipReason}`);
 
 const RATES = [400, 1600];

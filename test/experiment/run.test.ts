@@ -15,21 +15,17 @@ import { loadPlan, planCells, readExperiment } from '../../src/experiment/index.
 import type { ExperimentManifest } from '../../src/experiment/index.js';
 import type { Result } from '../../src/result.js';
 import { CLIENT, SERVER, STATE_DIR, down, status } from '../../src/testbed/index.js';
-import { findBinary, run } from '../../src/testbed/system.js';
+import { run } from '../../src/testbed/system.js';
 import { VERSION } from '../../src/version.js';
 import type { ExperimentSummary } from '../../src/experiment/summary.js';
 import { checkExperimentHtml, checkSummary } from './summary-checks.js';
+import { testbedSkipReason } from '../testbed-skip.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const bin = join(root, 'bin', 'tsload.js');
 const ciPlan = join(root, 'fixtures', 'experiments', 'ci.yaml');
 
-const skipReason =
-  typeof process.getuid === 'function' && process.getuid() !== 0
-    ? 'not root (the testbed creates network namespaces)'
-    : findBinary('ip') === undefined || findBinary('tc') === undefined
-      ? 'no `ip`/`tc` (apt-get install iproute2)'
-      : (['nginx', 'lighttpd', 'nsd'] as const).find((b) => findBinary(b) === undefined);
+const skipReason = testbedSkipReason(['nginx', 'lighttpd', 'nsd']);
 if (skipReason !== undefined) console.warn(`test/experiment/run.test.ts: skipped: ${skipReason}`);
 
 interface Exit {

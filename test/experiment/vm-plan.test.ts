@@ -15,8 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPlan, planCells, readExperiment, type ExperimentManifest } from '../../src/experiment/index.js';
 import { summarize } from '../../src/experiment/summary.js';
 import { down, status } from '../../src/testbed/index.js';
-import { findBinary, run } from '../../src/testbed/system.js';
+import { run } from '../../src/testbed/system.js';
 import { SERVER } from '../../src/testbed/settings.js';
+import { testbedSkipReason } from '../testbed-skip.js';
 
 const execFileP = promisify(execFile);
 const root = new URL('../..', import.meta.url).pathname;
@@ -27,15 +28,8 @@ const unikernels = [process.env.TSLOAD_UNIKERNELS, resolve(root, '..', 'shared',
   (dir): dir is string => dir !== undefined && dir !== '' && existsSync(join(dir, 'uktarget_qemu-x86_64')),
 );
 const skipReason =
-  typeof process.getuid === 'function' && process.getuid() !== 0
-    ? 'not root (the testbed creates network namespaces)'
-    : findBinary('ip') === undefined || findBinary('tc') === undefined
-      ? 'no `ip`/`tc` (apt-get install iproute2)'
-      : findBinary('qemu-system-x86_64') === undefined
-        ? 'no qemu-system-x86_64 (apt-get install qemu-system-x86)'
-        : unikernels === undefined
-          ? `no uktarget_qemu-x86_64 in $TSLOAD_UNIKERNELS or ${resolve(root, '..', 'shared', 'unikernels')}`
-          : undefined;
+  testbedSkipReason(['qemu-system-x86_64']) ??
+  (unikernels === undefined ? `no uktarget_qemu-x86_64 in $TSLOAD_UNIKERNELS or ${resolve(root, '..', 'shared', 'unikernels')}` : undefined);
 if (skipReason !== undefined) console.warn(`test/experiment/vm-plan.test.ts: skipped: ${skipReason}`);
 
 const RATES = [100, 300];
