@@ -27,10 +27,15 @@ export type ErrorClass =
   | 'fd-unavail'
   | 'ftab-full'
   | 'socket-timo'
-  | 'other';
+  | 'other'
+  /** A reply that broke the protocol (malformed HTTP, a DNS answer that does not parse or match); its reasons in StepBase.failureReasons. */
+  | 'protocol';
 
 /** Transport errors by class; timeouts are counted apart in `StepBase.timeouts`. */
-export type ErrorCounts = { total: number } & Record<ErrorClass, number>;
+export type ErrorCounts = { total: number } & Record<Exclude<ErrorClass, 'protocol'>, number> & {
+  /** Absent in results written before the class existed. */
+  protocol?: number;
+};
 
 /** One second of a step, for plots over time. `tS` counts from the start of the measured window. */
 export interface TimelinePoint {
@@ -90,6 +95,8 @@ export interface StepBase {
   /** Replies received during the measured window / durationS (what the server actually delivered). */
   replyRate: number;
   errors: ErrorCounts;
+  /** Why replies broke the protocol (errors.protocol), distinct, the first few; absent when none did. */
+  failureReasons?: string[];
   /** Requests with no reply within `--timeout` (for DNS these are the lost queries). */
   timeouts: number;
   /**

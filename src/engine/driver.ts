@@ -23,10 +23,19 @@ export const Failure = {
   ftabFull: -6,
   socketTimo: -7,
   other: -8,
+  /**
+   * The reply broke the protocol (a malformed HTTP response, a DNS answer
+   * that does not parse): never a completion, never a timeout. The driver
+   * says why through failureReasons.
+   */
+  protocol: -9,
 } as const;
 export type FailureCode = (typeof Failure)[keyof typeof Failure];
 /** Number of failure classes; failure code c maps to index -c - 1. */
-export const FAILURE_CLASSES = 8;
+export const FAILURE_CLASSES = 9;
+
+/** Distinct failure reasons a driver keeps between two takes, and a step keeps in its result. */
+export const MAX_FAILURE_REASONS = 5;
 
 export interface Completion {
   /**
@@ -62,6 +71,13 @@ export interface Driver {
   /** Start request `token`. Must not throw: failures go through `done`. */
   send(token: number): void;
   counters(): DriverCounters;
+  /**
+   * The distinct reasons of the failures seen since the last call (at most
+   * MAX_FAILURE_REASONS, the first ones; each short and printable, e.g.
+   * 'status code is not three digits: "2000"'), and forget them. The engine
+   * calls it at each step's start and end.
+   */
+  takeFailureReasons?(): string[];
   /** Abort what is in flight (without reporting it) and release sockets. */
   close(): Promise<void>;
 }

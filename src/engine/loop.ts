@@ -219,6 +219,8 @@ export class OpenLoop implements Completion {
     this.secondService.reset();
     this.second = 0;
     this.counterBase = { ...this.driver?.counters() };
+    // Reasons belong to the step they happened in: what came before is another's.
+    this.driver?.takeFailureReasons?.();
     this.schedule = createSchedule({
       rate: order.rate,
       startMs,
@@ -510,6 +512,7 @@ export class OpenLoop implements Completion {
     const counters: Record<string, number> = {};
     for (const [key, value] of Object.entries(this.driver?.counters() ?? {})) counters[key] = value - (this.counterBase[key] ?? 0);
     const c = this.counts;
+    const reasons = this.driver?.takeFailureReasons?.() ?? [];
     const report: StepReport = {
       type: 'stepDone',
       step: this.stepIndex,
@@ -518,6 +521,7 @@ export class OpenLoop implements Completion {
       inflightAtEnd: this.inflightMeasured,
       codes,
       counters,
+      ...(reasons.length === 0 ? {} : { failureReasons: reasons }),
       latency: this.latency.encode(),
       serviceTime: this.serviceTime.encode(),
       scheduleLag: this.scheduleLag.encode(),

@@ -1,5 +1,5 @@
 /** Sums what the threads report for a step into one protocol-free step. */
-import { FAILURE_CLASSES, Failure } from './driver.js';
+import { FAILURE_CLASSES, Failure, MAX_FAILURE_REASONS } from './driver.js';
 import { encodeHistogram, mergeEncoded, statsOf } from '../measure/histogram.js';
 import type { ErrorClass, ErrorCounts, StepBase, TimelinePoint } from '../result.js';
 import type { SecondReport, StepReport, WindowCounts } from './messages.js';
@@ -19,6 +19,7 @@ const FAILURE_NAMES: Record<number, ErrorClass> = {
   [-Failure.ftabFull - 1]: 'ftab-full',
   [-Failure.socketTimo - 1]: 'socket-timo',
   [-Failure.other - 1]: 'other',
+  [-Failure.protocol - 1]: 'protocol',
 };
 
 /** Counts of nothing yet: what a window starts from, and what a merge adds to. */
@@ -53,10 +54,10 @@ export function mergeCounts(parts: readonly WindowCounts[]): WindowCounts {
 }
 
 export function errorCounts(failures: readonly number[]): ErrorCounts {
-  const errors: ErrorCounts = { total: 0, connrefused: 0, connreset: 0, addrunavail: 0, 'fd-unavail': 0, 'ftab-full': 0, 'socket-timo': 0, other: 0 };
+  const errors: ErrorCounts = { total: 0, connrefused: 0, connreset: 0, addrunavail: 0, 'fd-unavail': 0, 'ftab-full': 0, 'socket-timo': 0, other: 0, protocol: 0 };
   for (const [index, name] of Object.entries(FAILURE_NAMES)) {
     const n = failures[Number(index)] ?? 0;
-    errors[name] += n;
+    errors[name] = (errors[name] ?? 0) + n;
     errors.total += n;
   }
   return errors;
@@ -156,5 +157,12 @@ export function mergeSteps(
     timeline: timeline(seconds, plan.secondHistograms === true),
     codes: sumRecords(reports.map((r) => r.codes)),
     counters: sumRecords(reports.map((r) => r.counters)),
+    ...withReasons(reports.flatMap((r) => r.failureReasons ?? [])),
   };
+}
+
+/** The threads' reasons, distinct, the first MAX_FAILURE_REASONS; absent when there are none. */
+export function withReasons(reasons: readonly string[]): { failureReasons?: string[] } {
+  const distinct = [...new Set(reasons)].slice(0, MAX_FAILURE_REASONS);
+  return distinct.length === 0 ? {} : { failureReasons: distinct };
 }

@@ -77,6 +77,8 @@ export interface StepReport extends WindowCounts {
   codes: Record<string, number>;
   /** Driver counter deltas over the step (warmup included). */
   counters: Record<string, number>;
+  /** The driver's failure reasons over the step (Driver.takeFailureReasons), when it gave any. */
+  failureReasons?: string[];
   latency: string;
   serviceTime: string;
   scheduleLag: string;

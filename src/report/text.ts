@@ -20,6 +20,7 @@ const ERROR_CLASSES: readonly ErrorClass[] = [
   'ftab-full',
   'socket-timo',
   'other',
+  'protocol',
 ];
 
 export function rateUnit(result: Result): 'req/s' | 'q/s' {
@@ -245,7 +246,7 @@ function formatSweep(result: Result): string[] {
 function errorsValue(step: Step): string {
   const e = step.errors;
   if (e.total === 0) return '0';
-  const classes = ERROR_CLASSES.filter((c) => e[c] > 0).map((c) => `${c} ${e[c]}`);
+  const classes = ERROR_CLASSES.filter((c) => (e[c] ?? 0) > 0).map((c) => `${c} ${e[c]}`);
   return classes.length > 0 ? `${e.total} (${classes.join(', ')})` : String(e.total);
 }
 
@@ -301,6 +302,7 @@ function httpSingle(step: HttpStep): string[][] {
   if (replySize !== undefined && step.bytesReceived > 0) rows.push(['Reply size', `${replySize.toFixed(1)} B (${step.bytesReceived} B received)`]);
   rows.push(
     ['Errors', errorsValue(step)],
+    ...reasonRows(step),
     ['Timeouts', String(step.timeouts)],
     ...(step.notSent === undefined ? [] : [['Not sent', `${step.notSent} (${NOT_SENT_MEANING})`]]),
     ['Dropped', `${step.dropped} (${DROPPED_MEANING})`],
@@ -334,9 +336,16 @@ function dnsSingle(step: DnsStep): string[][] {
     ['Query rate', `${step.sendRate.toFixed(1)} ${unit}`],
     ['Queries per second', `${step.replyRate.toFixed(1)} ${unit} answered`],
     ['Errors', errorsValue(step)],
+    ...reasonRows(step),
     ['Dropped', `${step.dropped} (${DROPPED_MEANING})`],
     ['In flight at end', String(step.inflightAtEnd)],
   ];
+}
+
+/** The protocol errors' reasons, one row (the first few distinct ones the step kept). */
+function reasonRows(step: Step): string[][] {
+  const reasons = step.failureReasons ?? [];
+  return reasons.length === 0 ? [] : [['Protocol errors', reasons.join('; ')]];
 }
 
 function formatSingle(result: Result): string[] {

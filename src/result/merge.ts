@@ -19,6 +19,7 @@ import { MergeError } from '../errors.js';
 import { encodeHistogram, mergeEncoded, statsOf } from '../measure/histogram.js';
 import { findSaturation, saturatedResource } from '../measure/saturation.js';
 import { parseRatio, type Ratio } from '../engine/segment.js';
+import { withReasons } from '../engine/merge.js';
 import type { Result, ResultGenerator, ServerFigures, Step, StepBase, TimelinePoint } from '../result.js';
 
 export interface MergeOptions {
@@ -161,7 +162,7 @@ function saturationOf(steps: readonly Step[], criteria: Result['saturation']['cr
 /** Step fields that are not plain sums. */
 const SPECIAL = new Set([
   'targetRate', 'runRate', 'durationS', 'warmupS', 'window', 'sendRate', 'replyRate', 'generatorBusy', 'generatorLimits',
-  'latencyMs', 'serviceTimeMs', 'scheduleLagMs', 'queuedMs', 'histograms', 'timeline', 'attempts', 'refined', 'server',
+  'latencyMs', 'serviceTimeMs', 'scheduleLagMs', 'queuedMs', 'histograms', 'timeline', 'attempts', 'refined', 'server', 'failureReasons',
 ]);
 
 /**
@@ -235,6 +236,7 @@ function mergeStep(parts: readonly Step[]): Step {
     replyRate: round2(parts.reduce((s, p) => s + p.replyRate, 0)),
     ...(busy.some((b) => b === undefined) ? {} : { generatorBusy: busy.some((b) => b === null) ? null : Math.max(...(busy as number[])) }),
     generatorLimits: parts.flatMap((s) => s.generatorLimits ?? []),
+    ...withReasons(parts.flatMap((s) => s.failureReasons ?? [])),
     latencyMs: statsFrom(histograms.latency),
     serviceTimeMs: statsFrom(histograms.serviceTime),
     scheduleLagMs: statsFrom(histograms.scheduleLag),
