@@ -380,8 +380,17 @@ export interface DnsStep extends StepBase {
   /** RCODE name → count, e.g. { NOERROR: 990, NXDOMAIN: 10 }. */
   rcodes: Record<string, number>;
   truncated: number;
-  /** Datagrams that matched no outstanding query (wrong ID, socket or question). */
+  /**
+   * Answers never matched to a query: to an ID with nothing in flight, plus
+   * `malformed` and `mismatched`. Over UDP an answer from another address or
+   * port than the server's never reaches tsload (its sockets are connected)
+   * and is not counted.
+   */
   unexpected: number;
+  /** Of `unexpected`: not a readable DNS response (shorter than a header, QR clear, a question that does not parse). Absent in older results. */
+  malformed?: number;
+  /** Of `unexpected`: to an ID in flight but asking another question; the query went on waiting for its own. Absent in older results. */
+  mismatched?: number;
   avgRequestBytes: number;
   avgResponseBytes: number;
   /** Over TCP and TLS only (absent over UDP and in older results): the step's connections. */

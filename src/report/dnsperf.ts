@@ -6,7 +6,8 @@
  * - Queries lost ← `lost` (no answer within the timeout), as dnsperf counts it.
  * - Queries interrupted ← `inflightAtEnd` (dnsperf's name for queries still
  *   out when the run was stopped); printed only when non-zero, as dnsperf does.
- * - Unexpected IDs ← `unexpected`; only when non-zero, as dnsperf 2.x does.
+ * - Unexpected IDs ← `unexpected` less `malformed` and `mismatched` (answers
+ *   to an ID with nothing in flight); only when non-zero, as dnsperf 2.x does.
  * - Response code percentages are of completed queries, as in dnsperf.
  * - Average packet sizes are truncated to whole bytes (dnsperf casts to unsigned).
  * - Run time ← the measured window; Queries per second ← completed / run time.
@@ -15,8 +16,8 @@
  *   open-loop tool must not hide). Printed in seconds, 6 decimals.
  *
  * A sweep prints `# step N: rate R` before each block. Figures dnsperf has no
- * line for (late answers, transport errors, truncated answers, dropped
- * arrivals) follow a block as a `# ` line when non-zero.
+ * line for (late answers, transport errors, truncated answers, malformed
+ * and mismatched answers, dropped arrivals) follow a block as a `# ` line when non-zero.
  */
 import type { DnsResult, DnsStep } from '../result.js';
 import { rcodeNumber } from '../util/rcodes.js';
@@ -54,8 +55,9 @@ export function formatDnsperfStep(step: DnsStep): string {
   if (step.inflightAtEnd > 0) {
     lines.push(`  Queries interrupted:  ${step.inflightAtEnd} (${pct(step.inflightAtEnd, step.sent)}%)`);
   }
-  if (step.unexpected > 0) {
-    lines.push(`  Unexpected IDs:       ${step.unexpected} (${pct(step.unexpected, step.sent)}%)`);
+  const wrongIds = step.unexpected - (step.malformed ?? 0) - (step.mismatched ?? 0);
+  if (wrongIds > 0) {
+    lines.push(`  Unexpected IDs:       ${wrongIds} (${pct(wrongIds, step.sent)}%)`);
   }
   lines.push('');
 
@@ -85,6 +87,8 @@ export function formatDnsperfStep(step: DnsStep): string {
   if (step.late > 0) beyond.push(`late ${step.late} (answered after being counted lost)`);
   if (step.errors.total > 0) beyond.push(`errors ${step.errors.total}`);
   if (step.truncated > 0) beyond.push(`truncated ${step.truncated}`);
+  if ((step.malformed ?? 0) > 0) beyond.push(`malformed answers ${step.malformed} (not readable as a response, never matched)`);
+  if ((step.mismatched ?? 0) > 0) beyond.push(`answers to another question ${step.mismatched} (never matched)`);
   if (step.dropped > 0) beyond.push(`dropped ${step.dropped} (${DROPPED_MEANING})`);
   const limits = limitLines(step.generatorLimits);
   if (beyond.length > 0 || limits.length > 0) lines.push('');

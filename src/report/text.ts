@@ -329,7 +329,7 @@ function dnsSingle(step: DnsStep): string[][] {
     ['Late answers', `${step.late} (after being counted lost)`],
     ['Response codes', codes.length > 0 ? codes.join(', ') : 'none'],
     ['Truncated', String(step.truncated)],
-    ['Unexpected answers', String(step.unexpected)],
+    ['Unexpected answers', unexpectedValue(step)],
     ['Average packet size', `request ${step.avgRequestBytes.toFixed(1)} B, response ${step.avgResponseBytes.toFixed(1)} B`],
     ...(step.stream === undefined ? [] : streamRows(step.stream)),
     ['Run time', `${step.durationS.toFixed(3)} s`],
@@ -340,6 +340,14 @@ function dnsSingle(step: DnsStep): string[][] {
     ['Dropped', `${step.dropped} (${DROPPED_MEANING})`],
     ['In flight at end', String(step.inflightAtEnd)],
   ];
+}
+
+/** Answers never matched to a query, and what was wrong with them where the result says. */
+function unexpectedValue(step: DnsStep): string {
+  const malformed = step.malformed ?? 0;
+  const mismatched = step.mismatched ?? 0;
+  if (step.unexpected === 0 || step.malformed === undefined) return String(step.unexpected);
+  return `${step.unexpected} (wrong ID ${step.unexpected - malformed - mismatched}, another question ${mismatched}, malformed ${malformed}; never matched to a query)`;
 }
 
 /** The protocol errors' reasons, one row (the first few distinct ones the step kept). */

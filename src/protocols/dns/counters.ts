@@ -7,7 +7,12 @@ export const DNS_COUNTERS = [
   'responseBytes',
   'responses',
   'truncated',
+  /** Answers never matched to a query: the sum of the wrong IDs, `malformed` and `mismatched`. */
   'unexpected',
+  /** Not a readable response (shorter than a header, QR clear, a question that does not parse): nothing in it is trusted. */
+  'malformed',
+  /** To an ID in flight, but asking another question (name, type or class): the query waits for its own answer. */
+  'mismatched',
   'late',
   'bytesSent',
   'bytesReceived',

@@ -6,7 +6,7 @@
  * tail when its query is answered or times out, so it is reused only after
  * every other free ID of that socket — least recently used first, as dnsperf
  * does. A response is matched on socket (each socket is connected, so the
- * kernel only delivers datagrams from the server) + ID + question.
+ * kernel only delivers datagrams from the server) + ID + question (see onMessage).
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
@@ -21,8 +21,8 @@ import { OptionsError, TargetUnreachableError } from '../../errors.js';
 import { formatEndpoint } from '../../util/endpoint.js';
 import type { Query } from './queries.js';
 import { typeCode } from './types.js';
-import { extendedRcode, nameToWire, sameQuestion, skipName } from './wire.js';
-import { Fifo, ID_FREE, ID_INFLIGHT, ID_TIMEDOUT, IdSpace, sweepInterval } from './ids.js';
+import { checkRecords, nameToWire, recordProblem, responseHead, sameQuestion, skipName } from './wire.js';
+import { FailureReasons, Fifo, ID_FREE, ID_INFLIGHT, ID_TIMEDOUT, IdSpace, sweepInterval } from './ids.js';
 
 // Modules written against the driver's old exports (transports beside it) keep compiling.
 
@@ -194,24 +194,46 @@ export async function createDriver(
   let responses = 0;
   let truncated = 0;
   let unexpected = 0;
+  let malformed = 0;
+  let mismatched = 0;
   let late = 0;
   let socketErrors = 0;
+  const reasons = new FailureReasons();
 
   function release(s: IdSocket, id: number): void {
     s.state[id] = ID_FREE;
     s.returnId(id);
   }
 
+  /**
+   * Only the server's datagrams get here: each socket is connected, and the
+   * kernel drops what comes from any other address or port (a spoofed answer
+   * never reaches tsload, so it is neither counted nor matched). What does
+   * reach it is matched only when it is a readable response (responseHead),
+   * to an ID in flight, asking the query's question; anything else is counted
+   * in `unexpected` (and `malformed` or `mismatched`) while the query waits
+   * for its real answer. A matched answer whose records do not parse fails
+   * its query as a protocol error.
+   */
   function onMessage(s: IdSocket, msg: Buffer): void {
     if (closed) return;
     bytesReceived += msg.length;
-    if (msg.length < 12 || (msg[2]! & 0x80) === 0) {
+    const len = msg.length;
+    const head = responseHead(msg, 0, len);
+    if (head < 0) {
+      malformed++;
       unexpected++;
       return;
     }
     const id = (msg[0]! << 8) | msg[1]!;
     const state = s.state[id]!;
-    if (state === ID_FREE || !sameQuestion(msg, 0, msg.length, wires[s.query[id]!]!, 0, questionEnd[s.query[id]!]!)) {
+    if (state === ID_FREE) {
+      unexpected++;
+      return;
+    }
+    const q = s.query[id]!;
+    if (!sameQuestion(msg, 0, len, wires[q]!, 0, questionEnd[q]!)) {
+      mismatched++;
       unexpected++;
       return;
     }
@@ -224,15 +246,19 @@ export async function createDriver(
       s.state[id] = ID_FREE; // already on the free list; a duplicate is unexpected
       return;
     }
+    const token = s.token[id]!;
+    const records = checkRecords(msg, 0, len, head);
+    if (records < 0) {
+      reasons.note(recordProblem(records));
+      release(s, id);
+      completion.done(token, Failure.protocol);
+      return;
+    }
     responses++;
-    responseBytes += msg.length;
+    responseBytes += len;
     if ((msg[2]! & 0x02) !== 0) truncated++;
     let rcode = msg[3]! & 0x0f;
-    if (ednsOn && ((msg[10]! << 8) | msg[11]!) > 0) {
-      const qd = (msg[4]! << 8) | msg[5]!;
-      rcode |= extendedRcode(msg, qd === 0 ? 12 : questionEnd[s.query[id]!]!) << 4;
-    }
-    const token = s.token[id]!;
+    if (ednsOn) rcode |= records << 4;
     release(s, id); // before done(): the engine may send again from inside it
     completion.done(token, rcode);
   }
@@ -347,6 +373,8 @@ export async function createDriver(
         responses,
         truncated,
         unexpected,
+        malformed,
+        mismatched,
         late,
         bytesSent: requestBytes,
         bytesReceived,
@@ -356,6 +384,7 @@ export async function createDriver(
       if (drops !== undefined) c.lostAtGenerator = drops;
       return c;
     },
+    takeFailureReasons: () => reasons.take(),
     async close(): Promise<void> {
       if (closed) return;
       closed = true;

@@ -5,6 +5,8 @@
  * the hot path allocates nothing.
  */
 
+import { MAX_FAILURE_REASONS } from '../../engine/driver.js';
+
 export const ID_FREE = 0;
 export const ID_INFLIGHT = 1;
 /** Timed out and back on the free list, not yet reused: an answer to it is `late`. */
@@ -90,4 +92,17 @@ export class Fifo {
 export function sweepInterval(timeoutMs: number): number {
   // Coarse: a timeout is reported at most ~a quarter of the timeout (≤ 100 ms) late.
   return Math.max(5, Math.min(100, Math.floor(timeoutMs / 4)));
+}
+
+/** The distinct failure reasons since the last take (Driver.takeFailureReasons); the first few only, so a storm of bad answers costs nothing. */
+export class FailureReasons {
+  private list: string[] = [];
+  note(reason: string): void {
+    if (this.list.length < MAX_FAILURE_REASONS && !this.list.includes(reason)) this.list.push(reason);
+  }
+  take(): string[] {
+    const out = this.list;
+    this.list = [];
+    return out;
+  }
 }

@@ -156,6 +156,8 @@ function dnsStep(step: ProtocolStep<DnsCounters>, context: StepContext, driverOp
     rcodes,
     truncated: counters.truncated,
     unexpected: counters.unexpected,
+    malformed: counters.malformed,
+    mismatched: counters.mismatched,
     avgRequestBytes: perItem(counters.requestBytes, counters.queries),
     avgResponseBytes: perItem(counters.responseBytes, counters.responses),
     ...(driverOptions.transport === 'udp' ? {} : { stream: streamCounts(counters) }),

@@ -33,8 +33,8 @@ import { socketFailure } from '../failures.js';
 import { tlsConnectOptions, type TlsSettings } from '../tls.js';
 import { OptionsError, TargetUnreachableError } from '../../errors.js';
 import { encodeQuery, type DnsDriverOptions, type DnsQuery } from './driver.js';
-import { Fifo, ID_FREE, ID_INFLIGHT, ID_TIMEDOUT, IdSpace, sweepInterval } from './ids.js';
-import { extendedRcode, sameQuestion, skipName } from './wire.js';
+import { FailureReasons, Fifo, ID_FREE, ID_INFLIGHT, ID_TIMEDOUT, IdSpace, sweepInterval } from './ids.js';
+import { checkRecords, recordProblem, responseHead, sameQuestion, skipName } from './wire.js';
 import { formatEndpoint } from '../../util/endpoint.js';
 
 export type StreamTransport = 'tcp' | 'tls';
@@ -136,8 +136,11 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
   let responses = 0;
   let truncated = 0;
   let unexpected = 0;
+  let malformed = 0;
+  let mismatched = 0;
   let late = 0;
   let socketErrors = 0;
+  const reasons = new FailureReasons();
   let connections = 0;
   let reconnects = 0;
   let connectFailures = 0;
@@ -150,15 +153,23 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
     c.returnId(id);
   }
 
+  /** As the UDP driver's onMessage: matched only when readable, to an ID in flight, asking the query's question. */
   function onMessage(c: Connection, msg: Buffer, base: number, len: number): void {
-    if (len < 12 || (msg[base + 2]! & 0x80) === 0) {
+    const head = responseHead(msg, base, len);
+    if (head < 0) {
+      malformed++;
       unexpected++;
       return;
     }
     const id = (msg[base]! << 8) | msg[base + 1]!;
     const state = c.state[id]!;
+    if (state === ID_FREE || state === ID_QUEUED) {
+      unexpected++;
+      return;
+    }
     const q = c.query[id]!;
-    if (state === ID_FREE || state === ID_QUEUED || !sameQuestion(msg, base, len, wires[q]!, 2, questionEnd[q]!)) {
+    if (!sameQuestion(msg, base, len, wires[q]!, 2, questionEnd[q]!)) {
+      mismatched++;
       unexpected++;
       return;
     }
@@ -167,17 +178,20 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
       c.state[id] = ID_FREE; // already on the free list
       return;
     }
+    const token = c.token[id]!;
+    const records = checkRecords(msg, base, base + len, head);
+    c.inflight--;
+    release(c, id); // before done(): the engine may send again from inside it
+    if (records < 0) {
+      reasons.note(recordProblem(records));
+      completion.done(token, Failure.protocol);
+      return;
+    }
     responses++;
     responseBytes += len;
     if ((msg[base + 2]! & 0x02) !== 0) truncated++;
     let rcode = msg[base + 3]! & 0x0f;
-    if (ednsOn && ((msg[base + 10]! << 8) | msg[base + 11]!) > 0) {
-      const qd = (msg[base + 4]! << 8) | msg[base + 5]!;
-      rcode |= extendedRcode(msg, qd === 0 ? base + 12 : base + questionEnd[q]! - 2, base, base + len) << 4;
-    }
-    const token = c.token[id]!;
-    c.inflight--;
-    release(c, id); // before done(): the engine may send again from inside it
+    if (ednsOn) rcode |= records << 4;
     completion.done(token, rcode);
   }
 
@@ -456,6 +470,8 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
         responses,
         truncated,
         unexpected,
+        malformed,
+        mismatched,
         late,
         bytesSent,
         bytesReceived,
@@ -468,6 +484,7 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
         tlsHandshakeMs,
       };
     },
+    takeFailureReasons: () => reasons.take(),
     async close(): Promise<void> {
       if (closed) return;
       closed = true;

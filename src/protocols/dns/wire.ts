@@ -215,20 +215,89 @@ export function readMessage(msg: Uint8Array): WireMessage | undefined {
 }
 
 /**
- * Upper 8 bits of the RCODE from the OPT record of `msg` (RFC 6891 extended
- * RCODE), scanning from `off` (just past the question section); 0 if none.
+ * Offset just past the name at `off` of the message that starts at `base`
+ * and ends at `end`, or -1 if the name is malformed: a label past the end, a
+ * reserved label type, longer than 255 bytes, or a pointer that does not go
+ * strictly back from where the last one led (out of range, forward, a loop).
+ * Pointers are followed but nothing is copied: the answer path reads in place.
  */
-export function extendedRcode(msg: Uint8Array, off: number, base = 0, end = msg.length): number {
+export function nameEnd(msg: Uint8Array, base: number, off: number, end: number): number {
+  let after = -1;
+  let limit = off;
+  let wire = 0;
+  for (;;) {
+    if (off >= end) return -1;
+    const len = msg[off]!;
+    if (len === 0) return after < 0 ? off + 1 : after;
+    if ((len & 0xc0) === 0xc0) {
+      if (off + 1 >= end) return -1;
+      const to = base + (((len & 0x3f) << 8) | msg[off + 1]!);
+      // Each jump lands before the last one's target, so the walk ends.
+      if (to >= limit) return -1;
+      if (after < 0) after = off + 2;
+      limit = to;
+      off = to;
+      continue;
+    }
+    if ((len & 0xc0) !== 0) return -1;
+    wire += len + 1;
+    if (wire > 254) return -1;
+    off += len + 1;
+  }
+}
+
+/**
+ * Offset just past the question section of the DNS response at msg[base,
+ * base + len), or -1 if it is not one whose header and questions can be
+ * read: shorter than a header, QR clear, a question name malformed (see
+ * nameEnd) or a question cut short. Nothing in such a message, its ID
+ * included, can be trusted, so it is never matched to a query.
+ */
+export function responseHead(msg: Uint8Array, base: number, len: number): number {
+  if (len < HEADER || (msg[base + 2]! & 0x80) === 0) return -1;
+  const end = base + len;
+  const qd = (msg[base + 4]! << 8) | msg[base + 5]!;
+  let off = base + HEADER;
+  for (let q = 0; q < qd; q++) {
+    off = nameEnd(msg, base, off, end);
+    if (off < 0 || off + 4 > end) return -1;
+    off += 4;
+  }
+  return off;
+}
+
+/** checkRecords' verdicts on a message whose records do not parse (the rest of its range is the extended RCODE). */
+export const RECORD_BAD_NAME = -1;
+export const RECORD_PAST_END = -2;
+
+/** What a record verdict means, printable, for a step's failure reasons. */
+export function recordProblem(verdict: number): string {
+  return verdict === RECORD_BAD_NAME
+    ? 'a record name is malformed (compression loop, pointer out of range or bad label)'
+    : 'a record runs past the end of the message';
+}
+
+/**
+ * Walk the answer, authority and additional records from `off` (just past
+ * the question) to `end`: RECORD_BAD_NAME or RECORD_PAST_END if one does
+ * not parse, else the upper 8 bits of the RCODE from the OPT record (RFC
+ * 6891 extended RCODE; 0 without one). Names inside rdata are not read: the
+ * generator never looks at them.
+ */
+export function checkRecords(msg: Uint8Array, base: number, end: number, off: number): number {
   const count = (i: number): number => (msg[base + i]! << 8) | msg[base + i + 1]!;
   const records = count(6) + count(8) + count(10);
   const additionalFrom = records - count(10);
+  let ext = 0;
   for (let r = 0; r < records; r++) {
-    off = skipName(msg, off);
-    if (off < 0 || off + 10 > end) return 0;
-    if (r >= additionalFrom && msg[off] === 0 && msg[off + 1] === T_OPT) return msg[off + 4]!;
+    off = nameEnd(msg, base, off, end);
+    if (off < 0) return RECORD_BAD_NAME;
+    if (off + 10 > end) return RECORD_PAST_END;
+    if (r >= additionalFrom && msg[off] === 0 && msg[off + 1] === T_OPT) ext = msg[off + 4]!;
     off += 10 + ((msg[off + 8]! << 8) | msg[off + 9]!);
+    if (off > end) return RECORD_PAST_END;
   }
-  return 0;
+  return ext;
 }
 
 /**
