@@ -290,6 +290,7 @@ export function checkRecords(msg: Uint8Array, base: number, end: number, off: nu
   const additionalFrom = records - count(10);
   let ext = 0;
   for (let r = 0; r < records; r++) {
+    if (off >= end) return RECORD_PAST_END;
     off = nameEnd(msg, base, off, end);
     if (off < 0) return RECORD_BAD_NAME;
     if (off + 10 > end) return RECORD_PAST_END;
