@@ -36,6 +36,27 @@ export class OptionsError extends TsloadError {
   }
 }
 
+/** Quoted excerpts of the input longer than this are cut; a whole message longer than MAX_MESSAGE too. */
+const MAX_EXCERPT = 80;
+const MAX_MESSAGE = 240;
+
+/**
+ * Text from an input file made fit for a terminal: control characters (but
+ * tab), bytes that were not UTF-8 (read as U+FFFD) and other unprintables
+ * escaped JSON-style (`\x1b`, `\ufffd`), quoted excerpts cut to about 80
+ * characters, and the whole to a few lines. A file of random bytes must not
+ * write escape sequences to the user's terminal, nor a screenful of noise.
+ */
+export function printable(text: string): string {
+  const escaped = text.replace(/(?!\t)[\p{C}\p{Zl}\p{Zp}\uFFFD]/gu, (c) => {
+    const cp = c.codePointAt(0)!;
+    if (cp < 0x100) return `\\x${cp.toString(16).padStart(2, '0')}`;
+    return cp < 0x10000 ? `\\u${cp.toString(16).padStart(4, '0')}` : `\\u{${cp.toString(16)}}`;
+  });
+  const cut = escaped.replace(/'([^'\n]*)'/g, (whole, inner: string) => (inner.length > MAX_EXCERPT ? `'${inner.slice(0, MAX_EXCERPT - 3)}…'` : whole));
+  return cut.length > MAX_MESSAGE ? `${cut.slice(0, MAX_MESSAGE - 1)}…` : cut;
+}
+
 /** An input file (zone, query list, URL list, body) could not be read or parsed. */
 export class InputFileError extends TsloadError {
   override readonly code = 'TSLOAD_ERR_INPUT_FILE';
@@ -43,7 +64,7 @@ export class InputFileError extends TsloadError {
   readonly file: string;
   readonly line: number | undefined;
   constructor(file: string, line: number | undefined, reason: string) {
-    super(line === undefined ? `${file}: ${reason}` : `${file}:${line}: ${reason}`);
+    super(printable(line === undefined ? `${file}: ${reason}` : `${file}:${line}: ${reason}`));
     this.file = file;
     this.line = line;
   }

@@ -172,7 +172,8 @@ function compressibleNames(type: number, wire: Buffer): number[] | null {
   }
 }
 
-function encodeRdata(rec: ZoneRecord, type: number): Buffer {
+/** A zone record's rdata on the wire, uncompressed (also what the zone printer writes in RFC 3597 form). */
+export function encodeRdata(rec: ZoneRecord, type: number): Buffer {
   // Raw rdata (a type dns-packet has no codec for) is used as is; TXT is the
   // exception since dns-packet takes a Buffer as one character-string.
   if (Buffer.isBuffer(rec.data) && type !== T_TXT) return rec.data;
