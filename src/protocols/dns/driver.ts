@@ -219,21 +219,18 @@ export async function createDriver(
     if (closed) return;
     bytesReceived += msg.length;
     const len = msg.length;
-    const head = responseHead(msg, 0, len);
-    if (head < 0) {
+    if (len < 12 || (msg[2]! & 0x80) === 0) {
       malformed++;
       unexpected++;
       return;
     }
     const id = (msg[0]! << 8) | msg[1]!;
     const state = s.state[id]!;
-    if (state === ID_FREE) {
-      unexpected++;
-      return;
-    }
     const q = s.query[id]!;
-    if (!sameQuestion(msg, 0, len, wires[q]!, 0, questionEnd[q]!)) {
-      mismatched++;
+    // The question is read once: compared in place, and only walked (responseHead) when it is not the query's.
+    if (state === ID_FREE || !sameQuestion(msg, 0, len, wires[q]!, 0, questionEnd[q]!)) {
+      if (responseHead(msg, 0, len) < 0) malformed++;
+      else if (state !== ID_FREE) mismatched++;
       unexpected++;
       return;
     }
@@ -247,7 +244,7 @@ export async function createDriver(
       return;
     }
     const token = s.token[id]!;
-    const records = checkRecords(msg, 0, len, head);
+    const records = checkRecords(msg, 0, len, (msg[5]! | msg[4]!) === 0 ? 12 : questionEnd[q]!);
     if (records < 0) {
       reasons.note(recordProblem(records));
       release(s, id);

@@ -155,21 +155,18 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
 
   /** As the UDP driver's onMessage: matched only when readable, to an ID in flight, asking the query's question. */
   function onMessage(c: Connection, msg: Buffer, base: number, len: number): void {
-    const head = responseHead(msg, base, len);
-    if (head < 0) {
+    if (len < 12 || (msg[base + 2]! & 0x80) === 0) {
       malformed++;
       unexpected++;
       return;
     }
     const id = (msg[base]! << 8) | msg[base + 1]!;
     const state = c.state[id]!;
-    if (state === ID_FREE || state === ID_QUEUED) {
-      unexpected++;
-      return;
-    }
     const q = c.query[id]!;
-    if (!sameQuestion(msg, base, len, wires[q]!, 2, questionEnd[q]!)) {
-      mismatched++;
+    const waiting = state !== ID_FREE && state !== ID_QUEUED;
+    if (!waiting || !sameQuestion(msg, base, len, wires[q]!, 2, questionEnd[q]!)) {
+      if (responseHead(msg, base, len) < 0) malformed++;
+      else if (waiting) mismatched++;
       unexpected++;
       return;
     }
@@ -179,7 +176,7 @@ export async function createDriver(options: StreamDriverOptions, completion: Com
       return;
     }
     const token = c.token[id]!;
-    const records = checkRecords(msg, base, base + len, head);
+    const records = checkRecords(msg, base, base + len, (msg[base + 5]! | msg[base + 4]!) === 0 ? base + 12 : base + questionEnd[q]! - 2);
     c.inflight--;
     release(c, id); // before done(): the engine may send again from inside it
     if (records < 0) {

@@ -285,9 +285,9 @@ export function recordProblem(verdict: number): string {
  * generator never looks at them.
  */
 export function checkRecords(msg: Uint8Array, base: number, end: number, off: number): number {
-  const count = (i: number): number => (msg[base + i]! << 8) | msg[base + i + 1]!;
-  const records = count(6) + count(8) + count(10);
-  const additionalFrom = records - count(10);
+  const additional = (msg[base + 10]! << 8) | msg[base + 11]!;
+  const additionalFrom = ((msg[base + 6]! << 8) | msg[base + 7]!) + ((msg[base + 8]! << 8) | msg[base + 9]!);
+  const records = additionalFrom + additional;
   let ext = 0;
   for (let r = 0; r < records; r++) {
     if (off >= end) return RECORD_PAST_END;
