@@ -116,8 +116,8 @@ async function udpServer(): Promise<Hostile> {
   let spoofs = 0;
   main.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
     for (const r of replies(msg)) {
-      if (r.spoof) spoofs++;
-      (r.spoof ? spoofer : main).send(r.bytes, rinfo.port, rinfo.address);
+      if (r.spoof) spoofer.send(r.bytes, rinfo.port, rinfo.address, (error) => (spoofs += error ? 0 : 1));
+      else main.send(r.bytes, rinfo.port, rinfo.address);
     }
   });
   await new Promise<void>((r) => main.bind(0, '127.0.0.1', r));
@@ -212,6 +212,20 @@ describe('a DNS server that misbehaves on purpose', () => {
     const result = await run(udp.address, 'udp');
     checkCounts(result);
     expect(udp.spoofsSent()).toBe(PER_RULE);
+  });
+
+  it('the spoofs do reach a socket that is not connected: it is the connect that keeps them from the driver', async () => {
+    const socket = createSocket('udp4');
+    const from = new Set<number>();
+    socket.on('message', (_msg, rinfo) => from.add(rinfo.port));
+    await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+    const query = Buffer.concat([Buffer.from([0, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Buffer.from('\x05spoof\x07hostile\x04test\x00\x00\x01\x00\x01', 'latin1')]);
+    const [host, port] = udp.address.split(':') as [string, string];
+    socket.send(query, Number(port), host);
+    for (let i = 0; i < 200 && from.size < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    socket.close();
+    expect(from.size).toBe(2);
+    expect(from.has(Number(port))).toBe(true);
   });
 
   it('over TCP: the same reader, the same counts', async () => {
