@@ -26,7 +26,9 @@
  * accepts (DNSKEY protocols other than 3, SSHFP fingerprint types other than
  * 1 and 2): a Buffer. For every other type it is a Buffer of wire rdata:
  * built from the text form for the types parsed below, or given in RFC 3597
- * `\# len hex` form (which also works for the codec types, and is decoded).
+ * `\# len hex` form (which also works for the codec types, and is decoded;
+ * kept as a Buffer where dns-packet cannot write the decoded form back, as
+ * for a name in rdata with `\.` or bytes that are not UTF-8).
  *
  * TTL when a record has none (as BIND's loader): the last $TTL; else the SOA
  * MINIMUM field once an SOA without a TTL has been read (BIND's fallback for
