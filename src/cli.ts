@@ -257,13 +257,16 @@ export function buildProgram(): Command {
     .option('--tls-cert <file>', 'serve HTTPS (HTTP/2 by ALPN, and HTTP/1.1) with this PEM certificate (chain)')
     .option('--tls-key <file>', "the certificate's PEM private key")
     .option('--h2c', 'over cleartext, serve HTTP/2 with prior knowledge instead of HTTP/1.1')
-    .action(async (o: { listen: string; root?: string; tlsCert?: string; tlsKey?: string; h2c?: boolean }) => {
+    .option('--test-endpoints', 'serve /_tsload/ (delay, status, bytes, freeze, burn) even when listening beyond loopback, where one request can stall the process (default: on loopback only)')
+    .option('--no-test-endpoints', 'do not serve /_tsload/, even on loopback')
+    .action(async (o: { listen: string; root?: string; tlsCert?: string; tlsKey?: string; h2c?: boolean; testEndpoints?: boolean }) => {
       const { startHttpTarget } = await import('./targets/http.js');
       const { host, port } = parseListen(o.listen);
       if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw usage('--tls-cert and --tls-key: give both, or neither');
       if (o.tlsCert !== undefined && o.h2c === true) throw usage('--h2c: is HTTP/2 over cleartext; with --tls-cert the target already speaks HTTP/2 by ALPN');
       const tls = o.tlsCert === undefined ? undefined : { cert: readPem(o.tlsCert, '--tls-cert'), key: readPem(o.tlsKey!, '--tls-key') };
-      const target = await startHttpTarget({ host, port, ...(o.root === undefined ? {} : { root: o.root }), ...(tls === undefined ? {} : { tls }), ...(o.h2c === true ? { h2c: true } : {}) });
+      const target = await startHttpTarget({ host, port, ...(o.root === undefined ? {} : { root: o.root }), ...(tls === undefined ? {} : { tls }), ...(o.h2c === true ? { h2c: true } : {}), ...(o.testEndpoints === undefined ? {} : { testEndpoints: o.testEndpoints }) });
+      if (!target.testEndpoints && o.testEndpoints === undefined) process.stderr.write(`tsload: test endpoints (/_tsload/) are off beyond loopback; --test-endpoints serves them\n`);
       process.stdout.write(`tsload: http target listening on ${target.url}\n`);
       await untilSignal();
       await target.close();
