@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { ExitCode, TsloadError, exitCodeOf } from './errors.js';
+import { ExitCode, OptionsError, TsloadError, exitCodeOf } from './errors.js';
 import type { CommonOptions } from './options.js';
 import type { Outputs } from './outputs.js';
 import type { ProgressEvent, Result } from './result.js';
@@ -146,11 +146,9 @@ function pickOutputs(o: OutputOptions): Omit<Outputs, 'format'> {
   };
 }
 
-function usage(message: string): TsloadError {
-  return new (class extends TsloadError {
-    override readonly code = 'TSLOAD_ERR_USAGE';
-    override readonly exitCode = ExitCode.usage;
-  })(message);
+/** A bad flag or combination: an OptionsError like the library's, so every bad option is one class (exit 2). */
+function usage(message: string): OptionsError {
+  return new OptionsError([message]);
 }
 
 export function buildProgram(): Command {
@@ -526,12 +524,14 @@ export function vmOptions(o: VmFlags): import('./testbed/index.js').VmOptions {
   for (const spec of o.port ?? []) {
     const match = /^(?:(http|dns)=)?(\d+)$/.exec(spec);
     if (match === null) throw usage(`--port ${spec}: expected http=PORT, dns=PORT or a bare port (http)`);
-    ports[(match[1] ?? 'http') as 'http' | 'dns'] = Number(match[2]);
+    const port = Number(match[2]);
+    if (port < 1 || port > 65535) throw usage(`--port ${spec}: a port is 1 to 65535`);
+    ports[(match[1] ?? 'http') as 'http' | 'dns'] = port;
   }
   const cpus = Number(o.cpus ?? '1');
   if (!Number.isInteger(cpus) || cpus < 1) throw usage(`--cpus: '${o.cpus}' must be a whole number >= 1 for a vm (its virtual CPUs)`);
   const seconds = Number(o.readyTimeout);
-  if (!(seconds > 0)) throw usage(`--ready-timeout: '${o.readyTimeout}' must be a number of seconds > 0`);
+  if (!(Number.isFinite(seconds) && seconds > 0)) throw usage(`--ready-timeout: '${o.readyTimeout}' must be a number of seconds > 0`);
   return {
     ...(o.name === undefined ? {} : { name: o.name }),
     ...(o.kernel === undefined ? {} : { kernel: o.kernel }),
