@@ -169,6 +169,7 @@ export function buildProgram(): Command {
     .option('--pipelining <n>', 'requests in flight per connection', '1')
     .option('-m, --method <method>', 'request method (default GET, or POST with --body)')
     .option('-H, --header <header>', "request header 'name: value' (repeatable)", collect)
+    .option('--secret-header <name>', 'the value of this -H header is redacted in results and reports, as Authorization, Proxy-Authorization and Cookie always are (repeatable)', collect)
     .option('--body <text|@file>', 'request body, or @file')
     .option('--urls <file>', 'URLs or paths, one per line, used round robin (httperf --wlog)')
     .option('--new-connection-per-request', "httperf's default: a new TCP connection per request (for comparison only)")
@@ -187,6 +188,7 @@ export function buildProgram(): Command {
           pipelining: o.pipelining as string,
           ...(o.method === undefined ? {} : { method: o.method as string }),
           ...(o.header === undefined ? {} : { headers: o.header as string[] }),
+          ...(o.secretHeader === undefined ? {} : { secretHeaders: o.secretHeader as string[] }),
           ...(o.body === undefined ? {} : { body: o.body as string }),
           ...(o.urls === undefined ? {} : { urls: o.urls as string }),
           newConnectionPerRequest: o.newConnectionPerRequest === true,
