@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { ExitCode, TsloadError, exitCodeOf } from './errors.js';
+import { ExitCode, OptionsError, TsloadError, exitCodeOf } from './errors.js';
 import type { CommonOptions } from './options.js';
 import type { Outputs } from './outputs.js';
 import type { ProgressEvent, Result } from './result.js';
@@ -146,11 +146,9 @@ function pickOutputs(o: OutputOptions): Omit<Outputs, 'format'> {
   };
 }
 
-function usage(message: string): TsloadError {
-  return new (class extends TsloadError {
-    override readonly code = 'TSLOAD_ERR_USAGE';
-    override readonly exitCode = ExitCode.usage;
-  })(message);
+/** A bad flag or combination: an OptionsError like the library's, so every bad option is one class (exit 2). */
+function usage(message: string): OptionsError {
+  return new OptionsError([message]);
 }
 
 export function buildProgram(): Command {
@@ -171,6 +169,7 @@ export function buildProgram(): Command {
     .option('--pipelining <n>', 'requests in flight per connection', '1')
     .option('-m, --method <method>', 'request method (default GET, or POST with --body)')
     .option('-H, --header <header>', "request header 'name: value' (repeatable)", collect)
+    .option('--secret-header <name>', 'the value of this -H header is redacted in results and reports, as Authorization, Proxy-Authorization and Cookie always are (repeatable)', collect)
     .option('--body <text|@file>', 'request body, or @file')
     .option('--urls <file>', 'URLs or paths, one per line, used round robin (httperf --wlog)')
     .option('--new-connection-per-request', "httperf's default: a new TCP connection per request (for comparison only)")
@@ -189,6 +188,7 @@ export function buildProgram(): Command {
           pipelining: o.pipelining as string,
           ...(o.method === undefined ? {} : { method: o.method as string }),
           ...(o.header === undefined ? {} : { headers: o.header as string[] }),
+          ...(o.secretHeader === undefined ? {} : { secretHeaders: o.secretHeader as string[] }),
           ...(o.body === undefined ? {} : { body: o.body as string }),
           ...(o.urls === undefined ? {} : { urls: o.urls as string }),
           newConnectionPerRequest: o.newConnectionPerRequest === true,
@@ -257,13 +257,16 @@ export function buildProgram(): Command {
     .option('--tls-cert <file>', 'serve HTTPS (HTTP/2 by ALPN, and HTTP/1.1) with this PEM certificate (chain)')
     .option('--tls-key <file>', "the certificate's PEM private key")
     .option('--h2c', 'over cleartext, serve HTTP/2 with prior knowledge instead of HTTP/1.1')
-    .action(async (o: { listen: string; root?: string; tlsCert?: string; tlsKey?: string; h2c?: boolean }) => {
+    .option('--test-endpoints', 'serve /_tsload/ (delay, status, bytes, freeze, burn) even when listening beyond loopback, where one request can stall the process (default: on loopback only)')
+    .option('--no-test-endpoints', 'do not serve /_tsload/, even on loopback')
+    .action(async (o: { listen: string; root?: string; tlsCert?: string; tlsKey?: string; h2c?: boolean; testEndpoints?: boolean }) => {
       const { startHttpTarget } = await import('./targets/http.js');
       const { host, port } = parseListen(o.listen);
       if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw usage('--tls-cert and --tls-key: give both, or neither');
       if (o.tlsCert !== undefined && o.h2c === true) throw usage('--h2c: is HTTP/2 over cleartext; with --tls-cert the target already speaks HTTP/2 by ALPN');
       const tls = o.tlsCert === undefined ? undefined : { cert: readPem(o.tlsCert, '--tls-cert'), key: readPem(o.tlsKey!, '--tls-key') };
-      const target = await startHttpTarget({ host, port, ...(o.root === undefined ? {} : { root: o.root }), ...(tls === undefined ? {} : { tls }), ...(o.h2c === true ? { h2c: true } : {}) });
+      const target = await startHttpTarget({ host, port, ...(o.root === undefined ? {} : { root: o.root }), ...(tls === undefined ? {} : { tls }), ...(o.h2c === true ? { h2c: true } : {}), ...(o.testEndpoints === undefined ? {} : { testEndpoints: o.testEndpoints }) });
+      if (!target.testEndpoints && o.testEndpoints === undefined) process.stderr.write(`tsload: test endpoints (/_tsload/) are off beyond loopback; --test-endpoints serves them\n`);
       process.stdout.write(`tsload: http target listening on ${target.url}\n`);
       await untilSignal();
       await target.close();
@@ -523,12 +526,14 @@ export function vmOptions(o: VmFlags): import('./testbed/index.js').VmOptions {
   for (const spec of o.port ?? []) {
     const match = /^(?:(http|dns)=)?(\d+)$/.exec(spec);
     if (match === null) throw usage(`--port ${spec}: expected http=PORT, dns=PORT or a bare port (http)`);
-    ports[(match[1] ?? 'http') as 'http' | 'dns'] = Number(match[2]);
+    const port = Number(match[2]);
+    if (port < 1 || port > 65535) throw usage(`--port ${spec}: a port is 1 to 65535`);
+    ports[(match[1] ?? 'http') as 'http' | 'dns'] = port;
   }
   const cpus = Number(o.cpus ?? '1');
   if (!Number.isInteger(cpus) || cpus < 1) throw usage(`--cpus: '${o.cpus}' must be a whole number >= 1 for a vm (its virtual CPUs)`);
   const seconds = Number(o.readyTimeout);
-  if (!(seconds > 0)) throw usage(`--ready-timeout: '${o.readyTimeout}' must be a number of seconds > 0`);
+  if (!(Number.isFinite(seconds) && seconds > 0)) throw usage(`--ready-timeout: '${o.readyTimeout}' must be a number of seconds > 0`);
   return {
     ...(o.name === undefined ? {} : { name: o.name }),
     ...(o.kernel === undefined ? {} : { kernel: o.kernel }),

@@ -6,7 +6,7 @@
 import { describeSegment, resolveSegment, type SegmentInfo } from './engine/launcher.js';
 import { processShare, type SegmentSpec } from './engine/segment.js';
 import { CLOCK_SOURCE, parseStartAt, slotMs } from './engine/start.js';
-import { parseDuration, type CommonPlanOptions, type DistributedOptions } from './options.js';
+import { parseDuration, shown, type CommonPlanOptions, type DistributedOptions } from './options.js';
 import type { ResultPlan, ResultStart, StepBase } from './result.js';
 
 export type { DistributedOptions };
@@ -26,6 +26,14 @@ export interface Distributed {
 export function distributedRun(o: DistributedOptions, common: CommonPlanOptions, drainMs: number, problems: string[]): Distributed {
   let resolved: ReturnType<typeof resolveSegment> = { spec: {}, info: undefined };
   let fraction = 1;
+  // A library caller or a YAML plan can pass anything; the readers below take text.
+  const notText = (['segment', 'segmentSequence'] as const).filter((k) => o[k] !== undefined && typeof o[k] !== 'string');
+  for (const k of notText) problems.push(`--${k === 'segment' ? 'segment' : 'segment-sequence'}: ${shown(o[k])} is not text`);
+  if (o.startAt !== undefined && typeof o.startAt !== 'string' && typeof o.startAt !== 'number' && !(o.startAt instanceof Date)) {
+    problems.push(`--start-at: ${shown(o.startAt)} is not a time`);
+    o = { ...o, startAt: undefined };
+  }
+  if (notText.length > 0) o = { ...o, segment: undefined, segmentSequence: undefined };
   try {
     resolved = resolveSegment(o.segment, o.segmentSequence, o.env ?? process.env);
     fraction = processShare(resolved.spec).fraction;

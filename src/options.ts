@@ -92,14 +92,33 @@ export function parseDuration(value: string | number, name: string, problems: st
     problems.push(`--${name}: ${value} is not a duration`);
     return Number.NaN;
   }
-  const text = value.trim().toLowerCase();
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * (bareUnit === 's' ? 1000 : 1);
-  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(us|ms|s|m|h)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) {
-    problems.push(`--${name}: '${value}' is not a duration (examples: 30s, 500ms, 2m, 1m30s)`);
+  const bad = (): number => {
+    problems.push(`--${name}: ${shown(value)} is not a duration (examples: 30s, 500ms, 2m, 1m30s)`);
     return Number.NaN;
+  };
+  // A library caller or a YAML plan can pass anything.
+  if (typeof value !== 'string') return bad();
+  const text = value.trim().toLowerCase();
+  let ms: number;
+  if (/^\d+(\.\d+)?$/.test(text)) ms = Number(text) * (bareUnit === 's' ? 1000 : 1);
+  else {
+    const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(us|ms|s|m|h)/g)];
+    if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) return bad();
+    ms = parts.reduce((sum, p) => sum + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0);
   }
-  return parts.reduce((ms, p) => ms + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0);
+  // Four hundred nines are digits, and Infinity.
+  return Number.isFinite(ms) ? ms : bad();
+}
+
+/** A value as a problem quotes it: strings in quotes, anything else as JSON would write it, never a throw. */
+export function shown(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'number' || typeof value === 'boolean' || value === undefined || value === null) return String(value);
+  try {
+    return JSON.stringify(value) ?? Object.prototype.toString.call(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
 
 /** A number with an optional k/M suffix ('10k') or exponent ('1e4'). */
@@ -111,12 +130,13 @@ export function parseNumber(
 ): number {
   let n: number;
   if (typeof value === 'number') n = value;
+  else if (typeof value !== 'string') n = Number.NaN;
   else {
     const m = /^\s*((?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKmM]?)\s*$/.exec(value);
     n = m ? Number(m[1]) * (m[2] === 'k' || m[2] === 'K' ? 1e3 : m[2] === 'M' || m[2] === 'm' ? 1e6 : 1) : Number.NaN;
   }
   const { min = -Infinity, max = Infinity, integer = false } = limits;
-  if (!Number.isFinite(n)) problems.push(`--${name}: '${value}' is not a number`);
+  if (!Number.isFinite(n)) problems.push(`--${name}: ${shown(value)} is not a number`);
   else if (integer && !Number.isInteger(n)) problems.push(`--${name}: ${value} must be a whole number`);
   else if (n < min || n > max) problems.push(`--${name}: ${value} must be between ${min} and ${max}`);
   else return n;
@@ -144,10 +164,20 @@ export function parseRates(
     return Number.NaN;
   };
   // No NaN rates on a problem: they would reach what is derived from the rate and be reported again there.
-  const checked = (rates: number[]): number[] => (problems.length > before ? [] : rates);
+  const checked = (rates: number[]): number[] => {
+    if (rates.length > 1000 && problems.length === before) problems.push(`--rate: a list of ${rates.length} rates; at most 1000`);
+    return problems.length > before ? [] : rates;
+  };
   if (typeof spec === 'number') return checked([rate(spec)]);
-  if (Array.isArray(spec)) return checked(spec.map(rate));
-  const text = String(spec).trim();
+  if (Array.isArray(spec)) {
+    if (spec.length === 0) problems.push('--rate: an empty list');
+    return checked(spec.map(rate));
+  }
+  if (typeof spec !== 'string') {
+    problems.push(`--rate: ${shown(spec)} is not a rate, a list or a range`);
+    return [];
+  }
+  const text = spec.trim();
   const range = /^([^.:]+)\.\.([^:]+)(?::(.+))?$/.exec(text);
   if (!range) {
     const parts = text.split(',');
@@ -160,7 +190,7 @@ export function parseRates(
   const from = rate(range[1]!);
   const to = rate(range[2]!);
   const scale = options.scale ?? 'linear';
-  if (scale !== 'linear' && scale !== 'log') problems.push(`--scale: '${scale}' must be linear or log`);
+  if (scale !== 'linear' && scale !== 'log') problems.push(`--scale: ${shown(scale)} must be linear or log`);
   if (problems.length > before) return [];
   if (to < from) {
     problems.push(`--rate: range ${text} goes down; write it from low to high`);
@@ -172,10 +202,15 @@ export function parseRates(
     const size = parseNumber(range[3], 'rate', problems);
     if (size < MIN_RATE) problems.push(`--rate: step ${range[3]} is too small: steps are at least ${MIN_RATE} per second`);
     if (problems.length > before) return [];
+    // Counted before the list is made: 0.01..1000000:0.01 would be 10^8 of them.
+    const count = Math.ceil((to - from) / size - 1e-9) + 1;
+    if (count > 1000) {
+      problems.push(`--rate: ${text} makes ${count} steps; at most 1000`);
+      return [];
+    }
     const rates: number[] = [];
     for (let i = 0; from + i * size < to - 1e-9; i++) rates.push(round(from + i * size));
     rates.push(to);
-    if (rates.length > 1000) problems.push(`--rate: ${text} makes ${rates.length} steps; at most 1000`);
     return rates;
   }
   const steps = options.steps === undefined ? 10 : parseNumber(options.steps, 'steps', problems, { min: 1, max: 1000, integer: true });
@@ -198,13 +233,15 @@ export function normalizeCommon(o: CommonOptions, problems: string[]): CommonPla
   if (timeoutMs < 1) problems.push('--timeout: must be at least 1ms');
   const threads = o.threads === undefined ? 1 : parseNumber(o.threads, 'threads', problems, { min: 1, max: 64, integer: true });
   const arrival = o.arrival ?? 'constant';
-  if (arrival !== 'constant' && arrival !== 'poisson') problems.push(`--arrival: '${String(arrival)}' must be constant or poisson`);
+  if (arrival !== 'constant' && arrival !== 'poisson') problems.push(`--arrival: ${shown(arrival)} must be constant or poisson`);
   const seed = o.seed === undefined ? 1 : parseNumber(o.seed, 'seed', problems, { min: 0, max: 2 ** 32 - 1, integer: true });
   const maxInflight = o.maxInflight === undefined ? undefined : parseNumber(o.maxInflight, 'max-inflight', problems, { min: 1, max: 10_000_000, integer: true });
   const sloP99Ms = o.sloP99 === undefined ? 100 : parseDuration(o.sloP99, 'slo-p99', problems, typeof o.sloP99 === 'number' ? 'ms' : 's');
   const minReplyRatio = o.minReplyRatio === undefined ? 0.99 : parseNumber(o.minReplyRatio, 'min-reply-ratio', problems, { min: 0, max: 1 });
   const maxErrorRatio = o.maxErrorRatio === undefined ? 0.01 : parseNumber(o.maxErrorRatio, 'max-error-ratio', problems, { min: 0, max: 1 });
-  if (o.label !== undefined && o.label.trim() === '') problems.push('--label: must not be empty');
+  if (o.label !== undefined && typeof o.label !== 'string') problems.push(`--label: ${shown(o.label)} is not text`);
+  else if (o.label !== undefined && o.label.trim() === '') problems.push('--label: must not be empty');
+  if (o.busyPoll !== undefined && typeof o.busyPoll !== 'boolean') problems.push(`--busy-poll: ${shown(o.busyPoll)} is not true or false`);
   const confirm = o.confirm === undefined ? DEFAULT_CONFIRM : parseNumber(o.confirm, 'confirm', problems, { min: 0, max: 10, integer: true });
   const refinePct = o.refine === undefined ? null : parseNumber(o.refine, 'refine', problems, { min: 0.1, max: 50 });
   return {

@@ -563,6 +563,13 @@ export interface HttpResult extends ResultBase {
   streams?: number;
   /** TLS as the probe negotiated it (https:// only). */
   tls?: { protocol: string; alpn: string | null; cipher: string; verified: boolean };
+  /**
+   * The request sent (with --urls, to each of them): the method, the user's
+   * headers in order with the values of Authorization, Proxy-Authorization,
+   * Cookie and every --secret-header as '[redacted]', and the body's size.
+   * Absent in older results.
+   */
+  request?: { method: string; headers: [string, string][]; bodyBytes: number };
   steps: HttpStep[];
 }
 

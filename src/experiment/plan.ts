@@ -124,7 +124,7 @@ const COMMON_KEYS = ['threads', 'arrival', 'seed', 'maxInflight', 'busyPoll', 't
 const OPTION_KEYS: Record<ProtocolName, readonly string[]> = {
   http: [
     ...COMMON_KEYS,
-    ...(['connections', 'maxConnections', 'pipelining', 'method', 'headers', 'body', 'urls', 'newConnectionPerRequest', 'client', 'http2', 'streams', 'insecure', 'ca', 'tlsServername'] as const satisfies readonly (keyof HttpOptions)[]),
+    ...(['connections', 'maxConnections', 'pipelining', 'method', 'headers', 'secretHeaders', 'body', 'urls', 'newConnectionPerRequest', 'client', 'http2', 'streams', 'insecure', 'ca', 'tlsServername'] as const satisfies readonly (keyof HttpOptions)[]),
   ],
   dns: [
     ...COMMON_KEYS,

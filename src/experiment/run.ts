@@ -16,6 +16,7 @@ import type { ProgressEvent, Result } from '../result.js';
 import type { OptionsOf } from '../run.js';
 import * as testbed from '../testbed/index.js';
 import { runInTestbed } from '../testbed/run.js';
+import { redactHeaderOption } from '../protocols/http/secrets.js';
 import { parseLinkOptions } from '../testbed/settings.js';
 import type { LinkSettings } from '../testbed/settings.js';
 import { VERSION } from '../version.js';
@@ -81,6 +82,18 @@ function firstDifference(a: unknown, b: unknown, path = 'plan'): string {
   return `${path}: was ${JSON.stringify(a)}, now ${JSON.stringify(b)}`;
 }
 
+/** The plan as the manifest records it: HTTP workloads' secret header values redacted (see protocols/http/secrets.ts). */
+export function recordedPlan(plan: Plan): Plan {
+  return {
+    ...plan,
+    workloads: plan.workloads.map((w) => {
+      if (w.options['headers'] === undefined) return w;
+      const more = Array.isArray(w.options['secretHeaders']) ? (w.options['secretHeaders'] as unknown[]).filter((n): n is string => typeof n === 'string') : [];
+      return { ...w, options: { ...w.options, headers: redactHeaderOption(w.options['headers'], more) } };
+    }),
+  };
+}
+
 function sameLink(a: LinkSettings, b: LinkSettings): boolean {
   return a.rateBitsPerSecond === b.rateBitsPerSecond && a.delayMicroseconds === b.delayMicroseconds && a.lossPercent === b.lossPercent;
 }
@@ -118,9 +131,11 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
   const manifestFile = join(out, 'manifest.json');
 
   const previous = existsSync(manifestFile) ? readManifest(out) : undefined;
-  if (previous !== undefined && !isDeepStrictEqual(previous.plan, plan)) {
+  // The manifest keeps the plan as it may be shown: a changed token is still the same plan.
+  const recorded = recordedPlan(plan);
+  if (previous !== undefined && !isDeepStrictEqual(previous.plan, recorded)) {
     throw new PlanMismatchError(
-      `${out} holds the results of another plan (${firstDifference(previous.plan, plan)}): give another --out, or remove the folder to start again`,
+      `${out} holds the results of another plan (${firstDifference(previous.plan, recorded)}): give another --out, or remove the folder to start again`,
     );
   }
 
@@ -194,7 +209,7 @@ export async function runExperiment(plan: Plan, options: RunExperimentOptions): 
   const manifest: ExperimentManifest = {
     schema: MANIFEST_SCHEMA,
     planFile: options.planFile === undefined || options.planFile === null ? (previous?.planFile ?? null) : resolve(options.planFile),
-    plan,
+    plan: recorded,
     createdAt: previous?.createdAt ?? now(),
     updatedAt: now(),
     machine: previous?.machine ?? machine,

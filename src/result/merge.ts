@@ -69,6 +69,7 @@ export function mergeProblems(results: readonly Result[], names: readonly string
   differs('saturation criteria', (r) => r.saturation.criteria);
   differs('HTTP version', (r) => (r.protocol === 'http' ? (r.httpVersion ?? null) : null));
   differs('HTTP/2 streams', (r) => (r.protocol === 'http' ? (r.streams ?? null) : null));
+  differs('request', (r) => (r.protocol === 'http' ? (r.request ?? null) : null));
   differs('step count', (r) => r.steps.length);
   differs('step rates', (r) => r.steps.map((s) => s.runRate ?? s.targetRate));
   differs('segment sequence', (r) => r.segment?.sequence ?? null);

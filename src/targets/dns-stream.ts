@@ -78,7 +78,8 @@ export async function listenDnsStream(o: StreamListenerOptions): Promise<StreamL
       reject(new ServerStartError(`dns target: cannot listen on ${o.tls === undefined ? 'TCP' : 'TLS'} ${o.host}:${o.port}: ${error.message}`, { cause: error }));
     };
     server.once('error', onError);
-    server.listen(o.port, o.host, () => {
+    // '' would listen on every address; the callers pass a host, and none means loopback.
+    server.listen(o.port, o.host === '' ? '127.0.0.1' : o.host, () => {
       server.off('error', onError);
       resolve();
     });

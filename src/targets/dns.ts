@@ -39,7 +39,7 @@ import { listenDnsStream, type StreamListener } from './dns-stream.js';
 
 export interface DnsTargetOptions {
   zones: Zone[];
-  /** Address to bind; default 127.0.0.1. */
+  /** Address to bind; default (and for ''): 127.0.0.1, so nothing is reachable from the network unless asked for. */
   host?: string;
   /** UDP port; default 0 (any free port). */
   port?: number;
@@ -560,7 +560,8 @@ const FLAG_DO = 2;
 
 export async function startDnsTarget(o: DnsTargetOptions): Promise<DnsTarget> {
   const db = new Database(o.zones);
-  const host = o.host ?? '127.0.0.1';
+  // '' would bind every address: the same as no host, loopback.
+  const host = o.host === undefined || o.host === '' ? '127.0.0.1' : o.host;
   const capacity = Math.max(1, Math.floor(o.cacheEntries ?? 20_000));
   const writer = new MessageWriter();
 
@@ -814,7 +815,7 @@ export async function startDnsTarget(o: DnsTargetOptions): Promise<DnsTarget> {
   }
   try {
     if (o.tls !== undefined) {
-      streams.push(await listenDnsStream({ host: o.tls.host ?? host, port: o.tls.port ?? 853, tls: o.tls, answer: streamAnswer, ...idle }));
+      streams.push(await listenDnsStream({ host: o.tls.host === undefined || o.tls.host === '' ? host : o.tls.host, port: o.tls.port ?? 853, tls: o.tls, answer: streamAnswer, ...idle }));
     }
   } catch (error) {
     await Promise.all(streams.map((l) => l.close()));

@@ -12,8 +12,10 @@ import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ServerStartError } from '../errors.js';
+import { isLoopbackHost } from '../util/endpoint.js';
 
 export interface HttpTargetOptions {
+  /** Default (and for ''): 127.0.0.1, so nothing is reachable from the network unless asked for. */
   host?: string;
   port?: number;
   /** Directory of static files, read into memory at start. Defaults to the package's fixtures/www. */
@@ -22,6 +24,12 @@ export interface HttpTargetOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Over cleartext, serve HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1 (there is no negotiation without TLS). */
   h2c?: boolean;
+  /**
+   * Serve the /_tsload/ test endpoints (delay, status, bytes, freeze, burn).
+   * Default: only on a loopback host, since one request to freeze or burn
+   * stalls the whole process; beyond loopback they answer 403 unless this is true.
+   */
+  testEndpoints?: boolean;
 }
 
 /** What the handlers need of a request and a response, common to node:http and node:http2's compatibility API. */
@@ -41,6 +49,8 @@ export interface HttpTarget {
   url: string;
   host: string;
   port: number;
+  /** Whether /_tsload/ is served (see HttpTargetOptions.testEndpoints). */
+  testEndpoints: boolean;
   close(): Promise<void>;
 }
 
@@ -76,7 +86,10 @@ const maxBytes = 256 * 1024 * 1024;
 const maxCachedBodies = 64;
 
 export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTarget> {
-  const host = o.host ?? '127.0.0.1';
+  // '' would make node listen on every address: the same as no host, loopback.
+  const host = o.host === undefined || o.host === '' ? '127.0.0.1' : o.host;
+  const testEndpoints = o.testEndpoints ?? isLoopbackHost(host);
+  const endpointsOff = `test endpoints are off: this target listens on ${host}, beyond loopback; start it with --test-endpoints (library: testEndpoints: true) to serve /_tsload/\n`;
   const root = o.root ?? defaultRoot;
   let files: Map<string, StaticFile>;
   try {
@@ -94,6 +107,7 @@ export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTa
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     if (path.startsWith('/_tsload/')) {
+      if (!testEndpoints) return reply(res, 403, endpointsOff);
       endpoint(path.slice(9), q < 0 ? '' : url.slice(q + 1), req, res);
       return;
     }
@@ -188,6 +202,7 @@ export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTa
     url: `${o.tls === undefined ? 'http' : 'https'}://${urlHost}:${port}`,
     host,
     port,
+    testEndpoints,
     close: () =>
       Promise.all([
         new Promise<void>((resolve, reject) => {

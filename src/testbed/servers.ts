@@ -331,7 +331,9 @@ zone:
   'builtin-http': {
     protocol: 'http',
     files: () => ({}),
-    args: (c) => ['serve', 'http', '--listen', `${c.address}:${c.port}`, '--root', c.www],
+    // 198.18.x.2 is beyond loopback, where the target serves /_tsload/ only when told: the testbed's
+    // own runs load burn, delay and bytes (server-side figures of known cost), and its link reaches nothing else.
+    args: (c) => ['serve', 'http', '--listen', `${c.address}:${c.port}`, '--root', c.www, '--test-endpoints'],
   },
   'builtin-dns': {
     protocol: 'dns',

@@ -55,7 +55,7 @@ export function switchPort(host: Host | 'server', index = 0): string {
 /** --clients: a whole number from 1 to MAX_CLIENTS. */
 export function parseClients(value: number | string | undefined): number {
   if (value === undefined) return 1;
-  const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > MAX_CLIENTS) throw new OptionsError([`--clients ${JSON.stringify(value)}: expected a whole number of client hosts from 1 to ${MAX_CLIENTS}`]);
   return n;
 }
@@ -109,9 +109,11 @@ const rateUnits: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 
 
 export function parseLinkOptions(options: LinkOptions): LinkSettings {
   const problems: string[] = [];
-  const rate = (options.rate ?? '1gbit').trim();
-  const delay = (options.delay ?? '0').trim();
-  const loss = (options.loss ?? '0%').trim();
+  // A plan's YAML may give a number (loss: 1): read as text, as the command line gives it; anything else is no match below.
+  const text = (v: unknown, fallback: string): string => (v === undefined ? fallback : typeof v === 'string' || typeof v === 'number' ? String(v).trim() : `${Object.prototype.toString.call(v)}`);
+  const rate = text(options.rate, '1gbit');
+  const delay = text(options.delay, '0');
+  const loss = text(options.loss, '0%');
 
   // Only bit units: tc's "bps" means bytes per second, a classic factor-8 trap.
   const rateMatch = /^(\d+(?:\.\d+)?)\s*(bit|kbit|mbit|gbit|tbit)$/i.exec(rate);

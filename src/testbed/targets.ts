@@ -359,6 +359,8 @@ async function waitReady(target: RunningTarget, timeoutMs: number, exited: () =>
 
 /** Stop a target's whole process group; throws if anything survives SIGKILL. */
 export async function killTarget(target: RunningTarget): Promise<void> {
+  // A damaged record must never aim at init or at our own group: kill(-1) signals every process, kill(0) our own group.
+  if (!Number.isSafeInteger(target.pid) || target.pid <= 1) return;
   const leader = procStat(target.pid);
   // The pid was reused by an unrelated process: ours is long gone, and so is its group id.
   if (leader !== undefined && leader.startTime !== target.startTime) return;

@@ -230,7 +230,7 @@ cells:
       'targets[0].wrkers: unknown key',
       'targets[1].name: "nope" is not a testbed server',
       'targets[2].root: is for HTTP servers, and bind serves DNS',
-      "workloads[0].options.max-connections: unknown key (expected threads, arrival, seed, maxInflight, busyPoll, timeout, sloP99, minReplyRatio, maxErrorRatio, confirm, refine, connections, maxConnections, pipelining, method, headers, body, urls, newConnectionPerRequest, client, http2, streams, insecure, ca, tlsServername); options take the library's camelCase names: maxConnections",
+      "workloads[0].options.max-connections: unknown key (expected threads, arrival, seed, maxInflight, busyPoll, timeout, sloP99, minReplyRatio, maxErrorRatio, confirm, refine, connections, maxConnections, pipelining, method, headers, secretHeaders, body, urls, newConnectionPerRequest, client, http2, streams, insecure, ca, tlsServername); options take the library's camelCase names: maxConnections",
       'workloads[0].options.rate: unknown key',
       'belongs in sweep',
       'workloads[0].options.bogus: unknown key',

@@ -49,6 +49,8 @@ export interface HttpDriverOptions {
   http2?: boolean;
   /** With `http2`: requests in flight per connection, as concurrent streams (h2load's -m). */
   streams?: number;
+  /** Lower-case names of the headers beyond Authorization, Proxy-Authorization and Cookie whose values results show redacted (see secrets.ts); the requests carry them. */
+  secretHeaders?: string[];
 }
 
 /** The client that will send for these options. */

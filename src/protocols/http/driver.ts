@@ -32,7 +32,13 @@ export function checkHttpTargets(o: { url: string; urls?: string[] }): string[] 
   }
   if (base.protocol !== 'http:' && base.protocol !== 'https:') return [`url ${o.url} must start with http:// or https://`];
   const problems: string[] = [];
-  if (base.username !== '' || base.password !== '') problems.push(`url ${o.url}: credentials in the URL are not supported (send an authorization header)`);
+  if (base.username !== '' || base.password !== '') {
+    // The message goes to stderr and logs: it names the URL without the credentials it refuses.
+    const shown = new URL(base.href);
+    shown.username = '';
+    shown.password = '';
+    problems.push(`url ${shown.href}: credentials in the URL are not supported (send an authorization header)`);
+  }
   for (const entry of o.urls ?? []) {
     let target: URL;
     try {

@@ -14,6 +14,7 @@ import { perItem, type Protocol, type ProtocolStep, type StepContext } from '../
 import { HTTP_COUNTERS, HTTP_OPTIONAL_COUNTERS, type HttpCounters } from './counters.js';
 import { checkHttpOptions, probeHttp, type HttpClient, type HttpDriverOptions } from './driver.js';
 import { checkHttpTransport, negotiateHttp, type HttpTransportOptions } from './transport.js';
+import { redactHeaders } from './secrets.js';
 
 export interface HttpOptions extends CommonOptions, HttpTransportOptions {
   /** Target URL. Without one, tsload starts its built-in HTTP target in a child process. */
@@ -23,6 +24,12 @@ export interface HttpOptions extends CommonOptions, HttpTransportOptions {
   method?: string;
   /** 'name: value' strings (the CLI's -H) or a record. */
   headers?: readonly string[] | Record<string, string>;
+  /**
+   * Names of headers in `headers` whose values the result, reports and
+   * manifests show as '[redacted]' (the CLI's --secret-header); Authorization,
+   * Proxy-Authorization and Cookie always are. The requests carry the real values.
+   */
+  secretHeaders?: readonly string[];
   /** Request body text, or '@file' to read it from a file. */
   body?: string;
   /**
@@ -72,6 +79,7 @@ export const http: Protocol<'http', HttpOptions, HttpChecked, HttpDriverOptions,
     const pipelining = options.pipelining === undefined ? 1 : parseNumber(options.pipelining, 'pipelining', problems, { min: 1, max: 1024, integer: true });
     const urls = options.urls === undefined ? undefined : typeof options.urls === 'string' ? readLines(options.urls, problems) : [...options.urls];
     const headers = parseHeaders(options.headers, problems);
+    const secretHeaders = checkSecretHeaders(options.secretHeaders, headers, problems);
     const body = options.body === undefined ? undefined : readBody(options.body, problems);
     const method = (options.method ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
     if (!/^[A-Z]+$/.test(method)) problems.push(`--method: '${options.method}' is not an HTTP method`);
@@ -80,6 +88,7 @@ export const http: Protocol<'http', HttpOptions, HttpChecked, HttpDriverOptions,
       ...(urls === undefined ? {} : { urls }),
       method,
       headers,
+      ...(secretHeaders.length === 0 ? {} : { secretHeaders }),
       ...(body === undefined ? {} : { body }),
       ...(connections === undefined ? {} : { connections }),
       maxConnections,
@@ -106,7 +115,10 @@ export const http: Protocol<'http', HttpOptions, HttpChecked, HttpDriverOptions,
     const negotiated = await negotiateHttp(asked, Math.min(timeoutMs, 5000), notice);
     // What the server speaks may rule out the client asked for (the native one, over TLS, for a server of HTTP/1.1 alone).
     throwIfProblems(checkHttpOptions(negotiated.driverOptions));
-    return { driverOptions: negotiated.driverOptions, result: negotiated.result };
+    const o = negotiated.driverOptions;
+    // What was sent, as a result may keep it: secret header values never leave but on the wire.
+    const request = { method: o.method, headers: redactHeaders(o.headers, o.secretHeaders), bodyBytes: Buffer.byteLength(o.body ?? '') };
+    return { driverOptions: o, result: { ...negotiated.result, request } };
   },
 
   step: httpStep,
@@ -179,14 +191,43 @@ function readBody(body: string, problems: string[]): string {
 
 function parseHeaders(headers: HttpOptions['headers'], problems: string[]): [string, string][] {
   if (headers === undefined) return [];
-  if (!Array.isArray(headers)) return Object.entries(headers as Record<string, string>);
-  return (headers as readonly string[]).flatMap((h): [string, string][] => {
-    const colon = h.indexOf(':');
-    const name = colon > 0 ? h.slice(0, colon).trim() : '';
+  if (typeof headers !== 'object' || headers === null) {
+    problems.push("--header: expected 'name: value' strings or a record of them");
+    return [];
+  }
+  if (!Array.isArray(headers)) {
+    return Object.entries(headers as Record<string, unknown>).flatMap(([name, value]): [string, string][] => {
+      if (typeof value === 'string') return [[name, value]];
+      problems.push(`--header: ${name}'s value is not text`);
+      return [];
+    });
+  }
+  return (headers as readonly unknown[]).flatMap((h): [string, string][] => {
+    const colon = typeof h === 'string' ? h.indexOf(':') : -1;
+    const name = colon > 0 ? (h as string).slice(0, colon).trim() : '';
     if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
-      problems.push(`--header: '${h}' is not 'name: value'`);
+      // Only the part before the value: a mistyped header may still carry a credential.
+      const shown = typeof h === 'string' ? (colon > 0 ? `${h.slice(0, colon)}: …` : `${h.split(/\s/)[0]}…`) : String(typeof h);
+      problems.push(`--header: '${shown}' is not 'name: value'`);
       return [];
     }
-    return [[name, h.slice(colon + 1).trim()]];
+    return [[name, (h as string).slice(colon + 1).trim()]];
+  });
+}
+
+/** --secret-header: names of headers given, lower-cased; a name no header has is a typo that would leave the real one unredacted. */
+function checkSecretHeaders(names: HttpOptions['secretHeaders'], headers: readonly [string, string][], problems: string[]): string[] {
+  if (names === undefined) return [];
+  if (!Array.isArray(names)) {
+    problems.push('--secret-header: expected a list of header names');
+    return [];
+  }
+  const given = new Set(headers.map(([name]) => name.toLowerCase()));
+  return (names as readonly unknown[]).flatMap((name): string[] => {
+    if (typeof name !== 'string' || !given.has(name.trim().toLowerCase())) {
+      problems.push(`--secret-header ${typeof name === 'string' ? name : String(typeof name)}: no header of that name is given (-H 'name: value')`);
+      return [];
+    }
+    return [name.trim().toLowerCase()];
   });
 }
