@@ -60,7 +60,7 @@ export function undiciRejection(error: unknown, status: number): string | undefi
   let why: string;
   if (e?.name === 'HTTPParserError' || code.startsWith('HPE_')) {
     // "Response does not match the HTTP/1.1 protocol (Invalid response status)": the part in parentheses says it.
-    why = /\((.*)\)$/.exec(message)?.[1] ?? message;
+    why = printableText(/\((.*)\)$/.exec(message)?.[1] ?? message);
   } else if (code === 'UND_ERR_SOCKET' && (message === 'bad response' || message === 'bad upgrade')) {
     why = message === 'bad response' ? 'bad response (a 100 Continue, or a response to no request)' : 'bad upgrade (a 101 it did not ask for)';
   } else if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
@@ -68,5 +68,5 @@ export function undiciRejection(error: unknown, status: number): string | undefi
   } else if (code === 'UND_ERR_HEADERS_OVERFLOW') {
     why = 'header section too large';
   } else return undefined;
-  return `undici rejected the response: ${printableText(why)}${status > 0 ? ` (status ${status})` : ''}`;
+  return `undici rejected the response: ${why}${status > 0 ? ` (status ${status})` : ''}`;
 }

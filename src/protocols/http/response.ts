@@ -247,7 +247,7 @@ export class ResponseReader {
       case State.ChunkSize:
         return this.checkChunkSize(b, lineStart, from, to);
       case State.ChunkEnd:
-        return from === to || this.fail('chunk data longer than its size', b, lineStart, to);
+        return from === to || this.fail('chunk data longer than its size', b, lineStart, from + 1);
       default:
         return this.fail('internal: line in a body state', b, lineStart, to);
     }
@@ -258,24 +258,24 @@ export class ResponseReader {
     for (let i = from; i < to; i++) {
       const c = b[i]!;
       const p = this.scan++;
-      if (p === 0 && !this.sink.waiting()) return this.fail('a response to no request', b, lineStart, to);
+      if (p === 0 && !this.sink.waiting()) return this.fail('a response to no request', null, 0, 0);
       if (p < 7) {
-        if (c !== VERSION_PREFIX[p]) return this.fail('not an HTTP/1.x status line', b, lineStart, to);
+        if (c !== VERSION_PREFIX[p]) return this.fail('not an HTTP/1.x status line', b, lineStart, i + 1);
       } else if (p === 7) {
-        if (c < 48 || c > 57) return this.fail('not an HTTP/1.x status line', b, lineStart, to);
+        if (c < 48 || c > 57) return this.fail('not an HTTP/1.x status line', b, lineStart, i + 1);
       } else if (p === 8) {
-        if (c !== SP) return this.fail('not an HTTP/1.x status line', b, lineStart, to);
+        if (c !== SP) return this.fail('not an HTTP/1.x status line', b, lineStart, i + 1);
       } else if (p < 12) {
-        if (c < 48 || c > 57) return this.fail('status code is not three digits', b, lineStart, to);
-        if (p === 9 && (c < 49 || c > 53)) return this.fail('status code is not 100-599', b, lineStart, to);
+        if (c < 48 || c > 57) return this.fail('status code is not three digits', b, lineStart, i + 1);
+        if (p === 9 && (c < 49 || c > 53)) return this.fail('status code is not 100-599', b, lineStart, i + 1);
       } else if (p === 12) {
-        if (c !== SP) return this.fail(c === CR ? 'a bare CR' : 'status code is not three digits', b, lineStart, to);
+        if (c !== SP) return this.fail(c === CR ? 'a bare CR' : 'status code is not three digits', b, lineStart, i + 1);
       } else {
         // The reason phrase: checked at a stretch.
         let j = i;
         while (j < to && (classes[b[j]!]! & VCHAR) !== 0) j++;
         this.scan = p + j - i;
-        if (j < to) return this.fail(b[j] === CR ? 'a bare CR' : 'a control character in the reason phrase', b, lineStart, to);
+        if (j < to) return this.fail(b[j] === CR ? 'a bare CR' : 'a control character in the reason phrase', b, lineStart, j + 1);
         return true;
       }
     }
@@ -288,10 +288,10 @@ export class ResponseReader {
     if (i < to && this.scan === Field.Start) {
       const c = b[i]!;
       if (isWs(c)) {
-        if (this.field === Tracked.None) return this.fail('whitespace before the first header field', b, lineStart, to);
+        if (this.field === Tracked.None) return this.fail('whitespace before the first header field', b, lineStart, i + 1);
         this.scan = Field.Value;
       } else if ((classes[c]! & TCHAR) !== 0) this.scan = Field.Name;
-      else return this.fail(c === COLON ? 'a header field with an empty name' : c === CR ? 'a bare CR' : 'a header field name with an invalid character', b, lineStart, to);
+      else return this.fail(c === COLON ? 'a header field with an empty name' : c === CR ? 'a bare CR' : 'a header field name with an invalid character', b, lineStart, i + 1);
       i++;
     }
     if (this.scan === Field.Name) {
@@ -299,13 +299,13 @@ export class ResponseReader {
       if (i === to) return true;
       const c = b[i]!;
       if (c !== COLON) {
-        return this.fail(isWs(c) ? 'whitespace between a header field name and its colon' : c === CR ? 'a bare CR' : 'a header field name with an invalid character', b, lineStart, to);
+        return this.fail(isWs(c) ? 'whitespace between a header field name and its colon' : c === CR ? 'a bare CR' : 'a header field name with an invalid character', b, lineStart, i + 1);
       }
       this.scan = Field.Value;
       i++;
     }
     while (i < to && (classes[b[i]!]! & VCHAR) !== 0) i++;
-    if (i < to) return this.fail(b[i] === CR ? 'a bare CR' : 'a control character in a header field value', b, lineStart, to);
+    if (i < to) return this.fail(b[i] === CR ? 'a bare CR' : 'a control character in a header field value', b, lineStart, i + 1);
     return true;
   }
 
@@ -321,7 +321,7 @@ export class ResponseReader {
           if ((k & HEXDIG) !== 0) {
             const d = c <= 57 ? c - 48 : lower(c) - 87;
             // Checked before it grows, so the sum stays exact.
-            if (this.remaining > (Number.MAX_SAFE_INTEGER - d) / 16) return this.fail('a chunk size too large', b, lineStart, to);
+            if (this.remaining > (Number.MAX_SAFE_INTEGER - d) / 16) return this.fail('a chunk size too large', b, lineStart, i + 1);
             this.remaining = this.remaining * 16 + d;
             s = Chunk.Size;
             continue;
@@ -375,7 +375,7 @@ export class ResponseReader {
           continue;
       }
       const why = s === Chunk.Size0 ? 'a chunk size that is not hexadecimal' : s === Chunk.Size || s === Chunk.SizeWs ? 'junk after a chunk size' : 'a malformed chunk extension';
-      return this.fail(c === CR ? 'a bare CR' : why, b, lineStart, to);
+      return this.fail(c === CR ? 'a bare CR' : why, b, lineStart, i + 1);
     }
     this.scan = s;
     return true;
@@ -573,7 +573,11 @@ export class ResponseReader {
     return true;
   }
 
-  /** A protocol error: why, and the line it is in (b null: the why says it all). */
+  /**
+   * A protocol error: why, and b[start, end), the line up to the byte that
+   * broke it (so the reason is the same however the bytes were split); b null
+   * when the why says it all.
+   */
   private fail(why: string, b: Uint8Array | null, start: number, end: number): false {
     this.error = b === null ? why : `${why}: "${excerpt(b, start, end)}"`;
     return false;
