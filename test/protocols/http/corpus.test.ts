@@ -8,53 +8,12 @@
  */
 import { createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ResponseReader } from '../../../src/protocols/http/response.js';
 import { createDriver, type HttpDriverOptions } from '../../../src/protocols/http/driver.js';
 import { Failure, type Driver } from '../../../src/engine/driver.js';
 import { Share } from '../../../src/engine/segment.js';
 import { RESPONSE_CASES, type ResponseCase } from '../../fixtures/http1-responses.js';
 import { closeServer, listenLoopback } from '../../loopback.js';
-
-export interface Outcome {
-  statuses: number[];
-  keepAlive: boolean[];
-  error: string;
-  /** Bytes fed before the reader gave up (all of them when it did not). */
-  fed: number;
-}
-
-/** Feed `wire` to a reader in pieces of the given lengths, as reads into a larger reused buffer, then end of file if the server closes. */
-export function readPieces(c: Pick<ResponseCase, 'requests' | 'head' | 'serverCloses'>, wire: Buffer, pieces: readonly number[]): Outcome {
-  const out: Outcome = { statuses: [], keepAlive: [], error: '', fed: 0 };
-  const requests = c.requests ?? 1;
-  const reader = new ResponseReader(
-    {
-      response(status, keepAlive) {
-        out.statuses.push(status);
-        out.keepAlive.push(keepAlive);
-        // The client stops reading a connection that will close.
-        if (!keepAlive) reader.halt();
-      },
-      waiting: () => out.statuses.length < requests,
-    },
-    { replyHeaderBytes: 0, replyBodyBytes: 0, replyWireBytes: 0 },
-    c.head === true,
-  );
-  const shared = Buffer.alloc(wire.length + 16, 0x41);
-  let at = 0;
-  for (const n of pieces) {
-    wire.copy(shared, 5, at, at + n);
-    at += n;
-    if (!reader.feed(shared, 5, 5 + n)) {
-      out.error = reader.error;
-      out.fed = at;
-      return out;
-    }
-  }
-  out.fed = at;
-  if (c.serverCloses === true) reader.eof();
-  return out;
-}
+import { readPieces } from './read-pieces.js';
 
 /** Every split of `length` bytes in two, byte by byte, and whole; a long wire gets 40 splits spread over it. */
 function splits(length: number): number[][] {
