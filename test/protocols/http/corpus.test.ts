@@ -14,6 +14,9 @@ import { Share } from '../../../src/engine/segment.js';
 import { RESPONSE_CASES, type ResponseCase } from '../../fixtures/http1-responses.js';
 import { closeServer, listenLoopback } from '../../loopback.js';
 import { readPieces } from './read-pieces.js';
+import { runHttp } from '../../../src/run.js';
+import { formatText } from '../../../src/report/text.js';
+import { formatHttperf } from '../../../src/report/httperf.js';
 
 /** Every split of `length` bytes in two, byte by byte, and whole; a long wire gets 40 splits spread over it. */
 function splits(length: number): number[][] {
@@ -211,6 +214,46 @@ describe('undici, where it rejects a valid response', () => {
       expect((await round(1)).map((o) => o.code)).toEqual([200]);
     } finally {
       await d.close();
+    }
+  });
+});
+
+describe('protocol errors in a run', () => {
+  it('counts every malformed reply as a protocol error with its reason, and every other reply right, in the result and the reports', async () => {
+    // Every fourth request gets a status code of four digits; the rest a good reply.
+    let requests = 0;
+    let malformed = 0;
+    const server = createServer((socket) => {
+      socket.setNoDelay(true);
+      socket.on('error', () => {});
+      let pending = '';
+      socket.on('data', (chunk: Buffer) => {
+        pending += chunk.toString('latin1');
+        for (let end = pending.indexOf('\r\n\r\n'); end >= 0; end = pending.indexOf('\r\n\r\n')) {
+          pending = pending.slice(end + 4);
+          if (++requests % 4 === 0) {
+            malformed++;
+            socket.write('HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok');
+          } else socket.write(OK);
+        }
+      });
+    });
+    const port = await listenLoopback(server);
+    try {
+      const result = await runHttp({ url: `http://127.0.0.1:${port}/`, rate: 200, duration: 1000, warmup: 0, timeout: 2000 });
+      const step = result.steps[0]!;
+      expect(requests).toBe(step.sent);
+      expect(malformed).toBeGreaterThan(40);
+      expect(step.errors.protocol).toBe(malformed);
+      expect(step.errors.total).toBe(malformed);
+      expect(step.completed).toBe(requests - malformed);
+      expect(step.statusCodes).toEqual({ '200': requests - malformed });
+      expect(step.timeouts).toBe(0);
+      expect(step.failureReasons).toEqual(['status code is not three digits: "HTTP/1.1 2000"']);
+      expect(formatText(result)).toMatch(/Protocol errors +status code is not three digits: "HTTP\/1\.1 2000"/);
+      expect(formatHttperf(result)).toContain(`\n# tsload: protocol errors ${malformed} (replies that broke HTTP: status code is not three digits: "HTTP/1.1 2000")`);
+    } finally {
+      await closeServer(server);
     }
   });
 });
