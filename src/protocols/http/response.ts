@@ -112,9 +112,15 @@ for (let c = 0; c < 256; c++) {
 const lower = (b: number): number => (b >= 65 && b <= 90 ? b + 32 : b);
 const isWs = (c: number): boolean => c === SP || c === HTAB;
 
+/**
+ * Whether checked bytes (a token, or field-value bytes) are `name`, a
+ * lower-case word of letters and '-', in any case. Setting bit 0x20 lowers
+ * a letter, and of the bytes a check lets through only a letter becomes one
+ * and only '-' becomes '-'.
+ */
 function nameIs(b: Uint8Array, start: number, end: number, name: string): boolean {
   if (end - start !== name.length) return false;
-  for (let i = 0; i < name.length; i++) if (lower(b[start + i]!) !== name.charCodeAt(i)) return false;
+  for (let i = 0; i < name.length; i++) if ((b[start + i]! | 0x20) !== name.charCodeAt(i)) return false;
   return true;
 }
 
@@ -146,6 +152,8 @@ export class ResponseReader {
   private line: Buffer | null = null;
   private lineLength = 0;
   private checked = 0;
+  /** Where the check of a field line found its colon, in the bytes the line is read from. */
+  private colon = 0;
   private halted = false;
 
   /**
@@ -184,6 +192,17 @@ export class ResponseReader {
         this.bytes.replyBodyBytes += end - i;
         return true;
       }
+      if (state === State.Headers && this.lineLength === 0) {
+        // Most of a head: a plain field line, found and checked in one pass.
+        const lf = this.plainFieldLine(buf, i, end);
+        if (lf >= 0) {
+          this.scan = Field.Value;
+          if (!this.onLine(buf, i, buf[lf - 1] === CR ? lf - 1 : lf, lf + 1 - i)) return false;
+          this.scan = 0;
+          i = lf + 1;
+          continue;
+        }
+      }
       // Line states: find the line's end, gathering a split line in `line`.
       const lf = buf.indexOf(LF, i);
       if (lf === -1 || lf >= end) return this.gather(buf, i, end);
@@ -216,6 +235,25 @@ export class ResponseReader {
   eof(): boolean {
     if (this.state !== State.UntilClose || this.halted) return false;
     return this.complete();
+  }
+
+  /**
+   * The LF of a field line `name: value` that is whole in buf[i, end), and
+   * checked; -1 for anything else (split, folded, empty, too long or
+   * malformed), which the general path then reads and checks.
+   */
+  private plainFieldLine(buf: Buffer, i: number, end: number): number {
+    const start = i;
+    if (end - i > MAX_LINE) end = i + MAX_LINE;
+    while (i < end && (classes[buf[i]!]! & TCHAR) !== 0) i++;
+    if (i === start || i === end || buf[i] !== COLON) return -1;
+    this.colon = i;
+    for (i++; i < end; i++) {
+      const c = buf[i]!;
+      if (c >= SP ? c === 0x7f : c !== HTAB) break;
+    }
+    if (i < end && buf[i] === LF) return i;
+    return i + 1 < end && buf[i] === CR && buf[i + 1] === LF ? i + 1 : -1;
   }
 
   /** Keep the start of a line whose LF has not come yet, and check what is there of it. */
@@ -255,6 +293,20 @@ export class ResponseReader {
 
   /** RFC 9112 §4: HTTP/1.x SP 3DIGIT, then SP and a reason phrase, or the line's end. */
   private checkStatus(b: Uint8Array, lineStart: number, from: number, to: number): boolean {
+    // A whole line in one read (nearly always): "HTTP/1.1 200 " at once, then the reason.
+    if (from === lineStart && to - from > 12 && b[from + 12] === SP && this.sink.waiting()) {
+      const s = from;
+      if (b[s] === 72 && b[s + 1] === 84 && b[s + 2] === 84 && b[s + 3] === 80 && b[s + 4] === 47 && b[s + 5] === 49 && b[s + 6] === 46 && b[s + 8] === SP) {
+        const v = b[s + 7]!;
+        const d0 = b[s + 9]!;
+        const d1 = b[s + 10]!;
+        const d2 = b[s + 11]!;
+        if (v >= 48 && v <= 57 && d0 >= 49 && d0 <= 53 && d1 >= 48 && d1 <= 57 && d2 >= 48 && d2 <= 57) {
+          this.scan = 13;
+          return this.checkStatus(b, lineStart, s + 13, to);
+        }
+      }
+    }
     for (let i = from; i < to; i++) {
       const c = b[i]!;
       const p = this.scan++;
@@ -302,10 +354,14 @@ export class ResponseReader {
         return this.fail(isWs(c) ? 'whitespace between a header field name and its colon' : c === CR ? 'a bare CR' : 'a header field name with an invalid character', b, lineStart, i + 1);
       }
       this.scan = Field.Value;
+      this.colon = i;
       i++;
     }
-    while (i < to && (classes[b[i]!]! & VCHAR) !== 0) i++;
-    if (i < to) return this.fail(b[i] === CR ? 'a bare CR' : 'a control character in a header field value', b, lineStart, i + 1);
+    for (; i < to; i++) {
+      const c = b[i]!;
+      // Field-value bytes (VCHAR, obs-text, SP, HTAB), tested without the table: this loop reads most of a head.
+      if (c >= SP ? c === 0x7f : c !== HTAB) return this.fail(c === CR ? 'a bare CR' : 'a control character in a header field value', b, lineStart, i + 1);
+    }
     return true;
   }
 
@@ -435,8 +491,7 @@ export class ResponseReader {
       return true;
     }
     if (!this.finishField()) return false;
-    let colon = start;
-    while (b[colon] !== COLON) colon++;
+    const colon = this.colon;
     const n = colon - start;
     this.field =
       n === 14 && nameIs(b, start, colon, 'content-length')
