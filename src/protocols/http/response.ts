@@ -548,7 +548,8 @@ export class ResponseReader {
       // The last coding decides (RFC 9112 §6.3): chunked, or read until the close.
       else if (kind === Tracked.TransferEncoding) this.chunked = nameIs(v, s, e, 'chunked');
       else if (nameIs(v, s, e, 'close')) this.close = true;
-      else if (nameIs(v, s, e, 'keep-alive')) this.keepAliveAsked = true;
+      // Asking for keep-alive changes only HTTP/1.0's default.
+      else if (this.http10 && nameIs(v, s, e, 'keep-alive')) this.keepAliveAsked = true;
     }
     if (kind === Tracked.ContentLength && elements === 0 && this.contentLengthError === '') this.contentLengthError = 'an empty content-length';
     return true;
