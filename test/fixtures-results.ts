@@ -68,8 +68,10 @@ export function errorCounts(partial: Partial<Record<ErrorClass, number>> = {}): 
     'ftab-full': partial['ftab-full'] ?? 0,
     'socket-timo': partial['socket-timo'] ?? 0,
     other: partial.other ?? 0,
+    // Only when given: results written before the class existed have none.
+    ...(partial.protocol === undefined ? {} : { protocol: partial.protocol }),
   };
-  e.total = e.connrefused + e.connreset + e.addrunavail + e['fd-unavail'] + e['ftab-full'] + e['socket-timo'] + e.other;
+  e.total = e.connrefused + e.connreset + e.addrunavail + e['fd-unavail'] + e['ftab-full'] + e['socket-timo'] + e.other + (e.protocol ?? 0);
   return e;
 }
 

@@ -18,6 +18,8 @@
  * - Reply size [B] ← bytesReceived / replies, all of it as "content": the
  *   result does not split header from body bytes.
  * - Errors: total ← transport errors + timeouts; client-timo ← timeouts.
+ *   Protocol errors (replies that broke HTTP), which httperf has no field
+ *   for, are in the total and on a `# tsload:` line of their own, with reasons.
  *
  * Lines and clauses we have no data for are left out, never invented (httperf
  * itself leaves lines out when it has nothing to put in them): the connect
@@ -147,6 +149,13 @@ export function formatHttperfStep(step: HttpStep): string {
     `Errors: total ${e.total + step.timeouts} client-timo ${step.timeouts} socket-timo ${e['socket-timo']} connrefused ${e.connrefused} connreset ${e.connreset}`,
     `Errors: fd-unavail ${e['fd-unavail']} addrunavail ${e.addrunavail} ftab-full ${e['ftab-full']} other ${e.other}`,
   );
+
+  // httperf has no class for a reply that breaks HTTP: its total counts them, this line names them.
+  const protocol = e.protocol ?? 0;
+  if (protocol > 0) {
+    const reasons = step.failureReasons ?? [];
+    lines.push(`# tsload: protocol errors ${protocol} (replies that broke HTTP${reasons.length > 0 ? `: ${reasons.join('; ')}` : ''})`);
+  }
 
   const beyond: string[] = [];
   if ((step.notSent ?? 0) > 0) beyond.push(`not sent ${step.notSent} (${NOT_SENT_MEANING})`);

@@ -167,6 +167,22 @@ describe('formatHttperf', () => {
     ]);
   });
 
+  it('counts protocol errors in the total and names them, with their reasons, on a line of their own', () => {
+    const step = {
+      ...httpStep({ targetRate: 1000, timeouts: 1, errors: { connreset: 2, protocol: 3 } }),
+      failureReasons: ['status code is not three digits: "HTTP/1.1 2000"', 'a bare CR: "HTTP/1.1 200 OK\\r"'],
+    };
+    const lines = formatHttperf(httpResult([step])).split('\n');
+    expect(lines.filter((l) => l.startsWith('Errors:'))).toEqual([
+      'Errors: total 6 client-timo 1 socket-timo 0 connrefused 0 connreset 2',
+      'Errors: fd-unavail 0 addrunavail 0 ftab-full 0 other 0',
+    ]);
+    expect(lines[lines.findIndex((l) => l.startsWith('Errors: fd-unavail')) + 1]).toBe(
+      '# tsload: protocol errors 3 (replies that broke HTTP: status code is not three digits: "HTTP/1.1 2000"; a bare CR: "HTTP/1.1 200 OK\\r")',
+    );
+    expect(formatHttperf(httpResult([httpStep({ targetRate: 1000 })]))).not.toContain('protocol errors');
+  });
+
   it('prints one block per step of a sweep, each after a "# step N: rate R" line', () => {
     const sweep = httpSweep();
     const out = formatHttperf(sweep);

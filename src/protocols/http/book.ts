@@ -8,7 +8,7 @@
  * dropped, never sent.
  */
 import { performance } from 'node:perf_hooks';
-import { Failure } from '../../engine/driver.js';
+import { Failure, MAX_FAILURE_REASONS } from '../../engine/driver.js';
 import type { Completion, Driver } from '../../engine/driver.js';
 import type { HttpCounters } from './counters.js';
 import type { TlsSettings } from '../tls.js';
@@ -178,6 +178,8 @@ export abstract class HttpDriverBase implements Driver {
   private waitHead = 0;
   private waitCount = 0;
   private readonly sweeper: NodeJS.Timeout | undefined;
+  /** Why replies broke the protocol since the engine last asked: distinct, the first MAX_FAILURE_REASONS. */
+  private reasons: string[] = [];
   /** The shortest time from dispatch to reply seen, and a running mean of recent ones (ms). */
   private serviceMin = Infinity;
   private serviceRecent = 0;
@@ -372,6 +374,17 @@ export abstract class HttpDriverBase implements Driver {
       this.sweeping = false;
     }
     this.pump();
+  }
+
+  /** Keep `reason` (short and printable) of a protocol error for takeFailureReasons. */
+  noteFailure(reason: string): void {
+    if (this.reasons.length < MAX_FAILURE_REASONS && !this.reasons.includes(reason)) this.reasons.push(reason);
+  }
+
+  takeFailureReasons(): string[] {
+    const reasons = this.reasons;
+    if (reasons.length > 0) this.reasons = [];
+    return reasons;
   }
 
   counters(): HttpCounters {

@@ -37,6 +37,12 @@ class Connection implements ResponseSink {
   readonly requests: Int32Array;
   head = 0;
   count = 0;
+  /**
+   * Of the requests, those the bytes being read can answer: the ones written
+   * before the read. One dispatched here while a read is handled (the book
+   * pumps on each reply) cannot be answered by bytes that were already in.
+   */
+  answerable = 0;
   readonly reader: ResponseReader;
   /** When the connection was started, for the time opening takes. */
   readonly startedAt = performance.now();
@@ -86,7 +92,12 @@ class Connection implements ResponseSink {
   }
 
   response(status: number, keepAlive: boolean): void {
+    this.answerable--;
     this.driver.answered(this, this.shift(), status, keepAlive);
+  }
+
+  waiting(): boolean {
+    return this.answerable > 0;
   }
 
   private readonly onConnect = (): void => {
@@ -95,7 +106,9 @@ class Connection implements ResponseSink {
   };
 
   private readonly onRead = (n: number): boolean => {
-    if (!this.dead && !this.reader.feed(this.readBuffer, 0, n)) this.driver.broken(this, Failure.other);
+    if (this.dead) return true;
+    this.answerable = this.count - this.unwritten;
+    if (!this.reader.feed(this.readBuffer, 0, n)) this.driver.protocolError(this, this.reader.error);
     return true;
   };
 
@@ -231,6 +244,29 @@ export class NativeDriver extends HttpDriverBase implements ReplyBytes {
       this.withRoom.push(c);
     }
     this.finished(token, status);
+  }
+
+  /**
+   * The server's bytes on `c` broke HTTP/1.1: nothing more on it can be read
+   * as a response, so it goes, and what it carried fails as a protocol error
+   * (as a dead connection's requests fail with its error).
+   */
+  protocolError(c: Connection, reason: string): void {
+    this.noteFailure(reason);
+    this.drop(c);
+    // Dispatched while the bytes were read, so not answered by them: sent again elsewhere, as after a timeout.
+    const behind = c.count - Math.max(0, c.answerable);
+    for (let k = 0; k < behind; k++) {
+      const token = c.pop();
+      this.carrier[token] = undefined;
+      this.giveBack(token);
+    }
+    while (c.count > 0) {
+      const token = c.shift();
+      this.carrier[token] = undefined;
+      this.finished(token, Failure.protocol);
+    }
+    if (behind > 0) this.pump();
   }
 
   /** Connection `c` failed: what it carried fails with `code`. */

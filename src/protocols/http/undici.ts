@@ -14,10 +14,10 @@ import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { Client } from 'undici';
 import type { Dispatcher, buildConnector } from 'undici';
-import type { Completion } from '../../engine/driver.js';
+import { Failure, type Completion } from '../../engine/driver.js';
 import type { HttpCounters } from './counters.js';
 import { tlsConnectOptions, type TlsSettings } from '../tls.js';
-import { failureOf } from './failures.js';
+import { failureOf, undiciRejection } from './failures.js';
 import { HttpDriverBase, encodeRequests, endpointOf, mayOpen, perConnection } from './book.js';
 import type { HttpDriverOptions } from './book.js';
 
@@ -69,7 +69,11 @@ class Handler {
   }
 
   onError(error: Error): void {
-    this.d.ended(this, failureOf(error));
+    // Only a live request's: an orphaned one's error is the abort tsload gave it.
+    const reason = this.token === NIL ? undefined : undiciRejection(error, this.status);
+    if (reason === undefined) return this.d.ended(this, failureOf(error));
+    this.d.noteFailure(reason);
+    this.d.ended(this, Failure.protocol);
   }
 }
 

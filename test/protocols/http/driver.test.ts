@@ -412,8 +412,10 @@ describe('native client: connections the server ends', () => {
     }
   });
 
-  it('reports a response that is not HTTP as a failure and drops the connection', async () => {
+  it('reports a response that is not HTTP as a protocol error, with why, and drops the connection', async () => {
+    let connections = 0;
     const server = createNetServer((socket) => {
+      connections++;
       socket.on('data', () => socket.write('SSH-2.0-OpenSSH\r\n'));
       socket.on('error', () => {});
     });
@@ -422,7 +424,13 @@ describe('native client: connections the server ends', () => {
     try {
       r.send(0);
       await r.until(1);
-      expect(r.codes()).toEqual([Failure.other]);
+      expect(r.codes()).toEqual([Failure.protocol]);
+      expect(r.d.takeFailureReasons!()).toEqual(['not an HTTP/1.x status line: "S"']);
+      expect(r.d.takeFailureReasons!()).toEqual([]);
+      r.send(0);
+      await r.until(2);
+      expect(r.codes()).toEqual([Failure.protocol, Failure.protocol]);
+      expect(connections).toBe(2);
     } finally {
       await r.d.close();
       await closeServer(server);

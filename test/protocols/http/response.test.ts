@@ -18,7 +18,7 @@ interface Read {
 function read(wire: string, pieces: number[] = [wire.length], head = false): Read {
   const responses: [number, boolean][] = [];
   const bytes: ReplyBytes = { replyHeaderBytes: 0, replyBodyBytes: 0, replyWireBytes: 0 };
-  const reader = new ResponseReader({ response: (status, keepAlive) => void responses.push([status, keepAlive]) }, bytes, head);
+  const reader = new ResponseReader({ response: (status, keepAlive) => void responses.push([status, keepAlive]), waiting: () => true }, bytes, head);
   const all = Buffer.from(wire, 'latin1');
   let at = 0;
   let ok = true;
