@@ -41,6 +41,8 @@ export interface HttpTarget {
   url: string;
   host: string;
   port: number;
+  /** Requests received since the start, every endpoint and file (a soak checks its client's count against it). */
+  stats(): { requests: number };
   close(): Promise<void>;
 }
 
@@ -89,7 +91,9 @@ export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTa
   const bodies = new Map<number, Buffer>();
   const frozen = new Int32Array(new SharedArrayBuffer(4));
 
+  let requests = 0;
   const handle = (req: Req, res: Res): void => {
+    requests++;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -188,6 +192,7 @@ export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTa
     url: `${o.tls === undefined ? 'http' : 'https'}://${urlHost}:${port}`,
     host,
     port,
+    stats: () => ({ requests }),
     close: () =>
       Promise.all([
         new Promise<void>((resolve, reject) => {
