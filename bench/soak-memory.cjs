@@ -12,9 +12,20 @@ const { getHeapStatistics } = require('node:v8');
 const { isMainThread, threadId } = require('node:worker_threads');
 
 const file = process.env.TSLOAD_SOAK_MEMORY;
+/*
+ * TSLOAD_SOAK_GC=1: a full collection in the thread before each sample, so
+ * that RSS follows live memory rather than V8's own rhythm of collecting,
+ * whose sawtooth (MB over a minute or more) is longer than a CI soak.
+ */
+let collect;
+if (process.env.TSLOAD_SOAK_GC === '1') {
+  require('node:v8').setFlagsFromString('--expose-gc');
+  collect = require('node:vm').runInNewContext('gc');
+}
 const periodMs = Number(process.env.TSLOAD_SOAK_MEMORY_MS ?? 10_000);
 if (file !== undefined && file !== '' && periodMs > 0) {
   const sample = () => {
+    collect?.();
     const heap = getHeapStatistics();
     const m = process.memoryUsage();
     const line = {

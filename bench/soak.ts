@@ -44,6 +44,12 @@ export interface SoakOptions {
   sampleS: number;
   /** The slope and the descriptors are judged after this many seconds (allocation pools, JIT and the histograms settle first). */
   settleS: number;
+  /**
+   * A full collection in each of tsload's threads every sample
+   * (bench/soak-memory.cjs): RSS then shows memory kept, not garbage not yet
+   * collected. For runs shorter than V8's own rhythm (the CI soak).
+   */
+  collect?: boolean;
   /** Each sample as it is taken. */
   onSample?: (s: SoakSample) => void;
 }
@@ -52,6 +58,11 @@ export interface SoakSample {
   /** Seconds since tsload started. */
   tS: number;
   rssMB: number;
+  /**
+   * Of rssMB, anonymous memory (RssAnon): what a leak grows. The rest is
+   * files mapped in, mostly node's own code, paged in as it first runs.
+   */
+  anonMB: number;
   fds: number;
 }
 
@@ -71,6 +82,8 @@ export interface SoakReport {
   samples: SoakSample[];
   /** Least-squares slope of RSS over the samples after settleS, MB per minute. */
   slopeMBPerMin: number;
+  /** The same of its anonymous part. */
+  anonSlopeMBPerMin: number;
   rssMB: { settled: number; end: number; max: number };
   /** Open descriptors after settleS. */
   fds: { min: number; max: number };
@@ -108,10 +121,13 @@ export function slope(x: readonly number[], y: readonly number[]): number {
   return num / den;
 }
 
-function rssMB(pid: number): number | undefined {
+/** VmRSS, and of it the anonymous part (RssAnon), MB. */
+function rssMB(pid: number): { rss: number; anon: number } | undefined {
   try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? undefined : Number(m[1]) / 1024;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rss = /^VmRSS:\s+(\d+) kB/m.exec(status);
+    const anon = /^RssAnon:\s+(\d+) kB/m.exec(status);
+    return rss === null || anon === null ? undefined : { rss: Number(rss[1]) / 1024, anon: Number(anon[1]) / 1024 };
   } catch {
     return undefined; // exited between two samples
   }
@@ -146,6 +162,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${MEMORY_PRELOAD}`.trim(),
       TSLOAD_SOAK_MEMORY: memoryFile,
       TSLOAD_SOAK_MEMORY_MS: String(o.sampleS * 1000),
+      ...(o.collect === true ? { TSLOAD_SOAK_GC: '1' } : {}),
     };
     const began = Date.now();
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
@@ -157,7 +174,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       const rss = rssMB(child.pid!);
       const fds = fdCount(child.pid!);
       if (rss === undefined || fds === undefined) return;
-      const s = { tS: Math.round((Date.now() - began) / 1000), rssMB: rss, fds };
+      const s = { tS: Math.round((Date.now() - began) / 1000), rssMB: rss.rss, anonMB: rss.anon, fds };
       samples.push(s);
       o.onSample?.(s);
     }, o.sampleS * 1000);
@@ -190,6 +207,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       slopeMBPerMin: slope(
         settled.map((s) => s.tS / 60),
         settled.map((s) => s.rssMB),
+      ),
+      anonSlopeMBPerMin: slope(
+        settled.map((s) => s.tS / 60),
+        settled.map((s) => s.anonMB),
       ),
       rssMB: { settled: settled[0]?.rssMB ?? Number.NaN, end: settled.at(-1)?.rssMB ?? Number.NaN, max: Math.max(...samples.map((s) => s.rssMB)) },
       fds: { min: Math.min(...settled.map((s) => s.fds)), max: Math.max(...settled.map((s) => s.fds)) },
@@ -225,7 +246,7 @@ export function formatSoak(r: SoakReport): string {
   return [
     `${r.protocol} at ${r.rate} ${unit} for ${r.durationS} s: sent ${c.sent} (${f1(r.sendRate)}/s), completed ${c.completed}, errors ${c.errors}, timeouts ${c.timeouts}, dropped ${c.dropped}, not sent ${c.notSent}`,
     `  server received ${c.server} (sent + ${c.serverExtra}); latency p50 ${f2(r.latencyMs.p50)} ms, p99 ${f2(r.latencyMs.p99)} ms, max ${f1(r.latencyMs.max)} ms; CPU ${f1(r.cpuPerRequestUs)} µs per request`,
-    `  RSS after ${r.settleS} s: ${f1(r.rssMB.settled)} → ${f1(r.rssMB.end)} MB (max ${f1(r.rssMB.max)}), slope ${f2(r.slopeMBPerMin)} MB/min; fds ${r.fds.min}..${r.fds.max}`,
+    `  RSS after ${r.settleS} s: ${f1(r.rssMB.settled)} → ${f1(r.rssMB.end)} MB (max ${f1(r.rssMB.max)}), slope ${f2(r.slopeMBPerMin)} MB/min (anonymous ${f2(r.anonSlopeMBPerMin)}); fds ${r.fds.min}..${r.fds.max}`,
     ...r.heaps.map((h) => `  ${h.thread}: V8 heap ${f1(h.heapUsedMB.settled)} → ${f1(h.heapUsedMB.end)} MB, external ${f1(h.externalMB.settled)} → ${f1(h.externalMB.end)} MB`),
   ].join('\n');
 }
@@ -260,7 +281,7 @@ async function main(): Promise<void> {
       durationS: Math.round(minutes * 60),
       sampleS,
       settleS,
-      onSample: (s) => process.stdout.write(`  ${s.tS} s  ${f1(s.rssMB)} MB  ${s.fds} fds\n`),
+      onSample: (s) => process.stdout.write(`  ${s.tS} s  ${f1(s.rssMB)} MB (anonymous ${f1(s.anonMB)})  ${s.fds} fds\n`),
     });
     reports.push(report);
     process.stdout.write(`${formatSoak(report)}\n`);
