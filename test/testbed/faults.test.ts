@@ -20,6 +20,12 @@ const skipReason = testbedSkipReason(['nginx', 'nft']);
 if (skipReason !== undefined) console.warn(`test/testbed/faults.test.ts: skipped: ${skipReason}`);
 
 const TABLE = `tsload_faults_${TESTBED_ID}`;
+/**
+ * How long after the restore everything is served again: connections opened
+ * during the cut wait for their SYN's next retransmission, which Linux backs
+ * off 1, 2, 4 s, so up to 2 s for a cut of 2 s; and a second more.
+ */
+const RECOVERY_MS = 3000;
 
 /** Drop (true) or pass again (false) every IP packet arriving at either end of the link; ARP is spared, so the link comes back at once. */
 async function cut(on: boolean): Promise<void> {
@@ -51,7 +57,7 @@ describe.skipIf(skipReason !== undefined)('the testbed link cut mid-run', { time
       env: { TSLOAD_TESTBED_ID: String(TESTBED_ID) },
     });
     // Far enough in for the CLI to have started in the client host and be sending.
-    await new Promise((r) => setTimeout(r, 3000));
+    await new Promise((r) => setTimeout(r, 2000));
     const cutAt = Date.now();
     await cut(true);
     await new Promise((r) => setTimeout(r, 2000));
@@ -65,8 +71,8 @@ describe.skipIf(skipReason !== undefined)('the testbed link cut mid-run', { time
     if (process.env.FAULTS_TIMELINE === '1') console.info(`link cut ${cutAt - step.window!.startMs}..${restoredAt - step.window!.startMs} ms into the window\n${timeline}`);
 
     const windowStart = step.window!.startMs;
-    expect(cutAt - windowStart, 'the cut began inside the window').toBeGreaterThan(1000);
-    expect(restoredAt - windowStart, 'and ended two seconds before it did').toBeLessThan(8000 - 2000);
+    expect(cutAt - windowStart, 'the cut began inside the window').toBeGreaterThan(500);
+    expect(restoredAt - windowStart, 'and ended three seconds before it did').toBeLessThan(8000 - RECOVERY_MS - 1000);
     expect(step.sent + step.dropped + (step.notSent ?? 0)).toBe(rate * 8);
     expect(step.completed + step.errors.total + step.timeouts + step.inflightAtEnd, timeline).toBe(step.sent);
     // Nothing was refused or reset: the packets only vanished.
@@ -77,15 +83,15 @@ describe.skipIf(skipReason !== undefined)('the testbed link cut mid-run', { time
     // from the intended send, so the wait is in it).
     const unanswered = step.timeouts + (step.notSent ?? 0);
     expect(unanswered, timeline).toBeGreaterThan(rate * (2 - timeoutS) * 0.8);
-    expect(unanswered, timeline).toBeLessThan(rate * 2);
+    expect(unanswered, timeline).toBeLessThan((rate * (2000 + RECOVERY_MS)) / 1000);
     expect(step.latencyMs.max, timeline).toBeGreaterThan(timeoutS * 1000 * 0.5);
     for (const p of step.timeline) {
       const from = windowStart + p.tS * 1000;
       // A second wholly inside the cut saw no reply; one that began a timeout and a second after the restore, all of them.
       if (from >= cutAt && from + 1000 <= restoredAt) expect(p.completed, timeline).toBe(0);
-      if (from >= restoredAt + (timeoutS + 1) * 1000) expect(p.completed, timeline).toBeGreaterThan(rate * 0.95);
+      if (from >= restoredAt + RECOVERY_MS) expect(p.completed, timeline).toBeGreaterThan(rate * 0.95);
       if (from + 1000 <= cutAt) expect(p.completed, timeline).toBeGreaterThan(rate * 0.95);
     }
-    expect(step.timeline.some((p) => windowStart + p.tS * 1000 >= restoredAt + (timeoutS + 1) * 1000), 'a second after the recovery').toBe(true);
+    expect(step.timeline.some((p) => windowStart + p.tS * 1000 >= restoredAt + RECOVERY_MS), 'a second after the recovery').toBe(true);
   });
 });
