@@ -125,6 +125,7 @@ describe('faults mid-run', () => {
     const began = performance.now();
     const result = await runHttp({ url, rate, duration: 2000, warmup: 0, timeout: 500 });
     const wall = performance.now() - began;
+    if (process.env.FAULTS_TIMELINE === '1') console.info(`never reads: the run took ${Math.round(wall)} ms`);
     const step = result.steps[0] as HttpStep;
     rows(step.timeline, 'accepts, never reads (timeout 500 ms)');
     expectAccounted(step, rate * 2);
@@ -189,6 +190,7 @@ describe('faults mid-run', () => {
     // What the server took to trickle each answer is what tsload measured, within a few ms.
     trickles.sort((a, b) => a - b);
     const serverP50 = trickles[trickles.length >> 1]!;
+    if (process.env.FAULTS_TIMELINE === '1') console.info(`trickle: the server's p50 ${serverP50.toFixed(1)} ms, tsload's service time p50 ${step.serviceTimeMs.p50} ms, latency p50 ${step.latencyMs.p50} ms`);
     expect(serverP50).toBeGreaterThanOrEqual(reply.length * intervalMs * 0.9);
     expect(Math.abs(step.serviceTimeMs.p50 - serverP50)).toBeLessThan(serverP50 * 0.05 + 3);
     expect(step.latencyMs.p50).toBeGreaterThanOrEqual(step.serviceTimeMs.p50 * 0.98);
