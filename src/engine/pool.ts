@@ -5,7 +5,7 @@
  * module URL and options handed to the threads.
  */
 import { MessageChannel } from 'node:worker_threads';
-import { createHistogram, decodeHistogram, percentileMs } from '../measure/histogram.js';
+import { addEncoded, createHistogram, percentileMs } from '../measure/histogram.js';
 import type { ProgressEvent } from '../result.js';
 import { workerEntry } from './module-file.js';
 import type { MainToWorker, SecondReport, StepReport, WorkerPlan, WorkerToMain } from './messages.js';
@@ -247,7 +247,7 @@ class Inbox {
     if (message.type === 'ready') this.ready++;
     else if (message.type === 'second' && message.step === this.step) {
       this.secondReports.push(message);
-      if (message.latency !== '') this.latencySoFar.add(decodeHistogram(message.latency));
+      addEncoded(this.latencySoFar, message.latency);
     }
     else if (message.type === 'stepDone' && message.step === this.step) this.reports.push(message);
     this.wake?.();

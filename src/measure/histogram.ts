@@ -5,6 +5,7 @@
  * machines as compressed base64 strings and merge with add().
  */
 import { createRequire } from 'node:module';
+import { inflateSync } from 'node:zlib';
 import type * as Hdr from 'hdr-histogram-js';
 import type { LatencyStats } from '../result.js';
 
@@ -108,6 +109,50 @@ export function encodeHistogram(histogram: Histogram): string {
 export function decodeHistogram(encoded: string): Histogram {
   if (encoded === '') return createHistogram();
   return hdr().decodeFromCompressedBase64(encoded, 32, false, HIGHEST_US);
+}
+
+const V2_COMPRESSED = 0x1c849304;
+/** The V2 encoding's header: cookie, payload length, normalizing offset, digits, lowest, highest, conversion ratio. */
+const V2_HEADER_BYTES = 40;
+/** A second's histogram inflates to a few hundred bytes: zlib's default 16 KB output chunk would be most of the garbage left. */
+const INFLATE = { chunkSize: 2048 };
+
+/**
+ * Add an encoded histogram's counts into `into` without building a histogram
+ * for it. Decoding one allocates its 94 KB counts array; the main thread does
+ * that once a second per load thread (progress's p99 so far), and its small
+ * heap held the garbage for a minute or more: RSS rose 6 MB and fell again,
+ * over and over, on a long run (bench/soak.ts). The result is into.add(decodeHistogram(encoded)),
+ * count for count; an encoding of other parameters than tsload's goes that way.
+ */
+export function addEncoded(into: Histogram, encoded: string): void {
+  if (encoded === '') return;
+  const data = Buffer.from(encoded, 'base64');
+  const raw = (data.readInt32BE(0) & ~0xf0) === V2_COMPRESSED ? inflateSync(data.subarray(8, 8 + data.readInt32BE(4)), INFLATE) : undefined;
+  if (raw === undefined || raw.readInt32BE(12) !== 3 || raw.readBigInt64BE(16) !== 1n) {
+    into.add(decodeHistogram(encoded));
+    return;
+  }
+  const end = V2_HEADER_BYTES + raw.readInt32BE(4);
+  let at = V2_HEADER_BYTES;
+  let index = 0;
+  while (at < end) {
+    // hdr's ZigZag LEB128 (as its decoder reads it: 7 bits a byte, nine bytes at most).
+    let value = 0;
+    let scale = 1;
+    for (let k = 0; k < 9; k++) {
+      const b = raw[at++]!;
+      value += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) break;
+      scale *= 128;
+    }
+    const count = value % 2 === 0 ? value / 2 : -(value + 1) / 2;
+    if (count < 0) index -= count; // a run of empty buckets
+    else {
+      if (count > 0) into.recordValueWithCount(valueAt(index), count);
+      index++;
+    }
+  }
 }
 
 /** Merge encoded histograms (from threads or machines) into one. */

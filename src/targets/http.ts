@@ -51,6 +51,8 @@ export interface HttpTarget {
   port: number;
   /** Whether /_tsload/ is served (see HttpTargetOptions.testEndpoints). */
   testEndpoints: boolean;
+  /** Requests received since the start, every endpoint and file (a soak checks its client's count against it). */
+  stats(): { requests: number };
   close(): Promise<void>;
 }
 
@@ -102,7 +104,9 @@ export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTa
   const bodies = new Map<number, Buffer>();
   const frozen = new Int32Array(new SharedArrayBuffer(4));
 
+  let requests = 0;
   const handle = (req: Req, res: Res): void => {
+    requests++;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -203,6 +207,7 @@ export async function startHttpTarget(o: HttpTargetOptions = {}): Promise<HttpTa
     host,
     port,
     testEndpoints,
+    stats: () => ({ requests }),
     close: () =>
       Promise.all([
         new Promise<void>((resolve, reject) => {

@@ -3,8 +3,9 @@
  * after recording the same values, so merged results do not depend on which
  * of the two recorded them.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HIGHEST_US, Recorder, createHistogram, decodeHistogram, encodeHistogram, statsOf } from '../../src/measure/histogram.js';
+import { HIGHEST_US, Recorder, addEncoded, createHistogram, decodeHistogram, encodeHistogram, statsOf } from '../../src/measure/histogram.js';
 
 /** Deterministic values over the whole range: sub-millisecond to an hour, and both ends. */
 function values(n: number): number[] {
@@ -45,5 +46,43 @@ describe('Recorder', () => {
     const h = decodeHistogram(recorder.encode());
     expect(h.totalCount).toBe(1);
     expect(statsOf(h).p50).toBe(0.25);
+  });
+});
+
+describe('addEncoded', () => {
+  /** Every bucket's count, for comparing two histograms exactly. */
+  const counts = (h: ReturnType<typeof createHistogram>): number[] => {
+    const j = h as unknown as { countsArrayLength: number; getCountAtIndex(i: number): number };
+    return Array.from({ length: j.countsArrayLength }, (_, i) => j.getCountAtIndex(i));
+  };
+
+  it('adds what add(decodeHistogram()) adds, bucket for bucket, with no histogram of its own', () => {
+    // Latencies from 1 µs to past the hour (clamped), in runs long enough for the encoding's zero runs and multi-byte counts.
+    const recording = fc.array(fc.tuple(fc.double({ min: 0.001, max: 4_000_000, noNaN: true }), fc.integer({ min: 1, max: 100_000 })), { maxLength: 60 });
+    fc.assert(
+      fc.property(recording, recording, (first, second) => {
+        const [a, b] = [first, second].map((values) => {
+          const r = new Recorder();
+          for (const [ms, n] of values) for (let k = 0; k < Math.min(n, 3); k++) r.recordMs(ms);
+          const h = createHistogram();
+          for (const [ms, n] of values) h.recordValueWithCount(Math.min(HIGHEST_US, Math.max(1, Math.round(ms * 1000))), n);
+          return [r.encode(), encodeHistogram(h)] as const;
+        });
+        for (const encoded of [...a!, ...b!]) {
+          const viaDecode = createHistogram();
+          const viaAdd = createHistogram();
+          for (const into of [viaDecode, viaAdd]) into.recordValue(1234);
+          viaDecode.add(decodeHistogram(encoded));
+          addEncoded(viaAdd, encoded);
+          expect(counts(viaAdd)).toEqual(counts(viaDecode));
+          expect(viaAdd.totalCount).toBe(viaDecode.totalCount);
+          expect(viaAdd.getValueAtPercentile(99)).toBe(viaDecode.getValueAtPercentile(99));
+        }
+      }),
+      { numRuns: 30 },
+    );
+    const empty = createHistogram();
+    addEncoded(empty, '');
+    expect(empty.totalCount).toBe(0);
   });
 });

@@ -266,6 +266,11 @@ export async function createDriver(
     const seq = p.b[p.head]!;
     p.shift();
     if (!err || closed) return;
+    // A port unreachable (ICMP) of an earlier query, which Linux reports on the
+    // socket's next send: the server is gone, and this query is lost as the
+    // ones in flight are (it times out), not an error of a class of its own
+    // that only the queries sent right after an ICMP would get.
+    if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') return;
     if (s.state[id] === ID_INFLIGHT && s.seq[id] === seq) {
       const token = s.token[id]!;
       release(s, id);
