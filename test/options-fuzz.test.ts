@@ -11,9 +11,10 @@ import { distributedRun } from '../src/distributed.js';
 import { OptionsError } from '../src/errors.js';
 import { MAX_RATE, MIN_RATE, normalizeCommon, parseDuration, parseNumber, parseRates, type CommonOptions } from '../src/options.js';
 import { parseClients, parseLinkOptions } from '../src/testbed/settings.js';
+import { fuzzRuns, fuzzSeed } from './fuzz.js';
 
-const SEED = 20261204;
-const runs = (numRuns: number) => ({ seed: SEED, numRuns });
+const SEED = fuzzSeed(20261204);
+const runs = (numRuns: number) => ({ seed: SEED, numRuns: fuzzRuns(numRuns) });
 
 /** Text an option is likely to be mistyped into: digits, units, separators, signs, exponents, and junk. */
 const optionText = fc.oneof(

@@ -9,10 +9,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RESPONSE_CASES } from '../../fixtures/http1-responses.js';
 import { readPieces, type Outcome } from './read-pieces.js';
+import { fuzzRuns, fuzzSeed } from '../../fuzz.js';
 
 /** Fixed, so a failure in CI is the same failure on a laptop; raise numRuns locally to search further. */
-const SEED = 159_112;
-const RUNS = 1000;
+const SEED = fuzzSeed(159_112);
+const RUNS = fuzzRuns(1000);
 
 /** Many requests outstanding, so a response to no request is not what decides. */
 const reading = { requests: 64, serverCloses: true };

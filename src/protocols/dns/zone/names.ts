@@ -298,6 +298,8 @@ export function formatDomainName(name: string): string {
       const c = ch.codePointAt(0) as number;
       if (c <= 0x20 || c === 0x7f) out += '\\' + String(c).padStart(3, '0');
       else if (isByteSurrogate(c)) out += '\\' + String(c - 0xdc00);
+      // Unicode whitespace (U+00A0, U+2028, U+FEFF…) as its UTF-8 bytes: a reader that trims lines or splits fields on whitespace would eat it.
+      else if (c > 0x7f && /\s/u.test(ch)) for (const b of Buffer.from(ch, 'utf8')) out += '\\' + String(b).padStart(3, '0');
       else if ('.\\"();@$'.includes(ch)) out += '\\' + ch;
       else out += ch;
     }
