@@ -37,6 +37,20 @@ export const FAILURE_CLASSES = 9;
 /** Distinct failure reasons a driver keeps between two takes, and a step keeps in its result. */
 export const MAX_FAILURE_REASONS = 5;
 
+/** The distinct failure reasons since the last take (Driver.takeFailureReasons); the first few only, so a storm of bad answers costs nothing. */
+export class FailureReasons {
+  private list: string[] = [];
+  note(reason: string): void {
+    if (this.list.length < MAX_FAILURE_REASONS && !this.list.includes(reason)) this.list.push(reason);
+  }
+  take(): string[] {
+    const out = this.list;
+    // Called twice a step: no new array when nothing was noted.
+    if (out.length > 0) this.list = [];
+    return out;
+  }
+}
+
 export interface Completion {
   /**
    * Request `token` is on its way: written to a socket (or handed to the

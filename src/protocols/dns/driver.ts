@@ -12,7 +12,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Failure } from '../../engine/driver.js';
+import { Failure, FailureReasons } from '../../engine/driver.js';
 import type { Completion, Driver, DriverContext, DriverModule } from '../../engine/driver.js';
 import { ShareWalk } from '../../engine/segment.js';
 import type { DnsCounters } from './counters.js';
@@ -22,7 +22,7 @@ import { formatEndpoint } from '../../util/endpoint.js';
 import type { Query } from './queries.js';
 import { typeCode } from './types.js';
 import { checkRecords, nameToWire, recordProblem, responseHead, sameQuestion, skipName } from './wire.js';
-import { FailureReasons, Fifo, ID_FREE, ID_INFLIGHT, ID_TIMEDOUT, IdSpace, sweepInterval } from './ids.js';
+import { Fifo, ID_FREE, ID_INFLIGHT, ID_TIMEDOUT, IdSpace, sweepInterval } from './ids.js';
 
 // Modules written against the driver's old exports (transports beside it) keep compiling.
 

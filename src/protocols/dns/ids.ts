@@ -5,7 +5,6 @@
  * the hot path allocates nothing.
  */
 
-import { MAX_FAILURE_REASONS } from '../../engine/driver.js';
 
 export const ID_FREE = 0;
 export const ID_INFLIGHT = 1;
@@ -92,17 +91,4 @@ export class Fifo {
 export function sweepInterval(timeoutMs: number): number {
   // Coarse: a timeout is reported at most ~a quarter of the timeout (≤ 100 ms) late.
   return Math.max(5, Math.min(100, Math.floor(timeoutMs / 4)));
-}
-
-/** The distinct failure reasons since the last take (Driver.takeFailureReasons); the first few only, so a storm of bad answers costs nothing. */
-export class FailureReasons {
-  private list: string[] = [];
-  note(reason: string): void {
-    if (this.list.length < MAX_FAILURE_REASONS && !this.list.includes(reason)) this.list.push(reason);
-  }
-  take(): string[] {
-    const out = this.list;
-    this.list = [];
-    return out;
-  }
 }

@@ -25,7 +25,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
-import { Failure } from '../../engine/driver.js';
+import { Failure, FailureReasons } from '../../engine/driver.js';
 import type { Completion, Driver, DriverContext, DriverModule } from '../../engine/driver.js';
 import { ShareWalk } from '../../engine/segment.js';
 import type { DnsCounters } from './counters.js';
@@ -33,7 +33,7 @@ import { socketFailure } from '../failures.js';
 import { tlsConnectOptions, type TlsSettings } from '../tls.js';
 import { OptionsError, TargetUnreachableError } from '../../errors.js';
 import { encodeQuery, type DnsDriverOptions, type DnsQuery } from './driver.js';
-import { FailureReasons, Fifo, ID_FREE, ID_INFLIGHT, ID_TIMEDOUT, IdSpace, sweepInterval } from './ids.js';
+import { Fifo, ID_FREE, ID_INFLIGHT, ID_TIMEDOUT, IdSpace, sweepInterval } from './ids.js';
 import { checkRecords, recordProblem, responseHead, sameQuestion, skipName } from './wire.js';
 import { formatEndpoint } from '../../util/endpoint.js';
 

@@ -8,7 +8,7 @@
  * dropped, never sent.
  */
 import { performance } from 'node:perf_hooks';
-import { Failure, MAX_FAILURE_REASONS } from '../../engine/driver.js';
+import { Failure, FailureReasons } from '../../engine/driver.js';
 import type { Completion, Driver } from '../../engine/driver.js';
 import type { HttpCounters } from './counters.js';
 import type { TlsSettings } from '../tls.js';
@@ -178,8 +178,8 @@ export abstract class HttpDriverBase implements Driver {
   private waitHead = 0;
   private waitCount = 0;
   private readonly sweeper: NodeJS.Timeout | undefined;
-  /** Why replies broke the protocol since the engine last asked: distinct, the first MAX_FAILURE_REASONS. */
-  private reasons: string[] = [];
+  /** Why replies broke the protocol since the engine last asked. */
+  private readonly reasons = new FailureReasons();
   /** The shortest time from dispatch to reply seen, and a running mean of recent ones (ms). */
   private serviceMin = Infinity;
   private serviceRecent = 0;
@@ -378,13 +378,11 @@ export abstract class HttpDriverBase implements Driver {
 
   /** Keep `reason` (short and printable) of a protocol error for takeFailureReasons. */
   noteFailure(reason: string): void {
-    if (this.reasons.length < MAX_FAILURE_REASONS && !this.reasons.includes(reason)) this.reasons.push(reason);
+    this.reasons.note(reason);
   }
 
   takeFailureReasons(): string[] {
-    const reasons = this.reasons;
-    if (reasons.length > 0) this.reasons = [];
-    return reasons;
+    return this.reasons.take();
   }
 
   counters(): HttpCounters {
